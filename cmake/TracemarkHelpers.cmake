@@ -1,0 +1,40 @@
+# Helpers that keep each module's CMakeLists.txt declarative.
+
+add_library(tracemark_warnings INTERFACE)
+target_compile_options(tracemark_warnings INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX,C>:-Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wconversion -Wno-sign-conversion>
+  $<$<BOOL:${TRACEMARK_WERROR}>:-Werror>)
+
+if(TRACEMARK_SANITIZE)
+  add_compile_options(-fsanitize=${TRACEMARK_SANITIZE} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${TRACEMARK_SANITIZE})
+endif()
+
+# tracemark_module(NAME SOURCES ... [DEPS ...] [PRIVATE_DEPS ...])
+# Defines library tracemark_NAME (alias tracemark::NAME) whose public headers live in
+# include/tracemark/NAME/ beside the calling CMakeLists.txt, and installs both.
+function(tracemark_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(tracemark_${name} STATIC ${M_SOURCES})
+  add_library(tracemark::${name} ALIAS tracemark_${name})
+  target_include_directories(tracemark_${name} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_link_libraries(tracemark_${name} PUBLIC ${M_DEPS}
+    PRIVATE ${M_PRIVATE_DEPS} $<BUILD_INTERFACE:tracemark_warnings>)
+  set_target_properties(tracemark_${name} PROPERTIES EXPORT_NAME ${name})
+  install(TARGETS tracemark_${name} EXPORT tracemarkTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endfunction()
+
+# tracemark_test(NAME SOURCES ... DEPS ...): a GoogleTest binary registered with CTest.
+function(tracemark_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main tracemark_warnings)
+  target_compile_definitions(${name} PRIVATE
+    TRACEMARK_SOURCE_DIR="${PROJECT_SOURCE_DIR}" TRACEMARK_DATA_DIR="${PROJECT_SOURCE_DIR}/data")
+  include(GoogleTest)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+endfunction()
