@@ -1,0 +1,35 @@
+// One account's watermark state: its id, its key's public id and commitment, the symbols of its id
+// payload and its fingerprint codeword. Derived from the epoch key by Watermarker::ForAccount or
+// Detector::ForAccount; the account key itself is wiped as soon as the codeword is drawn.
+//
+// Immutable after creation; thread-safe.
+#ifndef TRACEMARK_WATERMARK_ACCOUNT_KEYS_H_
+#define TRACEMARK_WATERMARK_ACCOUNT_KEYS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tracemark::watermark {
+
+class AccountKeys {
+ public:
+  uint64_t account() const { return account_; }
+  // Public id and commitment of the account key (DeriveAccountKey), for reports.
+  const std::string& key_id() const { return key_id_; }
+  const std::string& commitment() const { return commitment_; }
+  // Payload symbol per payload slot, each in [0, 2^bits_per_symbol).
+  const std::vector<uint8_t>& payload_symbols() const { return payload_symbols_; }
+  // Fingerprint symbol (0 or 1) per fingerprint slot.
+  const std::vector<uint8_t>& fingerprint() const { return fingerprint_; }
+
+ private:
+  friend class AccountKeysBuilder;
+  uint64_t account_ = 0;
+  std::string key_id_, commitment_;
+  std::vector<uint8_t> payload_symbols_, fingerprint_;
+};
+
+}  // namespace tracemark::watermark
+
+#endif  // TRACEMARK_WATERMARK_ACCOUNT_KEYS_H_

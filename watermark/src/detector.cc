@@ -1,0 +1,293 @@
+#include "tracemark/watermark/detector.h"
+
+#include <bit>
+#include <cmath>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "layout.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/stats/chernoff.h"
+#include "tracemark/stats/tails.h"
+
+namespace tracemark::watermark {
+namespace {
+
+using internal::Layout;
+using internal::Position;
+
+// Contribution encoding: the top two bits name the layer.
+constexpr uint64_t kProviderTag = 1ull << 62;
+constexpr uint64_t kPayloadTag = 2ull << 62;
+constexpr uint64_t kFingerprintTag = 3ull << 62;
+constexpr uint64_t kTagMask = 3ull << 62;
+// Gumbel scores are summed in fixed point (2^-40), rounded down: sums are exact and associative
+// (so merges are exact), and rounding down can only make the p-value larger.
+constexpr double kFixedScale = 1099511627776.0;  // 2^40
+
+uint64_t TupleKey(uint64_t base, uint64_t tag, int32_t token) {
+  return Mix(Mix(base, tag), static_cast<uint32_t>(token));
+}
+
+// The fingerprint slot weights of the symmetric Tardos score: symbol 1 weighs sqrt((1-p)/p),
+// symbol 0 weighs -sqrt(p/(1-p)); both have mean 0 and variance 1 under the bias p.
+void TardosWeights(double p, double* if_one, double* if_zero) {
+  *if_one = std::sqrt((1.0 - p) / p);
+  *if_zero = -std::sqrt(p / (1.0 - p));
+}
+
+struct FingerprintData {
+  std::vector<int64_t> d;  // per slot: count(colour 1) - count(colour 0)
+  uint64_t tuples = 0;
+  stats::TwoPointSum null;
+};
+
+FingerprintData CollectFingerprint(const Layout& layout, const TextStatistics& stats) {
+  FingerprintData f;
+  f.d.assign(layout.fingerprint_slots(), 0);
+  for (const auto& [key, value] : stats.tuples()) {
+    if ((value & kTagMask) != kFingerprintTag) continue;
+    const uint64_t slot = (value & ~kTagMask) >> 1;
+    f.d[slot] += (value & 1) ? 1 : -1;
+    ++f.tuples;
+  }
+  for (uint32_t j = 0; j < f.d.size(); ++j) {
+    if (f.d[j] == 0) continue;
+    double a, b;
+    TardosWeights(layout.TardosBias(j), &a, &b);
+    const double d = static_cast<double>(f.d[j]);
+    f.null.Add(layout.TardosBias(j), d * a, d * b);
+  }
+  return f;
+}
+
+AccountResult ScoreAccount(const Layout& layout, const FingerprintData& f,
+                           const AccountKeys& acct) {
+  AccountResult r;
+  r.account = acct.account();
+  r.key_id = acct.key_id();
+  r.tuples = f.tuples;
+  for (uint32_t j = 0; j < f.d.size(); ++j) {
+    if (f.d[j] == 0) continue;
+    double a, b;
+    TardosWeights(layout.TardosBias(j), &a, &b);
+    r.score += static_cast<double>(f.d[j]) * (acct.fingerprint()[j] ? a : b);
+  }
+  r.null_mean = f.null.Mean();
+  r.null_sd = std::sqrt(f.null.Variance());
+  r.p_value = f.null.UpperTailBound(r.score);
+  r.method = absl::StrCat(
+      "fingerprint: symmetric Tardos score over ", f.tuples,
+      " unique fingerprint tuples; p-value is a Chernoff bound on the score of an account whose "
+      "codeword is independent of the text (any account outside the coalition), conditioned on "
+      "the text; valid for one named account - correct for the number of accounts tried");
+  return r;
+}
+
+}  // namespace
+
+void TextStatistics::Merge(const TextStatistics& other) {
+  for (const auto& [k, v] : other.tuples_) tuples_.try_emplace(k, v);
+}
+
+Detector::Detector(Config config, std::unique_ptr<Layout> layout, std::string key_id)
+    : config_(std::move(config)), layout_(std::move(layout)), key_id_(std::move(key_id)) {}
+
+Detector::~Detector() = default;
+
+absl::StatusOr<std::unique_ptr<Detector>> Detector::Create(const Key& epoch_key,
+                                                           const Config& config) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<Layout> layout, Layout::Create(epoch_key, config));
+  return std::unique_ptr<Detector>(new Detector(config, std::move(layout), epoch_key.Id()));
+}
+
+absl::StatusOr<AccountKeys> Detector::ForAccount(uint64_t account) const {
+  return layout_->ForAccount(account);
+}
+
+absl::Status Detector::Score(absl::Span<const int32_t> ids, size_t score_from,
+                             TextStatistics* stats) const {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= config_.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", ids[i], " at position ", i,
+                                                     " is outside the vocabulary [0, ",
+                                                     config_.vocab_size, ")"));
+    }
+  }
+  const size_t h = static_cast<size_t>(config_.context_width);
+  const bool distortion_free = config_.scheme != Scheme::kKgw;
+  absl::flat_hash_set<uint64_t> seen_contexts;  // within this document
+  for (size_t i = std::max(score_from, h); i < ids.size(); ++i) {
+    const int32_t token = ids[i];
+    const Position pos = layout_->Locate(ids.data() + i - h);
+    const bool repeated = !seen_contexts.insert(pos.context_key).second;
+    switch (pos.layer) {
+      case Layer::kProvider: {
+        if (distortion_free && repeated && config_.skip_repeated_contexts) break;
+        const uint64_t seed = layout_->ProviderSeed(pos, token);
+        const uint64_t x = Mix(seed, static_cast<uint32_t>(token));
+        uint64_t value = 0;
+        switch (config_.scheme) {
+          case Scheme::kKgw:
+            value = layout_->IsGreen(seed, token) ? 1 : 0;
+            break;
+          case Scheme::kGumbel:
+            value =
+                static_cast<uint64_t>(std::floor(-std::log(UnitOpenComplement(x)) * kFixedScale));
+            break;
+          case Scheme::kSynthId: {
+            const int m = config_.synthid.layers;
+            const uint64_t mask = m == 64 ? ~0ull : ((1ull << m) - 1);
+            value = static_cast<uint64_t>(std::popcount(x & mask));
+            break;
+          }
+        }
+        const uint64_t base = layout_->config().kgw.self_hash && config_.scheme == Scheme::kKgw
+                                  ? seed
+                                  : pos.context_key;
+        stats->Add(TupleKey(base, kProviderTag, token), kProviderTag | value);
+        break;
+      }
+      case Layer::kAccountPayload: {
+        const uint32_t colour = Layout::Colour(pos.seed, token, layout_->payload_colours());
+        stats->Add(TupleKey(pos.context_key, kPayloadTag, token),
+                   kPayloadTag | (static_cast<uint64_t>(pos.slot) << 4) | colour);
+        break;
+      }
+      case Layer::kAccountFingerprint: {
+        const uint32_t colour = Layout::Colour(pos.seed, token, 2);
+        stats->Add(TupleKey(pos.context_key, kFingerprintTag, token),
+                   kFingerprintTag | (static_cast<uint64_t>(pos.slot) << 1) | colour);
+        break;
+      }
+      case Layer::kNone:
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+ProviderResult Detector::TestProvider(const TextStatistics& stats) const {
+  ProviderResult r;
+  r.scheme = config_.scheme;
+  uint64_t sum = 0;
+  for (const auto& [key, value] : stats.tuples()) {
+    if ((value & kTagMask) != kProviderTag) continue;
+    ++r.tuples;
+    sum += value & ~kTagMask;
+  }
+  switch (config_.scheme) {
+    case Scheme::kKgw:
+      r.score = static_cast<double>(sum);
+      r.p_value = stats::BinomialUpperTail(sum, r.tuples, layout_->green_fraction());
+      r.method = absl::StrCat("KGW: exact binomial tail P(X >= ", sum, "), X ~ Binomial(", r.tuples,
+                              ", gamma=", layout_->green_fraction(), ") over unique tuples");
+      break;
+    case Scheme::kGumbel:
+      r.score = static_cast<double>(sum) / kFixedScale;
+      r.p_value = stats::GammaUpperTail(static_cast<double>(r.tuples), r.score);
+      r.method = absl::StrCat("Gumbel/EXP: exact Gamma(", r.tuples,
+                              ", 1) tail of the sum of -log(1 - r) over unique tuples");
+      break;
+    case Scheme::kSynthId: {
+      const uint64_t trials = r.tuples * static_cast<uint64_t>(config_.synthid.layers);
+      r.score = static_cast<double>(sum);
+      r.p_value = stats::BinomialUpperTail(sum, trials, 0.5);
+      r.method = absl::StrCat("SynthID: exact binomial tail of the number of g-values equal to 1, ",
+                              "Binomial(", r.tuples, " tuples x ", config_.synthid.layers,
+                              " layers, 1/2)");
+      break;
+    }
+  }
+  return r;
+}
+
+PayloadResult Detector::DecodePayload(const TextStatistics& stats, PayloadOptions options) const {
+  PayloadResult r;
+  const uint32_t slots = layout_->payload_slots(), colours = layout_->payload_colours();
+  r.slots = slots;
+  std::vector<uint32_t> counts(static_cast<size_t>(slots) * colours, 0);
+  for (const auto& [key, value] : stats.tuples()) {
+    if ((value & kTagMask) != kPayloadTag) continue;
+    const uint64_t v = value & ~kTagMask;
+    counts[(v >> 4) * colours + (v & 15)]++;
+    ++r.tuples;
+  }
+  // Per slot: colours sorted by count (ties by colour), with their deficit from the best.
+  struct Alternative {
+    uint8_t colour;
+    uint32_t penalty;
+  };
+  std::vector<std::vector<Alternative>> alts(slots);
+  for (uint32_t j = 0; j < slots; ++j) {
+    std::vector<Alternative>& a = alts[j];
+    for (uint32_t c = 0; c < colours; ++c)
+      a.push_back({static_cast<uint8_t>(c), counts[j * colours + c]});
+    std::stable_sort(a.begin(), a.end(), [](const Alternative& x, const Alternative& y) {
+      return x.penalty > y.penalty;
+    });
+    const uint32_t best = a[0].penalty;
+    if (best > 0) ++r.slots_covered;
+    for (Alternative& x : a) x.penalty = best - x.penalty;
+  }
+  r.symbols.resize(slots);
+  for (uint32_t j = 0; j < slots; ++j) r.symbols[j] = alts[j][0].colour;
+
+  // Best-first enumeration of symbol vectors by total penalty. A state changes slot `last` or a
+  // later one only, so every vector is generated once.
+  struct State {
+    uint64_t penalty;
+    std::vector<uint8_t> index;  // position in each slot's sorted alternatives
+    uint32_t last;
+  };
+  auto worse = [](const State& a, const State& b) { return a.penalty > b.penalty; };
+  std::vector<State> heap;
+  heap.push_back(State{0, std::vector<uint8_t>(slots, 0), 0});
+  std::vector<uint8_t> symbols(slots);
+  while (!heap.empty() && r.candidates_tried < options.max_tried &&
+         r.candidates.size() < options.max_candidates) {
+    std::pop_heap(heap.begin(), heap.end(), worse);
+    State st = std::move(heap.back());
+    heap.pop_back();
+    for (uint32_t j = 0; j < slots; ++j) symbols[j] = alts[j][st.index[j]].colour;
+    ++r.candidates_tried;
+    const std::optional<uint64_t> id = layout_->DecodePayload(symbols);
+    if (id.has_value() && (options.account_limit == 0 || *id < options.account_limit)) {
+      r.candidates.push_back(*id);
+    }
+    for (uint32_t j = st.last; j < slots; ++j) {
+      if (st.index[j] + 1u >= colours) continue;
+      // Moving a slot that an earlier step already moved is allowed only at `last` itself.
+      if (j > st.last && st.index[j] != 0) continue;
+      State next{st.penalty, st.index, j};
+      next.penalty += alts[j][next.index[j] + 1].penalty - alts[j][next.index[j]].penalty;
+      ++next.index[j];
+      heap.push_back(std::move(next));
+      std::push_heap(heap.begin(), heap.end(), worse);
+    }
+  }
+  if (r.candidates.empty()) {
+    r.detail = absl::StrCat("no symbol vector among the ", r.candidates_tried,
+                            " most likely passed the check bits (payload slots observed: ",
+                            r.slots_covered, " of ", slots, ", payload tuples: ", r.tuples, ")");
+    return r;
+  }
+  r.decoded = true;
+  r.account = r.candidates.front();
+  return r;
+}
+
+AccountResult Detector::TestAccount(const TextStatistics& stats, const AccountKeys& account) const {
+  return ScoreAccount(*layout_, CollectFingerprint(*layout_, stats), account);
+}
+
+std::vector<AccountResult> Detector::TestAccounts(const TextStatistics& stats,
+                                                  absl::Span<const AccountKeys> accounts) const {
+  const FingerprintData f = CollectFingerprint(*layout_, stats);
+  std::vector<AccountResult> out;
+  out.reserve(accounts.size());
+  for (const AccountKeys& a : accounts) out.push_back(ScoreAccount(*layout_, f, a));
+  return out;
+}
+
+}  // namespace tracemark::watermark

@@ -1,0 +1,269 @@
+#include "tracemark/watermark/watermarker.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "layout.h"
+#include "tracemark/base/status_macros.h"
+
+namespace tracemark::watermark {
+namespace {
+
+using internal::Layout;
+using internal::Position;
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Uniform access to a sparse candidate list or a dense row.
+struct SparseView {
+  absl::Span<Candidate> c;
+  size_t size() const { return c.size(); }
+  int32_t id(size_t i) const { return c[i].id; }
+  float& logit(size_t i) const { return c[i].logit; }
+};
+struct DenseView {
+  absl::Span<float> row;
+  size_t size() const { return row.size(); }
+  int32_t id(size_t i) const { return static_cast<int32_t>(i); }
+  float& logit(size_t i) const { return row[i]; }
+};
+
+template <typename View>
+absl::Status ValidateLogits(const View& v, int32_t vocab, absl::string_view where) {
+  if (v.size() == 0) return absl::InvalidArgumentError(absl::StrCat(where, "empty candidate list"));
+  bool any_finite = false;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const int32_t id = v.id(i);
+    if (id < 0 || id >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "token id ", id, " outside the vocabulary [0, ", vocab, ")"));
+    }
+    const float l = v.logit(i);
+    if (std::isnan(l) || l == std::numeric_limits<float>::infinity()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "logit of token ", id, " is ", std::isnan(l) ? "NaN" : "+inf"));
+    }
+    any_finite |= l != kNegInf;
+  }
+  if (!any_finite) return absl::InvalidArgumentError(absl::StrCat(where, "every logit is -inf"));
+  return absl::OkStatus();
+}
+
+template <typename View>
+void AddBias(const View& v, float delta, const auto& in_list) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (in_list(v.id(i))) v.logit(i) += delta;
+  }
+}
+
+template <typename View>
+size_t ArgMaxLogit(const View& v) {
+  size_t best = 0;
+  for (size_t i = 1; i < v.size(); ++i) {
+    if (v.logit(i) > v.logit(best) || (v.logit(i) == v.logit(best) && v.id(i) < v.id(best)))
+      best = i;
+  }
+  return best;
+}
+
+// Gumbel noise -log(-log r) for r = UnitOpen(x), precise as r -> 1.
+double GumbelNoise(uint64_t x) { return -std::log(-std::log1p(-UnitOpenComplement(x))); }
+
+// Gumbel-max / EXP: argmax_i logit_i + G(r_i), r_i = UnitOpen(Mix(seed, id_i)); a sample from
+// softmax(logits) that the key fixes. A token can only beat the incumbent score B if
+// 1 - r_i < exp(logit_i - B) (since -log r >= 1 - r), which prunes almost every token of a dense
+// row with one exp and no log.
+template <typename View>
+size_t GumbelChoose(const View& v, uint64_t seed) {
+  size_t best = ArgMaxLogit(v);
+  double best_score = v.logit(best) + GumbelNoise(Mix(seed, static_cast<uint32_t>(v.id(best))));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const float l = v.logit(i);
+    if (l == kNegInf || i == best) continue;
+    const uint64_t x = Mix(seed, static_cast<uint32_t>(v.id(i)));
+    const double gap = static_cast<double>(l) - best_score;
+    if (gap < -40.0) continue;  // G(r) <= 37.4 for every representable r
+    if (UnitOpenComplement(x) >= std::exp(gap) * 1.000001) continue;
+    const double score = l + GumbelNoise(x);
+    if (score > best_score || (score == best_score && v.id(i) < v.id(best))) {
+      best = i;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+// SynthID tournament, distortion-free setting: with two competitors per match, layer l turns the
+// distribution p into p(v) (1 + g_l(v) - E_p[g_l]), g_l(v) the l-th bit of Mix(seed, v). The
+// result is sampled by inverse CDF in increasing token-id order with a keyed uniform.
+template <typename View>
+size_t SynthIdChoose(const View& v, uint64_t seed, int layers, std::vector<double>* p,
+                     std::vector<uint64_t>* g, std::vector<uint32_t>* order) {
+  const size_t n = v.size();
+  p->resize(n);
+  g->resize(n);
+  float max_logit = kNegInf;
+  for (size_t i = 0; i < n; ++i) max_logit = std::max(max_logit, v.logit(i));
+  double z = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double e = std::exp(static_cast<double>(v.logit(i)) - max_logit);
+    (*p)[i] = e;
+    z += e;
+    (*g)[i] = Mix(seed, static_cast<uint32_t>(v.id(i)));
+  }
+  for (size_t i = 0; i < n; ++i) (*p)[i] /= z;
+  for (int l = 0; l < layers; ++l) {
+    double mean_g = 0;
+    for (size_t i = 0; i < n; ++i) mean_g += ((*g)[i] >> l & 1) ? (*p)[i] : 0.0;
+    const double up = 2.0 - mean_g, down = 1.0 - mean_g;
+    for (size_t i = 0; i < n; ++i) (*p)[i] *= ((*g)[i] >> l & 1) ? up : down;
+  }
+  order->resize(n);
+  std::iota(order->begin(), order->end(), 0u);
+  std::sort(order->begin(), order->end(),
+            [&](uint32_t a, uint32_t b) { return v.id(a) < v.id(b); });
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += (*p)[i];
+  const double u = UnitOpen(Mix(seed, internal::kSampleSalt)) * total;
+  double acc = 0;
+  size_t last_positive = (*order)[0];
+  for (uint32_t i : *order) {
+    if ((*p)[i] <= 0) continue;
+    last_positive = i;
+    acc += (*p)[i];
+    if (u < acc) return i;
+  }
+  return last_positive;
+}
+
+template <typename View>
+void ForceToken(const View& v, size_t chosen) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i != chosen) v.logit(i) = kNegInf;
+  }
+}
+
+template <typename View>
+StepResult ProcessPosition(const Layout& layout, const AccountKeys* account, const int32_t* ctx,
+                           const View& v, SequenceState* state) {
+  const Config& c = layout.config();
+  StepResult r;
+  const Position pos = layout.Locate(ctx);
+  const bool repeated = state != nullptr && state->CheckAndInsert(pos.context_key);
+  switch (pos.layer) {
+    case Layer::kProvider: {
+      if (c.scheme == Scheme::kKgw) {
+        r.layer = Layer::kProvider;
+        AddBias(v, static_cast<float>(c.kgw.delta),
+                [&](int32_t id) { return layout.IsGreen(layout.ProviderSeed(pos, id), id); });
+        return r;
+      }
+      if (repeated && c.skip_repeated_contexts) return r;  // engine samples as usual
+      r.layer = Layer::kProvider;
+      thread_local std::vector<double> p;
+      thread_local std::vector<uint64_t> g;
+      thread_local std::vector<uint32_t> order;
+      const size_t chosen = c.scheme == Scheme::kGumbel
+                                ? GumbelChoose(v, pos.seed)
+                                : SynthIdChoose(v, pos.seed, c.synthid.layers, &p, &g, &order);
+      ForceToken(v, chosen);
+      r.token_chosen = true;
+      r.token = v.id(chosen);
+      return r;
+    }
+    case Layer::kAccountPayload:
+    case Layer::kAccountFingerprint: {
+      if (account == nullptr) return r;
+      r.layer = pos.layer;
+      uint32_t colour = 0, colours = 2;
+      Layout::Preferred(pos, *account, &colour, &colours, layout.payload_colours());
+      AddBias(v, static_cast<float>(c.account.delta),
+              [&](int32_t id) { return Layout::Colour(pos.seed, id, colours) == colour; });
+      return r;
+    }
+    case Layer::kNone:
+      break;
+  }
+  return r;
+}
+
+}  // namespace
+
+Watermarker::Watermarker(Config config, std::unique_ptr<internal::Layout> layout,
+                         std::string key_id)
+    : config_(std::move(config)), layout_(std::move(layout)), key_id_(std::move(key_id)) {}
+
+Watermarker::~Watermarker() = default;
+
+absl::StatusOr<std::unique_ptr<Watermarker>> Watermarker::Create(const Key& epoch_key,
+                                                                 const Config& config) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<Layout> layout, Layout::Create(epoch_key, config));
+  return std::unique_ptr<Watermarker>(new Watermarker(config, std::move(layout), epoch_key.Id()));
+}
+
+absl::StatusOr<AccountKeys> Watermarker::ForAccount(uint64_t account) const {
+  return layout_->ForAccount(account);
+}
+
+absl::StatusOr<StepResult> Watermarker::ProcessSparse(const AccountKeys* account,
+                                                      absl::Span<const int32_t> context,
+                                                      absl::Span<Candidate> candidates,
+                                                      SequenceState* state) const {
+  const SparseView v{candidates};
+  TRACEMARK_RETURN_IF_ERROR(ValidateLogits(v, config_.vocab_size, ""));
+  const size_t h = static_cast<size_t>(config_.context_width);
+  if (context.size() < h) return StepResult{};
+  return ProcessPosition(*layout_, account, context.data() + context.size() - h, v, state);
+}
+
+absl::StatusOr<StepResult> Watermarker::ProcessDense(const AccountKeys* account,
+                                                     absl::Span<const int32_t> context,
+                                                     absl::Span<float> logits,
+                                                     SequenceState* state) const {
+  if (logits.size() != static_cast<size_t>(config_.vocab_size)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "logits row has ", logits.size(), " entries, the vocabulary ", config_.vocab_size));
+  }
+  const DenseView v{logits};
+  TRACEMARK_RETURN_IF_ERROR(ValidateLogits(v, config_.vocab_size, ""));
+  const size_t h = static_cast<size_t>(config_.context_width);
+  if (context.size() < h) return StepResult{};
+  return ProcessPosition(*layout_, account, context.data() + context.size() - h, v, state);
+}
+
+absl::Status Watermarker::ProcessBatch(absl::Span<const AccountKeys* const> accounts,
+                                       absl::Span<const int32_t> contexts, absl::Span<float> logits,
+                                       absl::Span<SequenceState* const> states,
+                                       absl::Span<StepResult> results) const {
+  const size_t b = accounts.size();
+  const size_t h = static_cast<size_t>(config_.context_width);
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  if (contexts.size() != b * h || logits.size() != b * vocab || results.size() != b ||
+      (!states.empty() && states.size() != b)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch shapes disagree: ", b, " accounts, ", contexts.size(), " context ids (want ", b * h,
+        "), ", logits.size(), " logits (want ", b * vocab, "), ", results.size(), " results"));
+  }
+  for (size_t row = 0; row < b; ++row) {
+    const DenseView v{logits.subspan(row * vocab, vocab)};
+    TRACEMARK_RETURN_IF_ERROR(
+        ValidateLogits(v, config_.vocab_size, absl::StrCat("row ", row, ": ")));
+  }
+  for (size_t row = 0; row < b; ++row) {
+    const int32_t* ctx = contexts.data() + row * h;
+    if (std::any_of(ctx, ctx + h, [](int32_t id) { return id < 0; })) {
+      results[row] = StepResult{};
+      continue;
+    }
+    const DenseView v{logits.subspan(row * vocab, vocab)};
+    results[row] =
+        ProcessPosition(*layout_, accounts[row], ctx, v, states.empty() ? nullptr : states[row]);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tracemark::watermark
