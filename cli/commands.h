@@ -1,0 +1,50 @@
+// The tracemark subcommands, each a function of its parsed flags that returns a status.
+#ifndef TRACEMARK_CLI_COMMANDS_H_
+#define TRACEMARK_CLI_COMMANDS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common.h"
+
+namespace tracemark::cli {
+
+absl::Status Keygen(const std::string& out);
+
+struct TrainFlags {
+  CommonFlags common;
+  int order = 4;
+  std::string out;  // default: the data dir's reference model path
+};
+absl::Status TrainModel(const TrainFlags& f);
+
+struct GenerateFlags {
+  CommonFlags common;
+  std::string model;
+  uint64_t account = 0;
+  uint32_t epoch = 0;
+  std::string prompt;
+  int max_tokens = 200;
+  uint64_t seed = 1;
+  double temperature = 1.0;
+  int top_k = 64;
+  double top_p = 1.0;
+  bool no_watermark = false;
+};
+absl::Status Generate(const GenerateFlags& f);
+
+struct DetectFlags {
+  CommonFlags common;
+  std::optional<uint64_t> account;
+  std::string epochs = "0";
+  std::string prompt;
+  uint64_t account_limit = 0;
+  std::string input = "-";
+};
+absl::Status Detect(const DetectFlags& f);
+
+}  // namespace tracemark::cli
+
+#endif  // TRACEMARK_CLI_COMMANDS_H_

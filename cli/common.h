@@ -1,0 +1,60 @@
+// Shared plumbing of the tracemark subcommands: loading keys, the tokenizer, the reference model
+// and the watermark configuration from flags, and printing results.
+#ifndef TRACEMARK_CLI_COMMON_H_
+#define TRACEMARK_CLI_COMMON_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "tracemark/refmodel/kneser_ney.h"
+#include "tracemark/stats/pvalue.h"
+#include "tracemark/tokenizer/tokenizer.h"
+#include "tracemark/watermark/config.h"
+#include "tracemark/watermark/keys.h"
+
+namespace tracemark::cli {
+
+inline constexpr char kDefaultEncoding[] = "cl100k_base";
+
+// Flags shared by the commands that need the key, the data and the watermark configuration.
+struct CommonFlags {
+  std::string data_dir;  // default: $TRACEMARK_DATA_DIR, else ./data
+  std::string key_file;
+  std::string key_env;
+  std::string scheme = "kgw";
+  std::string watermark_spec;  // extra key=value parameters
+  std::string encoding = kDefaultEncoding;
+  bool json = false;
+};
+
+std::string DefaultDataDir();
+
+// The master key from --key FILE or --key-env VAR (exactly one).
+absl::StatusOr<watermark::Key> LoadMasterKey(const CommonFlags& f);
+absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const CommonFlags& f);
+// The watermark configuration: defaults, then --scheme, then --watermark, for `vocab_size`.
+absl::StatusOr<watermark::Config> LoadConfig(const CommonFlags& f, int32_t vocab_size);
+// The reference model at `path` (default: the one set-up trains under the data dir).
+absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const std::string& path);
+
+// A p-value as JSON: a number when it is representable as a double, else its decimal string
+// ("3.1e-412"); never 0.
+nlohmann::json PValueJson(stats::PValue p);
+
+// Reads a whole file, or standard input for "-".
+absl::StatusOr<std::string> ReadInput(const std::string& path);
+
+// Parses "0,1,3" or "0-3".
+absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec);
+
+// Prints "tracemark: error: ..." and returns the exit code for `s` (0 when OK).
+int Report(const absl::Status& s);
+
+}  // namespace tracemark::cli
+
+#endif  // TRACEMARK_CLI_COMMON_H_

@@ -1,0 +1,143 @@
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "commands.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/reference/reference_model.h"
+#include "tracemark/verifier/text_detection.h"
+#include "tracemark/watermark/watermarker.h"
+
+namespace tracemark::cli {
+
+absl::Status Generate(const GenerateFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
+  TRACEMARK_ASSIGN_OR_RETURN(refmodel::KneserNeyModel model, LoadModel(f.common, f.model));
+  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
+  std::unique_ptr<watermark::Watermarker> wm;
+  std::optional<watermark::AccountKeys> account;
+  if (!f.no_watermark) {
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key epoch_key,
+                               watermark::DeriveEpochKey(master, f.epoch));
+    TRACEMARK_ASSIGN_OR_RETURN(wm, watermark::Watermarker::Create(epoch_key, config));
+    TRACEMARK_ASSIGN_OR_RETURN(account, wm->ForAccount(f.account));
+  }
+  reference::GenerateOptions opt;
+  opt.max_tokens = f.max_tokens;
+  opt.seed = f.seed;
+  opt.temperature = f.temperature;
+  opt.top_k = f.top_k;
+  opt.top_p = f.top_p;
+  const reference::ReferenceGenerator gen(&model, tok.get());
+  TRACEMARK_ASSIGN_OR_RETURN(reference::Generation g,
+                             gen.Generate(f.prompt, wm.get(), account ? &*account : nullptr, opt));
+  if (!f.common.json) {
+    std::cout << g.text << "\n";
+    return absl::OkStatus();
+  }
+  nlohmann::json j;
+  j["text"] = g.text;
+  j["prompt"] = f.prompt;
+  j["prompt_token_ids"] = g.prompt_ids;
+  j["token_ids"] = g.ids;
+  j["watermarked"] = !f.no_watermark;
+  if (wm) {
+    j["key_id"] = wm->key_id();
+    j["epoch"] = f.epoch;
+    j["account"] = {
+        {"id", f.account}, {"key_id", account->key_id()}, {"commitment", account->commitment()}};
+    j["scheme"] = watermark::SchemeName(config.scheme);
+    j["parameters"] = config.Describe();
+    j["positions"] = {{"unwatermarked", g.layer_counts[0]},
+                      {"provider", g.layer_counts[1]},
+                      {"account_payload", g.layer_counts[2]},
+                      {"account_fingerprint", g.layer_counts[3]},
+                      {"token_chosen_by_scheme", g.chosen}};
+  }
+  j["sampling"] = {{"temperature", f.temperature},
+                   {"top_k", f.top_k},
+                   {"top_p", f.top_p},
+                   {"seed", f.seed},
+                   {"max_tokens", f.max_tokens}};
+  j["model"] = {{"kind", "kneser-ney"},
+                {"order", model.order()},
+                {"vocab_size", model.vocab_size()},
+                {"tokenizer", f.common.encoding}};
+  std::cout << j.dump(2) << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status Detect(const DetectFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::string text, ReadInput(f.input));
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
+  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
+  TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
+  verifier::DetectOptions opt;
+  TRACEMARK_ASSIGN_OR_RETURN(opt.epochs, ParseEpochs(f.epochs));
+  opt.account = f.account;
+  opt.prompt = f.prompt;
+  opt.account_limit = f.account_limit;
+  TRACEMARK_ASSIGN_OR_RETURN(verifier::TextDetection d,
+                             verifier::DetectText(master, config, *tok, text, opt));
+  const verifier::EpochDetection& best = d.epochs[d.best_provider_epoch];
+  if (f.common.json) {
+    nlohmann::json j;
+    j["provider"] = {{"p_value", PValueJson(d.provider_p_value)},
+                     {"log10_p_value", d.provider_p_value.log10()},
+                     {"tokens_scored", best.provider.tuples},
+                     {"epoch", best.epoch},
+                     {"key_id", best.key_id},
+                     {"method", best.provider.method}};
+    if (f.account.has_value()) {
+      const watermark::AccountResult& a = *best.account;
+      j["account"] = {{"id", *f.account},
+                      {"key_id", a.key_id},
+                      {"p_value", PValueJson(d.account_p_value)},
+                      {"log10_p_value", d.account_p_value.log10()},
+                      {"tokens_scored", a.tuples},
+                      {"score", a.score},
+                      {"method", a.method}};
+    } else {
+      j["account"] = nullptr;
+    }
+    nlohmann::json attributed = nullptr;
+    if (d.attributed_account.has_value()) attributed = *d.attributed_account;
+    j["attribution"] = {{"account", attributed},
+                        {"p_value", PValueJson(d.attributed_p_value)},
+                        {"log10_p_value", d.attributed_p_value.log10()},
+                        {"candidates_confirmed", d.attribution_tests},
+                        {"payload_decoded", best.payload.decoded},
+                        {"payload_detail", best.payload.detail}};
+    j["tokens"] = d.tokens;
+    j["prompt_tokens"] = d.prompt_tokens;
+    j["epochs_tried"] = opt.epochs;
+    j["parameters"] = config.Describe();
+    j["method"] = d.method;
+    std::cout << j.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  std::cout << absl::StrFormat("tokens: %d (scheme %s, epochs tried: %d)\n", d.tokens,
+                               watermark::SchemeName(config.scheme), opt.epochs.size());
+  std::cout << absl::StrFormat("provider layer: p = %s over %d unique tuples (epoch %d, key %s)\n",
+                               d.provider_p_value.ToString(), best.provider.tuples, best.epoch,
+                               best.key_id);
+  if (f.account.has_value()) {
+    std::cout << absl::StrFormat("account %d: p = %s over %d fingerprint tuples\n", *f.account,
+                                 d.account_p_value.ToString(), best.account->tuples);
+  }
+  if (d.attributed_account.has_value()) {
+    std::cout << absl::StrFormat(
+        "attributed to account %d: p = %s (decoded, confirmed, corrected "
+        "for %d candidate(s))\n",
+        *d.attributed_account, d.attributed_p_value.ToString(), d.attribution_tests);
+  } else {
+    std::cout << "no account attribution"
+              << (best.payload.decoded ? " (decoded candidates not confirmed)"
+                                       : absl::StrCat(" (", best.payload.detail, ")"))
+              << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tracemark::cli

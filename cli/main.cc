@@ -1,0 +1,103 @@
+// The tracemark command: parses flags and dispatches to the subcommands in commands.h.
+#include <iostream>
+#include <optional>
+
+#include "CLI/CLI.hpp"
+#include "commands.h"
+
+namespace {
+
+using tracemark::cli::CommonFlags;
+
+void AddDataFlags(CLI::App* cmd, CommonFlags* f) {
+  cmd->add_option("--data-dir", f->data_dir,
+                  "Directory set-up filled (default: $TRACEMARK_DATA_DIR or ./data)");
+  cmd->add_option("--encoding", f->encoding, "Tokenizer (tiktoken encoding name)")
+      ->capture_default_str();
+}
+
+void AddKeyFlags(CLI::App* cmd, CommonFlags* f) {
+  cmd->add_option("--key", f->key_file, "Master secret file (32 bytes, mode 0600)");
+  cmd->add_option("--key-env", f->key_env, "Environment variable holding the master secret (hex)");
+}
+
+void AddWatermarkFlags(CLI::App* cmd, CommonFlags* f) {
+  cmd->add_option("--scheme", f->scheme, "Provider scheme: kgw, gumbel or synthid")
+      ->capture_default_str();
+  cmd->add_option(
+      "--watermark", f->watermark_spec,
+      "Further parameters, e.g. gamma=0.25,delta=2,h=3,hash=selfhash,account_share=0.5");
+  cmd->add_flag("--json", f->json, "Print one JSON object");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "tracemark: watermark a model's outputs per account, and prove where text came from"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("tracemark ") + TRACEMARK_VERSION);
+
+  std::string keygen_out;
+  CLI::App* keygen = app.add_subcommand("keygen", "Write a new 32-byte master secret (mode 0600)");
+  keygen->add_option("--out", keygen_out, "File to create (never overwritten)")->required();
+
+  tracemark::cli::TrainFlags train;
+  CLI::App* model = app.add_subcommand("model", "The built-in reference model");
+  model->require_subcommand(1);
+  CLI::App* model_train =
+      model->add_subcommand("train", "Train the n-gram reference model on the set-up corpus");
+  AddDataFlags(model_train, &train.common);
+  model_train->add_option("--order", train.order, "n-gram order (2..6)")->capture_default_str();
+  model_train->add_option("--out", train.out, "Model file (default: under the data dir)");
+
+  tracemark::cli::GenerateFlags gen;
+  CLI::App* generate =
+      app.add_subcommand("generate", "Generate watermarked text with the reference model");
+  AddDataFlags(generate, &gen.common);
+  AddKeyFlags(generate, &gen.common);
+  AddWatermarkFlags(generate, &gen.common);
+  generate->add_option("--account", gen.account, "Account id the text is served to")
+      ->capture_default_str();
+  generate->add_option("--epoch", gen.epoch, "Key epoch")->capture_default_str();
+  generate->add_option("--prompt", gen.prompt, "Prompt text")->required();
+  generate->add_option("--max-tokens", gen.max_tokens, "Tokens to generate")->capture_default_str();
+  generate->add_option("--seed", gen.seed, "Sampling seed")->capture_default_str();
+  generate->add_option("--temperature", gen.temperature, "Sampling temperature")
+      ->capture_default_str();
+  generate->add_option("--top-k", gen.top_k, "Candidates kept (0: all)")->capture_default_str();
+  generate->add_option("--top-p", gen.top_p, "Nucleus mass")->capture_default_str();
+  generate->add_option("--model", gen.model, "Model file (default: under the data dir)");
+  generate->add_flag("--no-watermark", gen.no_watermark, "Plain sampling (for comparison)");
+
+  tracemark::cli::DetectFlags det;
+  std::optional<uint64_t> det_account;
+  CLI::App* detect = app.add_subcommand(
+      "detect", "Test a text for the provider and account watermarks and attribute it");
+  AddDataFlags(detect, &det.common);
+  AddKeyFlags(detect, &det.common);
+  AddWatermarkFlags(detect, &det.common);
+  detect->add_option("--account", det_account, "Account to test");
+  detect->add_option("--epochs", det.epochs, "Epochs to try, e.g. 0,1 or 0-3")
+      ->capture_default_str();
+  detect->add_option("--prompt", det.prompt, "Prompt the text answered (context, not scored)");
+  detect->add_option("--account-limit", det.account_limit,
+                     "Number of accounts issued (rejects larger decoded ids)");
+  detect->add_option("input", det.input, "Text file, or - for standard input")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  absl::Status status;
+  if (*keygen) {
+    status = tracemark::cli::Keygen(keygen_out);
+  } else if (*model_train) {
+    status = tracemark::cli::TrainModel(train);
+  } else if (*generate) {
+    status = tracemark::cli::Generate(gen);
+  } else if (*detect) {
+    det.account = det_account;
+    status = tracemark::cli::Detect(det);
+  }
+  return tracemark::cli::Report(status);
+}

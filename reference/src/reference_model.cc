@@ -1,0 +1,128 @@
+#include "tracemark/reference/reference_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/refmodel/sampling.h"
+
+namespace tracemark::reference {
+
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::vector<std::string>> CorpusFiles(const std::string& data_dir) {
+  const fs::path dir = fs::path(data_dir) / "npm" / "sotu" / "data";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("corpus directory ", dir.string(), " not found: run scripts/setup.sh first"));
+  }
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_regular_file() && e.path().extension() == ".txt") files.push_back(e.path().string());
+  }
+  if (files.empty()) return absl::NotFoundError(absl::StrCat("no .txt files in ", dir.string()));
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string DefaultModelPath(const std::string& data_dir) {
+  return (fs::path(data_dir) / "refmodel-cl100k-o4.bin").string();
+}
+
+absl::StatusOr<refmodel::KneserNeyModel> TrainOnTextFiles(
+    const std::vector<std::string>& files, const tokenizer::Tokenizer& tok, int order,
+    const std::function<void(size_t, size_t)>& progress) {
+  std::vector<std::vector<int32_t>> docs;
+  docs.reserve(files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::ifstream in(files[i], std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", files[i]));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    absl::StatusOr<std::vector<int32_t>> ids = tok.Encode(ss.str());
+    if (!ids.ok()) {
+      return absl::Status(ids.status().code(),
+                          absl::StrCat(files[i], ": ", ids.status().message()));
+    }
+    docs.push_back(*std::move(ids));
+    if (progress) progress(i + 1, files.size());
+  }
+  return refmodel::KneserNeyModel::Train(docs, tok.vocab_size(), order);
+}
+
+absl::StatusOr<Generation> ReferenceGenerator::Generate(const std::string& prompt,
+                                                        const watermark::Watermarker* watermarker,
+                                                        const watermark::AccountKeys* account,
+                                                        const GenerateOptions& options) const {
+  TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> prompt_ids, tok_->Encode(prompt));
+  return GenerateIds(std::move(prompt_ids), watermarker, account, options);
+}
+
+absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
+    std::vector<int32_t> prompt_ids, const watermark::Watermarker* watermarker,
+    const watermark::AccountKeys* account, const GenerateOptions& options) const {
+  if (options.max_tokens < 0) return absl::InvalidArgumentError("max_tokens must be >= 0");
+  if (!(options.temperature > 0.0) || !std::isfinite(options.temperature)) {
+    return absl::InvalidArgumentError("temperature must be > 0");
+  }
+  if (options.top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0");
+  if (!(options.top_p > 0.0 && options.top_p <= 1.0)) {
+    return absl::InvalidArgumentError("top_p must be in (0, 1]");
+  }
+  const int32_t vocab = model_->vocab_size();
+  if (tok_->vocab_size() != vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer vocabulary (", tok_->vocab_size(),
+                                                   ") differs from the model's (", vocab, ")"));
+  }
+  if (watermarker != nullptr && watermarker->config().vocab_size != vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("watermark configured for vocabulary ",
+                                                   watermarker->config().vocab_size, ", model has ",
+                                                   vocab));
+  }
+  Generation out;
+  out.prompt_ids = prompt_ids;
+  std::vector<int32_t> history = std::move(prompt_ids);
+  std::vector<float> logprobs(static_cast<size_t>(vocab));
+  std::vector<watermark::Candidate> cands;
+  std::vector<float> cand_logits;
+  watermark::SequenceState state;
+  refmodel::SplitMix64 rng(options.seed);
+  const float inv_t = static_cast<float>(1.0 / options.temperature);
+  for (int step = 0; step < options.max_tokens; ++step) {
+    model_->LogProbs(history, absl::MakeSpan(logprobs));
+    for (float& l : logprobs) l *= inv_t;
+    const std::vector<int32_t> top =
+        refmodel::TopCandidates(logprobs, options.top_k, options.top_p);
+    cands.clear();
+    for (int32_t id : top) cands.push_back({id, logprobs[static_cast<size_t>(id)]});
+    int32_t token = -1;
+    const double u = rng.NextDouble();  // drawn every step so runs stay aligned
+    if (watermarker != nullptr) {
+      TRACEMARK_ASSIGN_OR_RETURN(
+          watermark::StepResult r,
+          watermarker->ProcessSparse(account, history, absl::MakeSpan(cands), &state));
+      out.layer_counts[static_cast<int>(r.layer)]++;
+      if (r.token_chosen) {
+        token = r.token;
+        ++out.chosen;
+      }
+    }
+    if (token < 0) {
+      cand_logits.clear();
+      for (const auto& c : cands) cand_logits.push_back(c.logit);
+      TRACEMARK_ASSIGN_OR_RETURN(int32_t index, refmodel::SampleFromLogits(cand_logits, u));
+      token = cands[static_cast<size_t>(index)].id;
+    }
+    history.push_back(token);
+    out.ids.push_back(token);
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(out.text, tok_->Decode(out.ids));
+  return out;
+}
+
+}  // namespace tracemark::reference
