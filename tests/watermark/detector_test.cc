@@ -43,14 +43,14 @@ TEST(Detector, FindsProviderAndAccountInWatermarkedText) {
     const std::vector<int32_t> ids = testing::Generate(wm.get(), &acct, 1200, 77, kVocab);
     TextStatistics stats;
     ASSERT_TRUE(det->Score(ids, 4, &stats).ok());
-    const ProviderResult p = det->TestProvider(stats);
+    const ProviderResult p = det->TestProvider(stats).value();
     EXPECT_LT(p.p_value.log10(), -6) << c.name << " " << p.method;
     // Decode, then confirm each candidate on the independent fingerprint positions.
-    const PayloadResult id = det->DecodePayload(stats);
+    const PayloadResult id = det->DecodePayload(stats).value();
     EXPECT_TRUE(id.decoded) << c.name << " " << id.detail;
     std::vector<uint64_t> confirmed;
     for (uint64_t cand : id.candidates) {
-      const AccountResult conf = det->TestAccount(stats, *det->ForAccount(cand));
+      const AccountResult conf = det->TestAccount(stats, *det->ForAccount(cand)).value();
       if (stats::Bonferroni(conf.p_value, id.candidates.size()).log10() < -3)
         confirmed.push_back(cand);
     }
@@ -58,12 +58,12 @@ TEST(Detector, FindsProviderAndAccountInWatermarkedText) {
     // With the number of issued accounts known, false candidates are rarer still.
     PayloadOptions limited;
     limited.account_limit = 25000;
-    EXPECT_EQ(det->DecodePayload(stats, limited).account, 4242u) << c.name;
-    const AccountResult a = det->TestAccount(stats, *det->ForAccount(4242));
+    EXPECT_EQ(det->DecodePayload(stats, limited).value().account, 4242u) << c.name;
+    const AccountResult a = det->TestAccount(stats, *det->ForAccount(4242)).value();
     EXPECT_LT(a.p_value.log10(), -6) << c.name << " score " << a.score;
     // Innocent accounts, whose codewords are independent of the text.
     for (uint64_t other : {0u, 4243u, 99u}) {
-      const AccountResult o = det->TestAccount(stats, *det->ForAccount(other));
+      const AccountResult o = det->TestAccount(stats, *det->ForAccount(other)).value();
       EXPECT_GT(o.p_value.value(), 1e-4) << c.name << " account " << other;
     }
   }
@@ -81,9 +81,11 @@ TEST(Detector, WrongKeyAndPlainTextShowNothing) {
     for (const auto& [det, ids] : {std::pair{wrong.get(), marked}, std::pair{right.get(), plain}}) {
       TextStatistics stats;
       ASSERT_TRUE(det->Score(ids, 4, &stats).ok());
-      EXPECT_GT(det->TestProvider(stats).p_value.value(), 1e-4) << c.name;
-      EXPECT_GT(det->TestAccount(stats, *det->ForAccount(7)).p_value.value(), 1e-4) << c.name;
-      EXPECT_FALSE(det->DecodePayload(stats).decoded && det->DecodePayload(stats).account == 7);
+      EXPECT_GT(det->TestProvider(stats).value().p_value.value(), 1e-4) << c.name;
+      EXPECT_GT(det->TestAccount(stats, *det->ForAccount(7)).value().p_value.value(), 1e-4)
+          << c.name;
+      EXPECT_FALSE(det->DecodePayload(stats).value().decoded &&
+                   det->DecodePayload(stats).value().account == 7);
     }
   }
 }
@@ -100,10 +102,10 @@ TEST(Detector, NullPValuesAreValid) {
       const std::vector<int32_t> ids = testing::Generate(nullptr, nullptr, 150, 1000 + i, kVocab);
       TextStatistics stats;
       ASSERT_TRUE(det->Score(ids, 4, &stats).ok());
-      const double p = det->TestProvider(stats).p_value.value();
+      const double p = det->TestProvider(stats).value().p_value.value();
       below_5 += p <= 0.05;
       below_1 += p <= 0.01;
-      acct_below_5 += det->TestAccount(stats, *det->ForAccount(i)).p_value.value() <= 0.05;
+      acct_below_5 += det->TestAccount(stats, *det->ForAccount(i)).value().p_value.value() <= 0.05;
     }
     // Binomial(400, 0.05) exceeds 33 with probability < 1e-3.
     EXPECT_LE(below_5, 33) << c.name;
@@ -125,9 +127,10 @@ TEST(Detector, StatisticsMergeExactlyAndIgnoreRepeats) {
   ASSERT_TRUE(det->Score(b, 4, &both).ok());  // a duplicate document adds nothing
   ASSERT_TRUE(det->Score(a, 4, &sa).ok());
   ASSERT_TRUE(det->Score(b, 4, &sb).ok());
-  sb.Merge(sa);
+  ASSERT_TRUE(sb.Merge(sa).ok());
   EXPECT_EQ(sb.tuples(), both.tuples());
-  EXPECT_EQ(det->TestProvider(sb).p_value.log(), det->TestProvider(both).p_value.log());
+  EXPECT_EQ(det->TestProvider(sb).value().p_value.log(),
+            det->TestProvider(both).value().p_value.log());
 }
 
 TEST(Detector, RejectsIdsOutsideTheVocabulary) {
@@ -136,6 +139,37 @@ TEST(Detector, RejectsIdsOutsideTheVocabulary) {
   const std::vector<int32_t> ids = {1, 2, 3, kVocab, 5};
   EXPECT_EQ(det->Score(ids, 0, &stats).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(stats.size(), 0u);
+}
+
+}  // namespace
+}  // namespace tracemark::watermark
+
+namespace tracemark::watermark {
+namespace {
+
+TEST(Detector, RefusesToMixEpochKeysOrConfigurations) {
+  const Config a = ConfigFor(kCases[0]);
+  Config b = a;
+  b.account.fingerprint_slots = 16;  // a smaller layout: mixing would index out of bounds
+  auto det_a = *Detector::Create(EpochKey(1), a);
+  auto det_b = *Detector::Create(EpochKey(1), b);
+  auto det_c = *Detector::Create(EpochKey(2), a);
+  const std::vector<int32_t> ids = testing::Generate(nullptr, nullptr, 200, 3, kVocab);
+  TextStatistics sa, sb;
+  ASSERT_TRUE(det_a->Score(ids, 4, &sa).ok());
+  ASSERT_TRUE(det_b->Score(ids, 4, &sb).ok());
+  EXPECT_EQ(det_b->TestProvider(sa).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(det_c->DecodePayload(sa).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(det_b->TestAccount(sb, *det_a->ForAccount(1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(det_b->Score(ids, 4, &sa).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sa.Merge(sb).code(), absl::StatusCode::kInvalidArgument);
+  auto wm_b = *Watermarker::Create(EpochKey(1), b);
+  auto acct_a = *det_a->ForAccount(1);
+  std::vector<float> row(kVocab, 0.0f);
+  const std::vector<int32_t> ctx = {1, 2, 3};
+  EXPECT_EQ(wm_b->ProcessDense(&acct_a, ctx, absl::MakeSpan(row), nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

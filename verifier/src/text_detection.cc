@@ -28,21 +28,21 @@ absl::StatusOr<TextDetection> DetectIds(const watermark::Key& master,
     EpochDetection e;
     e.epoch = epoch;
     e.key_id = det->key_id();
-    e.provider = det->TestProvider(stats);
+    TRACEMARK_ASSIGN_OR_RETURN(e.provider, det->TestProvider(stats));
     if (options.account.has_value()) {
       TRACEMARK_ASSIGN_OR_RETURN(watermark::AccountKeys acct, det->ForAccount(*options.account));
-      e.account = det->TestAccount(stats, acct);
+      TRACEMARK_ASSIGN_OR_RETURN(e.account, det->TestAccount(stats, acct));
       if (e.account->p_value < best_account) best_account = e.account->p_value;
     }
     watermark::PayloadOptions popt;
     popt.account_limit = options.account_limit;
-    e.payload = det->DecodePayload(stats, popt);
+    TRACEMARK_ASSIGN_OR_RETURN(e.payload, det->DecodePayload(stats, popt));
     std::vector<watermark::AccountKeys> cands;
     for (uint64_t id : e.payload.candidates) {
       TRACEMARK_ASSIGN_OR_RETURN(watermark::AccountKeys acct, det->ForAccount(id));
       cands.push_back(std::move(acct));
     }
-    e.confirmations = det->TestAccounts(stats, cands);
+    TRACEMARK_ASSIGN_OR_RETURN(e.confirmations, det->TestAccounts(stats, cands));
     candidates_total += cands.size();
     if (e.provider.p_value < best_provider) {
       best_provider = e.provider.p_value;

@@ -86,8 +86,23 @@ AccountResult ScoreAccount(const Layout& layout, const FingerprintData& f,
 
 }  // namespace
 
-void TextStatistics::Merge(const TextStatistics& other) {
+absl::Status TextStatistics::Merge(const TextStatistics& other) {
+  if (other.layout_id_ == 0) return absl::OkStatus();
+  if (layout_id_ != 0 && layout_id_ != other.layout_id_) {
+    return absl::InvalidArgumentError(
+        "statistics scored under different epoch keys or configurations cannot be merged");
+  }
+  layout_id_ = other.layout_id_;
   for (const auto& [k, v] : other.tuples_) tuples_.try_emplace(k, v);
+  return absl::OkStatus();
+}
+
+absl::Status Detector::CheckStats(const TextStatistics& stats) const {
+  if (stats.layout_id() != 0 && stats.layout_id() != layout_->id()) {
+    return absl::InvalidArgumentError(
+        "statistics were scored under a different epoch key or configuration");
+  }
+  return absl::OkStatus();
 }
 
 Detector::Detector(Config config, std::unique_ptr<Layout> layout, std::string key_id)
@@ -107,6 +122,7 @@ absl::StatusOr<AccountKeys> Detector::ForAccount(uint64_t account) const {
 
 absl::Status Detector::Score(absl::Span<const int32_t> ids, size_t score_from,
                              TextStatistics* stats) const {
+  TRACEMARK_RETURN_IF_ERROR(CheckStats(*stats));
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= config_.vocab_size) {
       return absl::InvalidArgumentError(absl::StrCat("token id ", ids[i], " at position ", i,
@@ -114,6 +130,7 @@ absl::Status Detector::Score(absl::Span<const int32_t> ids, size_t score_from,
                                                      config_.vocab_size, ")"));
     }
   }
+  stats->layout_id_ = layout_->id();
   const size_t h = static_cast<size_t>(config_.context_width);
   const bool distortion_free = config_.scheme != Scheme::kKgw;
   absl::flat_hash_set<uint64_t> seen_contexts;  // within this document
@@ -167,7 +184,8 @@ absl::Status Detector::Score(absl::Span<const int32_t> ids, size_t score_from,
   return absl::OkStatus();
 }
 
-ProviderResult Detector::TestProvider(const TextStatistics& stats) const {
+absl::StatusOr<ProviderResult> Detector::TestProvider(const TextStatistics& stats) const {
+  TRACEMARK_RETURN_IF_ERROR(CheckStats(stats));
   ProviderResult r;
   r.scheme = config_.scheme;
   uint64_t sum = 0;
@@ -202,7 +220,9 @@ ProviderResult Detector::TestProvider(const TextStatistics& stats) const {
   return r;
 }
 
-PayloadResult Detector::DecodePayload(const TextStatistics& stats, PayloadOptions options) const {
+absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stats,
+                                                      PayloadOptions options) const {
+  TRACEMARK_RETURN_IF_ERROR(CheckStats(stats));
   PayloadResult r;
   const uint32_t slots = layout_->payload_slots(), colours = layout_->payload_colours();
   r.slots = slots;
@@ -277,12 +297,23 @@ PayloadResult Detector::DecodePayload(const TextStatistics& stats, PayloadOption
   return r;
 }
 
-AccountResult Detector::TestAccount(const TextStatistics& stats, const AccountKeys& account) const {
-  return ScoreAccount(*layout_, CollectFingerprint(*layout_, stats), account);
+absl::StatusOr<AccountResult> Detector::TestAccount(const TextStatistics& stats,
+                                                    const AccountKeys& account) const {
+  TRACEMARK_ASSIGN_OR_RETURN(std::vector<AccountResult> r,
+                             TestAccounts(stats, absl::MakeConstSpan(&account, 1)));
+  return std::move(r.front());
 }
 
-std::vector<AccountResult> Detector::TestAccounts(const TextStatistics& stats,
-                                                  absl::Span<const AccountKeys> accounts) const {
+absl::StatusOr<std::vector<AccountResult>> Detector::TestAccounts(
+    const TextStatistics& stats, absl::Span<const AccountKeys> accounts) const {
+  TRACEMARK_RETURN_IF_ERROR(CheckStats(stats));
+  for (const AccountKeys& a : accounts) {
+    if (a.layout_id() != layout_->id()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("keys of account ", a.account(),
+                       " were derived under a different epoch key or configuration"));
+    }
+  }
   const FingerprintData f = CollectFingerprint(*layout_, stats);
   std::vector<AccountResult> out;
   out.reserve(accounts.size());

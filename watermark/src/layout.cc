@@ -9,10 +9,11 @@
 
 namespace tracemark::watermark {
 
-AccountKeys AccountKeysBuilder::Make(uint64_t account, std::string key_id, std::string commitment,
-                                     std::vector<uint8_t> payload,
+AccountKeys AccountKeysBuilder::Make(uint64_t layout_id, uint64_t account, std::string key_id,
+                                     std::string commitment, std::vector<uint8_t> payload,
                                      std::vector<uint8_t> fingerprint) {
   AccountKeys k;
+  k.layout_id_ = layout_id;
   k.account_ = account;
   k.key_id_ = std::move(key_id);
   k.commitment_ = std::move(commitment);
@@ -48,6 +49,16 @@ absl::StatusOr<std::unique_ptr<Layout>> Layout::Create(const Key& epoch_key, con
   std::unique_ptr<Layout> l(new Layout(c));
   TRACEMARK_ASSIGN_OR_RETURN(Key epoch_copy, Key::FromBytes(epoch_key.secret().span()));
   l->epoch_key_ = std::make_unique<Key>(std::move(epoch_copy));
+  {
+    // SipHash under the all-zero key of "key id|description", as little-endian 32-bit words.
+    std::string s = absl::StrCat(epoch_key.Id(), "|", c.Describe());
+    s.resize((s.size() + 3) / 4 * 4, '\0');
+    std::vector<uint32_t> words(s.size() / 4);
+    for (size_t i = 0; i < words.size(); ++i) {
+      for (int b = 3; b >= 0; --b) words[i] = (words[i] << 8) | static_cast<uint8_t>(s[4 * i + b]);
+    }
+    l->id_ = SipHashWords(SipKey{}, words.data(), words.size()) | 1;  // never 0
+  }
   TRACEMARK_ASSIGN_OR_RETURN(l->channel_key_, SubKey(epoch_key, "layer/channel"));
   TRACEMARK_ASSIGN_OR_RETURN(l->provider_key_,
                              SubKey(epoch_key, absl::StrCat("provider/", SchemeName(c.scheme))));
@@ -159,7 +170,7 @@ absl::StatusOr<AccountKeys> Layout::ForAccount(uint64_t account) const {
     fingerprint[j] = u < tardos_threshold_[j] ? 1 : 0;
   }
   Wipe(&fp_key, sizeof(fp_key));
-  return AccountKeysBuilder::Make(account, account_key.Id(), account_key.Commitment(),
+  return AccountKeysBuilder::Make(id_, account, account_key.Id(), account_key.Commitment(),
                                   PayloadSymbols(account), std::move(fingerprint));
 }
 

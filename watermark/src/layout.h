@@ -20,8 +20,9 @@ namespace tracemark::watermark {
 
 class AccountKeysBuilder {
  public:
-  static AccountKeys Make(uint64_t account, std::string key_id, std::string commitment,
-                          std::vector<uint8_t> payload, std::vector<uint8_t> fingerprint);
+  static AccountKeys Make(uint64_t layout_id, uint64_t account, std::string key_id,
+                          std::string commitment, std::vector<uint8_t> payload,
+                          std::vector<uint8_t> fingerprint);
 };
 
 namespace internal {
@@ -42,6 +43,8 @@ class Layout {
   static absl::StatusOr<std::unique_ptr<Layout>> Create(const Key& epoch_key, const Config& c);
 
   const Config& config() const { return config_; }
+  // Stable identity of (epoch key id, configuration): statistics and account keys carry it.
+  uint64_t id() const { return id_; }
   // `ctx` holds exactly h ids.
   Position Locate(const int32_t* ctx) const;
 
@@ -82,6 +85,7 @@ class Layout {
   uint64_t Check(uint64_t id) const;
 
   Config config_;
+  uint64_t id_ = 0;
   std::unique_ptr<Key> epoch_key_;  // derives account keys
   SipKey channel_key_, provider_key_, account_key_, payload_key_;
   uint64_t self_key_ = 0;

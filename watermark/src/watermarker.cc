@@ -209,10 +209,19 @@ absl::StatusOr<AccountKeys> Watermarker::ForAccount(uint64_t account) const {
   return layout_->ForAccount(account);
 }
 
+absl::Status Watermarker::CheckAccount(const AccountKeys* account) const {
+  if (account != nullptr && account->layout_id() != layout_->id()) {
+    return absl::InvalidArgumentError(
+        "account keys were derived under a different epoch key or configuration");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StepResult> Watermarker::ProcessSparse(const AccountKeys* account,
                                                       absl::Span<const int32_t> context,
                                                       absl::Span<Candidate> candidates,
                                                       SequenceState* state) const {
+  TRACEMARK_RETURN_IF_ERROR(CheckAccount(account));
   const SparseView v{candidates};
   TRACEMARK_RETURN_IF_ERROR(ValidateLogits(v, config_.vocab_size, ""));
   const size_t h = static_cast<size_t>(config_.context_width);
@@ -224,6 +233,7 @@ absl::StatusOr<StepResult> Watermarker::ProcessDense(const AccountKeys* account,
                                                      absl::Span<const int32_t> context,
                                                      absl::Span<float> logits,
                                                      SequenceState* state) const {
+  TRACEMARK_RETURN_IF_ERROR(CheckAccount(account));
   if (logits.size() != static_cast<size_t>(config_.vocab_size)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "logits row has ", logits.size(), " entries, the vocabulary ", config_.vocab_size));
@@ -249,6 +259,9 @@ absl::Status Watermarker::ProcessBatch(absl::Span<const AccountKeys* const> acco
         "), ", logits.size(), " logits (want ", b * vocab, "), ", results.size(), " results"));
   }
   for (size_t row = 0; row < b; ++row) {
+    if (absl::Status s = CheckAccount(accounts[row]); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("row ", row, ": ", s.message()));
+    }
     const DenseView v{logits.subspan(row * vocab, vocab)};
     TRACEMARK_RETURN_IF_ERROR(
         ValidateLogits(v, config_.vocab_size, absl::StrCat("row ", row, ": ")));

@@ -22,10 +22,14 @@ class AccountKeys {
   const std::vector<uint8_t>& payload_symbols() const { return payload_symbols_; }
   // Fingerprint symbol (0 or 1) per fingerprint slot.
   const std::vector<uint8_t>& fingerprint() const { return fingerprint_; }
+  // Identity of the epoch key and configuration these keys were derived under; the Watermarker and
+  // Detector refuse keys from another.
+  uint64_t layout_id() const { return layout_id_; }
 
  private:
   friend class AccountKeysBuilder;
   uint64_t account_ = 0;
+  uint64_t layout_id_ = 0;
   std::string key_id_, commitment_;
   std::vector<uint8_t> payload_symbols_, fingerprint_;
 };

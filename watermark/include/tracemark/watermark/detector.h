@@ -44,17 +44,23 @@ class Layout;
 
 // One entry per unique scored tuple: key = hash of (PRF input, token), value = what the tuple
 // contributes. Merging is a union, so it is exact and order-independent.
+// Statistics belong to the epoch key and configuration they were scored under (layout_id); the
+// Detector refuses to mix them.
 class TextStatistics {
  public:
-  void Add(uint64_t tuple_key, uint64_t contribution) {
-    tuples_.try_emplace(tuple_key, contribution);
-  }
-  void Merge(const TextStatistics& other);
+  // InvalidArgument when `other` was scored under another epoch key or configuration.
+  absl::Status Merge(const TextStatistics& other);
   size_t size() const { return tuples_.size(); }
+  uint64_t layout_id() const { return layout_id_; }  // 0 until first scored
   const absl::flat_hash_map<uint64_t, uint64_t>& tuples() const { return tuples_; }
 
  private:
+  friend class Detector;
+  void Add(uint64_t tuple_key, uint64_t contribution) {
+    tuples_.try_emplace(tuple_key, contribution);
+  }
   absl::flat_hash_map<uint64_t, uint64_t> tuples_;
+  uint64_t layout_id_ = 0;
 };
 
 struct ProviderResult {
@@ -109,18 +115,24 @@ class Detector {
   absl::StatusOr<AccountKeys> ForAccount(uint64_t account) const;
 
   // Scores ids[score_from ..] with the preceding ids as context (positions with fewer than h
-  // preceding ids are skipped). Ids outside [0, vocab_size) are InvalidArgument (nothing added).
+  // preceding ids are skipped). Ids outside [0, vocab_size), or `stats` scored under another
+  // epoch key or configuration, are InvalidArgument (nothing added).
   absl::Status Score(absl::Span<const int32_t> ids, size_t score_from, TextStatistics* stats) const;
 
-  ProviderResult TestProvider(const TextStatistics& stats) const;
-  PayloadResult DecodePayload(const TextStatistics& stats, PayloadOptions options = {}) const;
-  AccountResult TestAccount(const TextStatistics& stats, const AccountKeys& account) const;
+  // Each test is InvalidArgument when the statistics or account keys belong to another epoch key
+  // or configuration. Empty statistics give p = 1.
+  absl::StatusOr<ProviderResult> TestProvider(const TextStatistics& stats) const;
+  absl::StatusOr<PayloadResult> DecodePayload(const TextStatistics& stats,
+                                              PayloadOptions options = {}) const;
+  absl::StatusOr<AccountResult> TestAccount(const TextStatistics& stats,
+                                            const AccountKeys& account) const;
   // Same as TestAccount for each account, sharing the null computation.
-  std::vector<AccountResult> TestAccounts(const TextStatistics& stats,
-                                          absl::Span<const AccountKeys> accounts) const;
+  absl::StatusOr<std::vector<AccountResult>> TestAccounts(
+      const TextStatistics& stats, absl::Span<const AccountKeys> accounts) const;
 
  private:
   Detector(Config config, std::unique_ptr<internal::Layout> layout, std::string key_id);
+  absl::Status CheckStats(const TextStatistics& stats) const;
   Config config_;
   std::unique_ptr<internal::Layout> layout_;
   std::string key_id_;

@@ -115,6 +115,7 @@ class Watermarker {
 
  private:
   Watermarker(Config config, std::unique_ptr<internal::Layout> layout, std::string key_id);
+  absl::Status CheckAccount(const AccountKeys* account) const;
   Config config_;
   std::unique_ptr<internal::Layout> layout_;
   std::string key_id_;
