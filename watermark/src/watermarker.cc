@@ -20,12 +20,14 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // Uniform access to a sparse candidate list or a dense row.
 struct SparseView {
+  static constexpr bool kIdsAreIndices = false;
   absl::Span<Candidate> c;
   size_t size() const { return c.size(); }
   int32_t id(size_t i) const { return c[i].id; }
   float& logit(size_t i) const { return c[i].logit; }
 };
 struct DenseView {
+  static constexpr bool kIdsAreIndices = true;
   absl::Span<float> row;
   size_t size() const { return row.size(); }
   int32_t id(size_t i) const { return static_cast<int32_t>(i); }
@@ -35,28 +37,39 @@ struct DenseView {
 template <typename View>
 absl::Status ValidateLogits(const View& v, int32_t vocab, absl::string_view where) {
   if (v.size() == 0) return absl::InvalidArgumentError(absl::StrCat(where, "empty candidate list"));
-  bool any_finite = false;
+  // One branch-free pass (vectorised for dense rows); the slow path only names the culprit.
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  bool bad = false, any_finite = false;
   for (size_t i = 0; i < v.size(); ++i) {
-    const int32_t id = v.id(i);
-    if (id < 0 || id >= vocab) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, "token id ", id, " outside the vocabulary [0, ", vocab, ")"));
-    }
     const float l = v.logit(i);
-    if (std::isnan(l) || l == std::numeric_limits<float>::infinity()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, "logit of token ", id, " is ", std::isnan(l) ? "NaN" : "+inf"));
+    bad |= !(l < kInf);  // NaN or +inf
+    any_finite |= l > -kInf;
+    if constexpr (!View::kIdsAreIndices) bad |= v.id(i) < 0 || v.id(i) >= vocab;
+  }
+  if (bad) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const int32_t id = v.id(i);
+      if (id < 0 || id >= vocab) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "token id ", id, " outside the vocabulary [0, ", vocab, ")"));
+      }
+      const float l = v.logit(i);
+      if (!(l < kInf)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "logit of token ", id, " is ", std::isnan(l) ? "NaN" : "+inf"));
+      }
     }
-    any_finite |= l != kNegInf;
   }
   if (!any_finite) return absl::InvalidArgumentError(absl::StrCat(where, "every logit is -inf"));
   return absl::OkStatus();
 }
 
+// Adds `delta` to the logits of the tokens in the list, without a data-dependent branch (the list
+// is a keyed pseudo-random half or quarter of the vocabulary: a branch would mispredict often).
 template <typename View>
 void AddBias(const View& v, float delta, const auto& in_list) {
   for (size_t i = 0; i < v.size(); ++i) {
-    if (in_list(v.id(i))) v.logit(i) += delta;
+    v.logit(i) += delta * static_cast<float>(in_list(v.id(i)));
   }
 }
 
@@ -100,42 +113,86 @@ size_t GumbelChoose(const View& v, uint64_t seed) {
 // SynthID tournament, distortion-free setting: with two competitors per match, layer l turns the
 // distribution p into p(v) (1 + g_l(v) - E_p[g_l]), g_l(v) the l-th bit of Mix(seed, v). The
 // result is sampled by inverse CDF in increasing token-id order with a keyed uniform.
+//
+// A token's weight after layer l depends on it only through its first l+1 g-bits, so the layers
+// are applied in chunks of kChunkBits: one pass histograms the current weights by the chunk's bits,
+// the chunk's layers run on the 2^kChunkBits histogram entries, and one pass multiplies each
+// token's weight by its entry's factor. That is about layers / kChunkBits + 2 passes over the
+// candidates instead of 2 * layers, with the same arithmetic up to summation order.
+constexpr int kChunkBits = 10;
+
+struct SynthIdScratch {
+  std::vector<double> w;
+  std::vector<uint64_t> g;
+  std::vector<uint32_t> order;
+  double hist[1 << kChunkBits];
+  double factor[1 << kChunkBits];
+};
+
 template <typename View>
-size_t SynthIdChoose(const View& v, uint64_t seed, int layers, std::vector<double>* p,
-                     std::vector<uint64_t>* g, std::vector<uint32_t>* order) {
+size_t SynthIdChoose(const View& v, uint64_t seed, int layers, SynthIdScratch* s) {
   const size_t n = v.size();
-  p->resize(n);
-  g->resize(n);
+  s->w.resize(n);
+  s->g.resize(n);
   float max_logit = kNegInf;
   for (size_t i = 0; i < n; ++i) max_logit = std::max(max_logit, v.logit(i));
-  double z = 0;
+  double total = 0;
   for (size_t i = 0; i < n; ++i) {
     const double e = std::exp(static_cast<double>(v.logit(i)) - max_logit);
-    (*p)[i] = e;
-    z += e;
-    (*g)[i] = Mix(seed, static_cast<uint32_t>(v.id(i)));
+    s->w[i] = e;
+    total += e;
+    s->g[i] = Mix(seed, static_cast<uint32_t>(v.id(i)));
   }
-  for (size_t i = 0; i < n; ++i) (*p)[i] /= z;
-  for (int l = 0; l < layers; ++l) {
-    double mean_g = 0;
-    for (size_t i = 0; i < n; ++i) mean_g += ((*g)[i] >> l & 1) ? (*p)[i] : 0.0;
-    const double up = 2.0 - mean_g, down = 1.0 - mean_g;
-    for (size_t i = 0; i < n; ++i) (*p)[i] *= ((*g)[i] >> l & 1) ? up : down;
+  if (n < (size_t{1} << kChunkBits)) {
+    // Few candidates (a top-k list): apply the layers directly, without branches on the g-bits.
+    for (int l = 0; l < layers; ++l) {
+      double mean_g = 0;
+      for (size_t i = 0; i < n; ++i) mean_g += s->w[i] * static_cast<double>(s->g[i] >> l & 1);
+      mean_g /= total;
+      for (size_t i = 0; i < n; ++i)
+        s->w[i] *= 1.0 - mean_g + static_cast<double>(s->g[i] >> l & 1);
+    }
   }
-  order->resize(n);
-  std::iota(order->begin(), order->end(), 0u);
-  std::sort(order->begin(), order->end(),
-            [&](uint32_t a, uint32_t b) { return v.id(a) < v.id(b); });
-  double total = 0;
-  for (size_t i = 0; i < n; ++i) total += (*p)[i];
-  const double u = UnitOpen(Mix(seed, internal::kSampleSalt)) * total;
+  for (int c0 = 0; n >= (size_t{1} << kChunkBits) && c0 < layers; c0 += kChunkBits) {
+    const int bits = std::min(kChunkBits, layers - c0);
+    const uint64_t keys = 1ull << bits, mask = keys - 1;
+    std::fill(s->hist, s->hist + keys, 0.0);
+    for (size_t i = 0; i < n; ++i) s->hist[(s->g[i] >> c0) & mask] += s->w[i];
+    std::fill(s->factor, s->factor + keys, 1.0);
+    for (int j = 0; j < bits; ++j) {
+      double mean_g = 0;
+      for (uint64_t k = 0; k < keys; ++k) {
+        if (k >> j & 1) mean_g += s->hist[k] * s->factor[k];
+      }
+      mean_g /= total;  // the tournament preserves the total mass
+      for (uint64_t k = 0; k < keys; ++k)
+        s->factor[k] *= (k >> j & 1) ? 2.0 - mean_g : 1.0 - mean_g;
+    }
+    for (size_t i = 0; i < n; ++i) s->w[i] *= s->factor[(s->g[i] >> c0) & mask];
+  }
+  double final_total = 0;
+  for (size_t i = 0; i < n; ++i) final_total += s->w[i];
+  const double u = UnitOpen(Mix(seed, internal::kSampleSalt)) * final_total;
   double acc = 0;
-  size_t last_positive = (*order)[0];
-  for (uint32_t i : *order) {
-    if ((*p)[i] <= 0) continue;
+  size_t last_positive = 0;
+  auto visit = [&](size_t i) {
+    if (s->w[i] <= 0) return false;
     last_positive = i;
-    acc += (*p)[i];
-    if (u < acc) return i;
+    acc += s->w[i];
+    return u < acc;
+  };
+  if constexpr (View::kIdsAreIndices) {
+    for (size_t i = 0; i < n; ++i) {
+      if (visit(i)) return i;
+    }
+  } else {
+    s->order.resize(n);
+    std::iota(s->order.begin(), s->order.end(), 0u);
+    std::sort(s->order.begin(), s->order.end(),
+              [&](uint32_t a, uint32_t b) { return v.id(a) < v.id(b); });
+    for (uint32_t i : s->order) {
+      if (visit(i)) return i;
+    }
   }
   return last_positive;
 }
@@ -153,7 +210,6 @@ StepResult ProcessPosition(const Layout& layout, const AccountKeys* account, con
   const Config& c = layout.config();
   StepResult r;
   const Position pos = layout.Locate(ctx);
-  const bool repeated = state != nullptr && state->CheckAndInsert(pos.context_key);
   switch (pos.layer) {
     case Layer::kProvider: {
       if (c.scheme == Scheme::kKgw) {
@@ -162,14 +218,15 @@ StepResult ProcessPosition(const Layout& layout, const AccountKeys* account, con
                 [&](int32_t id) { return layout.IsGreen(layout.ProviderSeed(pos, id), id); });
         return r;
       }
+      // A context's layer depends on the context alone, so tracking provider positions of the
+      // distortion-free schemes is enough to know whether this context occurred before.
+      const bool repeated = state != nullptr && state->CheckAndInsert(pos.context_key);
       if (repeated && c.skip_repeated_contexts) return r;  // engine samples as usual
       r.layer = Layer::kProvider;
-      thread_local std::vector<double> p;
-      thread_local std::vector<uint64_t> g;
-      thread_local std::vector<uint32_t> order;
+      thread_local SynthIdScratch scratch;
       const size_t chosen = c.scheme == Scheme::kGumbel
                                 ? GumbelChoose(v, pos.seed)
-                                : SynthIdChoose(v, pos.seed, c.synthid.layers, &p, &g, &order);
+                                : SynthIdChoose(v, pos.seed, c.synthid.layers, &scratch);
       ForceToken(v, chosen);
       r.token_chosen = true;
       r.token = v.id(chosen);
