@@ -88,10 +88,10 @@ double Quantile(std::vector<double> v, double q) {
 }
 
 // Tokens (prefix length) at which a p-value from `pvalue(prefix_len)` first drops below 1e-6,
-// checked every `step` tokens; -1 if never.
+// checked every `step` tokens up to 200, then every 5 * step; -1 if never.
 template <typename F>
 int TokensNeeded(int total, int step, F pvalue_log10) {
-  for (int n = step; n <= total; n += step) {
+  for (int n = step; n <= total; n += (n < 200 ? step : 5 * step)) {
     if (pvalue_log10(n) < -6.0) return n;
   }
   return -1;
@@ -156,8 +156,7 @@ int Run(const Flags& f) {
       tmk::reference::GenerateOptions o = opt;
       o.seed = Hash(i, 1);
       auto g = gen.GenerateIds(corpus.Prompt(Hash(i, 2), 8), nullptr, nullptr, o);
-      std::vector<int32_t> all = g->prompt_ids;
-      all.insert(all.end(), g->ids.begin(), g->ids.end());
+      const std::vector<int32_t> all = g->AllIds();
       ppl_plain[i] = model->Perplexity(all, g->prompt_ids.size());
     });
     std::printf("| scheme | layer | median tokens to p<1e-6 | p90 | reached within %d |\n",
@@ -180,8 +179,7 @@ int Run(const Flags& f) {
         tmk::reference::GenerateOptions o = opt;
         o.seed = Hash(i, 1);
         auto g = gen.GenerateIds(corpus.Prompt(Hash(i, 2), 8), wm.get(), &acct, o);
-        std::vector<int32_t> all = g->prompt_ids;
-        all.insert(all.end(), g->ids.begin(), g->ids.end());
+        const std::vector<int32_t> all = g->AllIds();
         const size_t from = g->prompt_ids.size();
         ppl[i] = model->Perplexity(all, from);
         auto prefix_stats = [&](int n) {
@@ -248,8 +246,7 @@ int Run(const Flags& f) {
       tmk::reference::GenerateOptions o = opt;
       o.seed = Hash(i, 11);
       auto g = gen.GenerateIds(corpus.Prompt(Hash(i, 12), 8), nullptr, nullptr, o);
-      plain[i] = g->prompt_ids;
-      plain[i].insert(plain[i].end(), g->ids.begin(), g->ids.end());
+      plain[i] = g->AllIds();
       plain_from[i] = g->prompt_ids.size();
     });
     for (const SchemeCase& sc : kSchemes) {
@@ -288,8 +285,7 @@ int Run(const Flags& f) {
         tmk::reference::GenerateOptions o = opt;
         o.seed = Hash(i, 17);
         auto g = gen.GenerateIds(corpus.Prompt(Hash(i, 18), 8), wm.get(), &acct, o);
-        std::vector<int32_t> all = g->prompt_ids;
-        all.insert(all.end(), g->ids.begin(), g->ids.end());
+        const std::vector<int32_t> all = g->AllIds();
         tmk::watermark::TextStatistics s_wrong, s_right;
         (void)other_det->Score(all, g->prompt_ids.size(), &s_wrong);
         wrong_key_provider[i] = provider_p(*other_det, s_wrong);

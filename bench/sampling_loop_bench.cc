@@ -35,6 +35,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -244,12 +245,19 @@ void ReportTokens(benchmark::State& state, size_t tokens_per_iteration, int64_t 
   }
 }
 
-void BM_Sparse(benchmark::State& state, const char* spec) {
-  absl::StatusOr<Setup> setup = MakeSetup(spec, 1);
+// The set-up for `spec`, or nullopt after marking the benchmark as skipped with the reason.
+std::optional<Setup> SetupOrSkip(benchmark::State& state, const char* spec, int streams) {
+  absl::StatusOr<Setup> setup = MakeSetup(spec, streams);
   if (!setup.ok()) {
     state.SkipWithError(std::string(setup.status().message()).c_str());
-    return;
+    return std::nullopt;
   }
+  return *std::move(setup);
+}
+
+void BM_Sparse(benchmark::State& state, const char* spec) {
+  std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
+  if (!setup.has_value()) return;
   const Watermarker* wm = setup->wm.get();
   Stream& stream = setup->streams[0];
   // The top-k candidates of row 0, best first, as an engine's top-k step hands them over.
@@ -285,11 +293,8 @@ void BM_Sparse(benchmark::State& state, const char* spec) {
 }
 
 void BM_Dense(benchmark::State& state, const char* spec) {
-  absl::StatusOr<Setup> setup = MakeSetup(spec, 1);
-  if (!setup.ok()) {
-    state.SkipWithError(std::string(setup.status().message()).c_str());
-    return;
-  }
+  std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
+  if (!setup.has_value()) return;
   const Watermarker* wm = setup->wm.get();
   Stream& stream = setup->streams[0];
   const absl::Span<const float> pristine = PristineRow(0);
@@ -320,11 +325,8 @@ void BM_Dense(benchmark::State& state, const char* spec) {
 }
 
 void BM_Batch(benchmark::State& state, const char* spec) {
-  absl::StatusOr<Setup> setup = MakeSetup(spec, kBatch);
-  if (!setup.ok()) {
-    state.SkipWithError(std::string(setup.status().message()).c_str());
-    return;
-  }
+  std::optional<Setup> setup = SetupOrSkip(state, spec, kBatch);
+  if (!setup.has_value()) return;
   const Watermarker* wm = setup->wm.get();
   std::vector<Stream>& streams = setup->streams;
   const std::vector<float>& pristine = PristineLogits().rows;

@@ -13,13 +13,13 @@ key=out/demo/master.key
 prompt="Fellow citizens of the Senate and House of Representatives:"
 scheme="${TRACEMARK_DEMO_SCHEME:-kgw}"
 echo
-echo "== serving 400-token answers to accounts 101, 202 and 303 (scheme $scheme, provider + account layers)"
+echo "== serving 1000-token answers to accounts 101, 202 and 303 (scheme $scheme, provider + account layers)"
 for acct in 101 202 303; do
   "$tm" generate --key "$key" --scheme "$scheme" --account "$acct" --prompt "$prompt" \
-    --max-tokens 400 --seed "$acct" > "out/demo/answer-$acct.txt"
+    --max-tokens 1000 --seed "$acct" > "out/demo/answer-$acct.txt"
   echo "account $acct: $(head -c 110 "out/demo/answer-$acct.txt" | tr '\n' ' ')..."
 done
-"$tm" generate --no-watermark --prompt "$prompt" --max-tokens 400 --seed 7 > out/demo/plain.txt
+"$tm" generate --no-watermark --prompt "$prompt" --max-tokens 1000 --seed 7 > out/demo/plain.txt
 echo
 echo "== detection and attribution (1,000 accounts issued)"
 for f in answer-101 answer-202 answer-303 plain; do

@@ -53,6 +53,13 @@ struct Generation {
   // Positions per layer (index: watermark::Layer) and positions where the scheme chose the token.
   uint64_t layer_counts[4] = {0, 0, 0, 0};
   uint64_t chosen = 0;
+
+  // Prompt ids followed by the generated ids (what a detector scores from prompt_ids.size()).
+  std::vector<int32_t> AllIds() const {
+    std::vector<int32_t> all = prompt_ids;
+    all.insert(all.end(), ids.begin(), ids.end());
+    return all;
+  }
 };
 
 class ReferenceGenerator {
