@@ -258,6 +258,25 @@ int Run(const Flags& f) {
       const Key right_epoch = KeyFrom(1000);
       auto wm = *Watermarker::Create(right_epoch, config);
       auto det = *Detector::Create(right_epoch, config);
+      // Control accounts (ids outside the range of tested accounts): the empirical null of the
+      // fingerprint score, next to the Chernoff bound.
+      constexpr int kControls = 1000;
+      std::vector<tmk::watermark::AccountKeys> controls;
+      for (int k = 0; k < kControls; ++k) controls.push_back(*det->ForAccount(1'000'000 + k));
+      std::vector<double> clean_account_empirical(f.texts), wrong_account_empirical(f.texts);
+      // Rank p-value of `tested` among the controls' scores on `s`, ties broken at random.
+      auto empirical_p = [&](const tmk::watermark::TextStatistics& s,
+                             const tmk::watermark::AccountKeys& tested, double u) {
+        const double score = det->TestAccount(s, tested).value().score;
+        int greater = 0, equal = 0;
+        const std::vector<tmk::watermark::AccountResult> results =
+            det->TestAccounts(s, controls).value();
+        for (const auto& r : results) {
+          greater += r.score > score;
+          equal += r.score == score;
+        }
+        return (greater + u * (equal + 1)) / (kControls + 1);
+      };
       ParallelFor(f.texts, f.threads, [&](int i) {
         // A fresh random key per text for the clean and wrong-key tests.
         const Key other = KeyFrom(Hash(i, 13));
@@ -272,8 +291,11 @@ int Run(const Flags& f) {
           const double g = config.scheme == tmk::watermark::Scheme::kKgw ? config.kgw.gamma : 0.5;
           return RandomisedBinomialP(static_cast<uint64_t>(r.score), n, g, u);
         };
-        tmk::watermark::TextStatistics s_clean;
+        tmk::watermark::TextStatistics s_clean, s_clean_right;
         (void)other_det->Score(plain[i], plain_from[i], &s_clean);
+        (void)det->Score(plain[i], plain_from[i], &s_clean_right);
+        clean_account_empirical[i] =
+            empirical_p(s_clean_right, *det->ForAccount(Hash(i, 20) % f.accounts), u);
         clean_provider[i] = provider_p(*other_det, s_clean);
         clean_account[i] =
             other_det->TestAccount(s_clean, *other_det->ForAccount(Hash(i, 15) % f.accounts))
@@ -293,14 +315,14 @@ int Run(const Flags& f) {
                                    .value()
                                    .p_value.value();
         (void)det->Score(all, g->prompt_ids.size(), &s_right);
-        wrong_account[i] =
-            det->TestAccount(
-                   s_right,
-                   *det->ForAccount((account + 1 + Hash(i, 19) % (f.accounts - 1)) % f.accounts))
-                .value()
-                .p_value.value();
+        const tmk::watermark::AccountKeys innocent =
+            *det->ForAccount((account + 1 + Hash(i, 19) % (f.accounts - 1)) % f.accounts);
+        wrong_account[i] = det->TestAccount(s_right, innocent).value().p_value.value();
+        wrong_account_empirical[i] = empirical_p(s_right, innocent, u);
       });
       nlohmann::json js;
+      js["clean_text_account_empirical"] = KsJson(clean_account_empirical);
+      js["wrong_account_empirical"] = KsJson(wrong_account_empirical);
       js["clean_text_provider"] = KsJson(clean_provider);
       js["clean_text_account"] = KsJson(clean_account);
       js["wrong_key_provider"] = KsJson(wrong_key_provider);
@@ -312,8 +334,9 @@ int Run(const Flags& f) {
       std::printf(
           "| null | KS D | KS p | D+ | P(p<=0.01) | P(p<=0.001) | min p "
           "|\n|---|---|---|---|---|---|---|\n");
-      for (const char* k : {"clean_text_provider", "clean_text_account", "wrong_key_provider",
-                            "wrong_key_account", "wrong_account"}) {
+      for (const char* k : {"clean_text_provider", "clean_text_account",
+                            "clean_text_account_empirical", "wrong_key_provider",
+                            "wrong_key_account", "wrong_account", "wrong_account_empirical"}) {
         const auto& r = js[k];
         std::printf("| %s | %.4f | %.3g | %.4f | %.4f | %.4f | %.2g |\n", k,
                     r["ks_statistic"].get<double>(), r["ks_p_value"].get<double>(),

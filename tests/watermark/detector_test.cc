@@ -174,3 +174,19 @@ TEST(Detector, RefusesToMixEpochKeysOrConfigurations) {
 
 }  // namespace
 }  // namespace tracemark::watermark
+
+namespace tracemark::watermark {
+namespace {
+
+TEST(Detector, ShortOrEmptyTextDecodesNoPayload) {
+  auto det = *Detector::Create(EpochKey(1), ConfigFor(kCases[0]));
+  TextStatistics empty;
+  const PayloadResult r = det->DecodePayload(empty).value();
+  EXPECT_FALSE(r.decoded);
+  EXPECT_TRUE(r.candidates.empty());
+  EXPECT_EQ(r.slots_covered, 0u);
+  EXPECT_EQ(det->TestProvider(empty).value().p_value.log(), 0.0);
+}
+
+}  // namespace
+}  // namespace tracemark::watermark

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/tokenizer/utf8.h"
 
 namespace tracemark::verifier {
 
@@ -82,6 +83,14 @@ absl::StatusOr<TextDetection> DetectText(const watermark::Key& master,
     return absl::InvalidArgumentError(absl::StrCat("tokenizer vocabulary (", tok.vocab_size(),
                                                    ") differs from the watermark configuration's (",
                                                    config.vocab_size, ")"));
+  }
+  for (const auto& [what, s] :
+       {std::pair<const char*, absl::string_view>{"prompt", options.prompt}, {"text", text}}) {
+    const size_t bad = tokenizer::FindInvalidUtf8(std::string_view(s.data(), s.size()));
+    if (bad != std::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the ", what, " is not valid UTF-8 (first ill-formed byte at offset ", bad, ")"));
+    }
   }
   std::vector<int32_t> ids;
   if (!options.prompt.empty()) {

@@ -252,6 +252,11 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
   }
   r.symbols.resize(slots);
   for (uint32_t j = 0; j < slots; ++j) r.symbols[j] = alts[j][0].colour;
+  if (slots - r.slots_covered > options.max_unobserved_slots) {
+    r.detail = absl::StrCat("payload slots observed: ", r.slots_covered, " of ", slots,
+                            " (payload tuples: ", r.tuples, "); the text is too short to decode");
+    return r;
+  }
 
   // Best-first enumeration of symbol vectors by total penalty. A state changes slot `last` or a
   // later one only, so every vector is generated once.

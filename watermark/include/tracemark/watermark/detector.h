@@ -88,6 +88,9 @@ struct PayloadResult {
 
 struct PayloadOptions {
   uint64_t max_tried = 4096;  // symbol vectors tested at most
+  // Payload slots with no observation that list decoding may fill in (each multiplies the symbol
+  // vectors to try by the number of colours); more unobserved slots: no decoding.
+  uint32_t max_unobserved_slots = 2;
   size_t max_candidates = 4;  // passing candidates returned at most
   // Accounts issued so far: ids >= account_limit are rejected like a check-bit mismatch, which
   // adds log2(2^id_bits / account_limit) bits of error detection. 0: no limit.
