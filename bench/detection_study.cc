@@ -6,8 +6,8 @@
 //          watermarked text under a wrong key, and watermarked text tested for a wrong account -
 //          with a Kolmogorov-Smirnov test of uniformity over >= 10,000 texts each.
 //
-//   build/bench/detection_study --study power --generations 200 --tokens 400
-//   build/bench/detection_study --study null --texts 10000 --tokens 150
+//   build/bench/detection_study --study power --generations 200 --tokens 1500 --out power.json
+//   build/bench/detection_study --study null --texts 10000 --tokens 150 --out null.json
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -232,8 +232,22 @@ int Run(const Flags& f) {
       row("provider", need_provider);
       row("account (true account's fingerprint test)", need_account);
       row("attribution among accounts (decode + confirm)", need_attr);
+      // The same generations with the provider layer alone (account_share = 0): separates the
+      // provider scheme's own cost in perplexity from the account layer's.
+      const Config provider_only = *tmk::watermark::ParseConfig("account_share=0", config);
+      auto wm_provider = *Watermarker::Create(epoch, provider_only);
+      std::vector<double> ppl_provider(f.generations);
+      ParallelFor(f.generations, f.threads, [&](int i) {
+        auto acct = *wm_provider->ForAccount(Hash(i, 3) % f.accounts);
+        tmk::reference::GenerateOptions o = opt;
+        o.seed = Hash(i, 1);
+        auto g = gen.GenerateIds(corpus.Prompt(Hash(i, 2), 8), wm_provider.get(), &acct, o);
+        ppl_provider[i] = model->Perplexity(g->AllIds(), g->prompt_ids.size());
+      });
       js["perplexity_median"] = Quantile(ppl, 0.5);
-      std::printf("%s perplexity (median): %.2f\n", sc.name.c_str(), Quantile(ppl, 0.5));
+      js["perplexity_provider_only_median"] = Quantile(ppl_provider, 0.5);
+      std::printf("%s perplexity (median): %.2f; provider layer alone: %.2f\n", sc.name.c_str(),
+                  Quantile(ppl, 0.5), Quantile(ppl_provider, 0.5));
       out["schemes"][sc.name] = js;
     }
   } else if (f.study == "null") {
