@@ -152,12 +152,15 @@ int Run(const Flags& f) {
     out["generations"] = f.generations;
     // Plain generations for the perplexity baseline.
     std::vector<double> ppl_plain(f.generations);
-    ParallelFor(f.generations, f.threads, [&](int i) {
+    // Generation i of the study: the same seed and prompt with or without a watermark.
+    auto generate = [&](int i, const Watermarker* w, const tmk::watermark::AccountKeys* acct) {
       tmk::reference::GenerateOptions o = opt;
       o.seed = Hash(i, 1);
-      auto g = gen.GenerateIds(corpus.Prompt(Hash(i, 2), 8), nullptr, nullptr, o);
-      const std::vector<int32_t> all = g->AllIds();
-      ppl_plain[i] = model->Perplexity(all, g->prompt_ids.size());
+      return *gen.GenerateIds(corpus.Prompt(Hash(i, 2), 8), w, acct, o);
+    };
+    ParallelFor(f.generations, f.threads, [&](int i) {
+      const tmk::reference::Generation g = generate(i, nullptr, nullptr);
+      ppl_plain[i] = model->Perplexity(g.AllIds(), g.prompt_ids.size());
     });
     std::printf("| scheme | layer | median tokens to p<1e-6 | p90 | reached within %d |\n",
                 f.tokens);
@@ -175,12 +178,10 @@ int Run(const Flags& f) {
       std::vector<double> ppl(f.generations);
       ParallelFor(f.generations, f.threads, [&](int i) {
         const uint64_t account = Hash(i, 3) % f.accounts;
-        auto acct = *wm->ForAccount(account);
-        tmk::reference::GenerateOptions o = opt;
-        o.seed = Hash(i, 1);
-        auto g = gen.GenerateIds(corpus.Prompt(Hash(i, 2), 8), wm.get(), &acct, o);
-        const std::vector<int32_t> all = g->AllIds();
-        const size_t from = g->prompt_ids.size();
+        const auto acct = *wm->ForAccount(account);
+        const tmk::reference::Generation g = generate(i, wm.get(), &acct);
+        const std::vector<int32_t> all = g.AllIds();
+        const size_t from = g.prompt_ids.size();
         ppl[i] = model->Perplexity(all, from);
         auto prefix_stats = [&](int n) {
           tmk::watermark::TextStatistics s;
@@ -238,11 +239,9 @@ int Run(const Flags& f) {
       auto wm_provider = *Watermarker::Create(epoch, provider_only);
       std::vector<double> ppl_provider(f.generations);
       ParallelFor(f.generations, f.threads, [&](int i) {
-        auto acct = *wm_provider->ForAccount(Hash(i, 3) % f.accounts);
-        tmk::reference::GenerateOptions o = opt;
-        o.seed = Hash(i, 1);
-        auto g = gen.GenerateIds(corpus.Prompt(Hash(i, 2), 8), wm_provider.get(), &acct, o);
-        ppl_provider[i] = model->Perplexity(g->AllIds(), g->prompt_ids.size());
+        const auto acct = *wm_provider->ForAccount(Hash(i, 3) % f.accounts);
+        const tmk::reference::Generation g = generate(i, wm_provider.get(), &acct);
+        ppl_provider[i] = model->Perplexity(g.AllIds(), g.prompt_ids.size());
       });
       js["perplexity_median"] = Quantile(ppl, 0.5);
       js["perplexity_provider_only_median"] = Quantile(ppl_provider, 0.5);

@@ -230,9 +230,13 @@ absl::StatusOr<Setup> MakeSetup(const char* spec, size_t n) {
   return s;
 }
 
+// Per-stream tallies of what the watermark did.
+struct StepCounts {
+  int64_t chosen = 0, watermarked = 0;
+};
+
 // Counters shared by the three shapes.
-void ReportTokens(benchmark::State& state, size_t tokens_per_iteration, int64_t chosen,
-                  int64_t watermarked) {
+void ReportTokens(benchmark::State& state, size_t tokens_per_iteration, const StepCounts& counts) {
   const int64_t tokens = static_cast<int64_t>(state.iterations() * tokens_per_iteration);
   state.SetItemsProcessed(tokens);
   state.counters["tokens_per_iter"] = static_cast<double>(tokens_per_iteration);
@@ -240,8 +244,10 @@ void ReportTokens(benchmark::State& state, size_t tokens_per_iteration, int64_t 
   state.counters["logit_scale"] = PristineLogits().scale;
   if (tokens > 0) {
     // Fraction of tokens the scheme picked itself, and of tokens that carried any signal.
-    state.counters["chosen_frac"] = static_cast<double>(chosen) / static_cast<double>(tokens);
-    state.counters["marked_frac"] = static_cast<double>(watermarked) / static_cast<double>(tokens);
+    state.counters["chosen_frac"] =
+        static_cast<double>(counts.chosen) / static_cast<double>(tokens);
+    state.counters["marked_frac"] =
+        static_cast<double>(counts.watermarked) / static_cast<double>(tokens);
   }
 }
 
@@ -253,6 +259,19 @@ std::optional<Setup> SetupOrSkip(benchmark::State& state, const char* spec, int 
     return std::nullopt;
   }
   return *std::move(setup);
+}
+
+// Records one step's result; false (and the benchmark skipped with the error) if it failed.
+bool Tally(benchmark::State& state, const absl::StatusOr<StepResult>& r, int32_t* token,
+           StepCounts* counts) {
+  if (!r.ok()) {
+    state.SkipWithError(std::string(r.status().message()).c_str());
+    return false;
+  }
+  if (r->token_chosen) *token = r->token;
+  counts->chosen += r->token_chosen;
+  counts->watermarked += r->layer != Layer::kNone;
+  return true;
 }
 
 void BM_Sparse(benchmark::State& state, const char* spec) {
@@ -268,20 +287,14 @@ void BM_Sparse(benchmark::State& state, const char* spec) {
   }
   std::vector<Candidate> candidates(pristine.size());
   refmodel::SplitMix64 rng(7);
-  int64_t chosen = 0, watermarked = 0;
+  StepCounts counts;
   for (auto _ : state) {
     std::copy(pristine.begin(), pristine.end(), candidates.begin());
     int32_t token = -1;
     if (wm != nullptr) {
       absl::StatusOr<StepResult> r = wm->ProcessSparse(&stream.account, stream.context,
                                                        absl::MakeSpan(candidates), &stream.seq);
-      if (!r.ok()) {
-        state.SkipWithError(std::string(r.status().message()).c_str());
-        break;
-      }
-      if (r->token_chosen) token = r->token;
-      chosen += r->token_chosen;
-      watermarked += r->layer != Layer::kNone;
+      if (!Tally(state, r, &token, &counts)) break;
     }
     const double u = rng.NextDouble();  // drawn either way: same work in both loops
     if (token < 0) token = SampleCandidates(absl::MakeSpan(candidates), u);
@@ -289,7 +302,7 @@ void BM_Sparse(benchmark::State& state, const char* spec) {
     stream.Advance(token, 0);
     benchmark::ClobberMemory();
   }
-  ReportTokens(state, 1, chosen, watermarked);
+  ReportTokens(state, 1, counts);
 }
 
 void BM_Dense(benchmark::State& state, const char* spec) {
@@ -300,20 +313,14 @@ void BM_Dense(benchmark::State& state, const char* spec) {
   const absl::Span<const float> pristine = PristineRow(0);
   std::vector<float> logits(kVocab);
   refmodel::SplitMix64 rng(7);
-  int64_t chosen = 0, watermarked = 0;
+  StepCounts counts;
   for (auto _ : state) {
     std::memcpy(logits.data(), pristine.data(), kVocab * sizeof(float));
     int32_t token = -1;
     if (wm != nullptr) {
       absl::StatusOr<StepResult> r =
           wm->ProcessDense(&stream.account, stream.context, absl::MakeSpan(logits), &stream.seq);
-      if (!r.ok()) {
-        state.SkipWithError(std::string(r.status().message()).c_str());
-        break;
-      }
-      if (r->token_chosen) token = r->token;
-      chosen += r->token_chosen;
-      watermarked += r->layer != Layer::kNone;
+      if (!Tally(state, r, &token, &counts)) break;
     }
     const double u = rng.NextDouble();
     if (token < 0) token = SampleInPlace(absl::MakeSpan(logits), u);
@@ -321,7 +328,7 @@ void BM_Dense(benchmark::State& state, const char* spec) {
     stream.Advance(token, 0);
     benchmark::ClobberMemory();
   }
-  ReportTokens(state, 1, chosen, watermarked);
+  ReportTokens(state, 1, counts);
 }
 
 void BM_Batch(benchmark::State& state, const char* spec) {
@@ -340,7 +347,7 @@ void BM_Batch(benchmark::State& state, const char* spec) {
   std::vector<int32_t> contexts(kBatch * kContextWidth);
   std::vector<StepResult> results(kBatch);
   refmodel::SplitMix64 rng(7);
-  int64_t chosen = 0, watermarked = 0;
+  StepCounts counts;
   for (auto _ : state) {
     std::memcpy(logits.data(), pristine.data(), pristine.size() * sizeof(float));
     if (wm != nullptr) {
@@ -360,8 +367,8 @@ void BM_Batch(benchmark::State& state, const char* spec) {
       int32_t token = -1;
       if (wm != nullptr) {
         if (results[b].token_chosen) token = results[b].token;
-        chosen += results[b].token_chosen;
-        watermarked += results[b].layer != Layer::kNone;
+        counts.chosen += results[b].token_chosen;
+        counts.watermarked += results[b].layer != Layer::kNone;
       }
       if (token < 0) {
         token = SampleInPlace(absl::MakeSpan(logits).subspan(b * kVocab, kVocab), u);
@@ -371,7 +378,7 @@ void BM_Batch(benchmark::State& state, const char* spec) {
     }
     benchmark::ClobberMemory();
   }
-  ReportTokens(state, kBatch, chosen, watermarked);
+  ReportTokens(state, kBatch, counts);
 }
 
 // Detector::Score over a 10,000-token text of pseudo-random ids (no repeated context).
