@@ -277,7 +277,8 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
     for (uint32_t j = 0; j < slots; ++j) symbols[j] = alts[j][st.index[j]].colour;
     ++r.candidates_tried;
     const std::optional<uint64_t> id = layout_->DecodePayload(symbols);
-    if (id.has_value() && (options.account_limit == 0 || *id < options.account_limit)) {
+    if (id.has_value() && (options.account_limit == 0 || *id < options.account_limit) &&
+        (options.issued == nullptr || options.issued->contains(*id))) {
       r.candidates.push_back(*id);
     }
     for (uint32_t j = st.last; j < slots; ++j) {
@@ -323,6 +324,30 @@ absl::StatusOr<std::vector<AccountResult>> Detector::TestAccounts(
   std::vector<AccountResult> out;
   out.reserve(accounts.size());
   for (const AccountKeys& a : accounts) out.push_back(ScoreAccount(*layout_, f, a));
+  return out;
+}
+
+absl::StatusOr<TextStatistics> Detector::Project(const TextStatistics& stats, Layer layer) const {
+  TRACEMARK_RETURN_IF_ERROR(CheckStats(stats));
+  uint64_t tag = 0;
+  switch (layer) {
+    case Layer::kProvider:
+      tag = kProviderTag;
+      break;
+    case Layer::kAccountPayload:
+      tag = kPayloadTag;
+      break;
+    case Layer::kAccountFingerprint:
+      tag = kFingerprintTag;
+      break;
+    case Layer::kNone:
+      return absl::InvalidArgumentError("Project: kNone is not a layer with tuples");
+  }
+  TextStatistics out;
+  out.layout_id_ = stats.layout_id();
+  for (const auto& [key, value] : stats.tuples()) {
+    if ((value & kTagMask) == tag) out.Add(key, value);
+  }
   return out;
 }
 

@@ -9,7 +9,8 @@
 //   absl::StatusOr<TextDetection> d = DetectText(master_key, config, *tok, text, opt);
 //   d->provider_p_value.ToString();
 //
-// Thread-safe (a pure function of its arguments).
+// Thread-safe (a pure function of its arguments). Each call derives the epoch keys afresh; to
+// test many texts, create a Verifier (verifier.h) once.
 #ifndef TRACEMARK_VERIFIER_TEXT_DETECTION_H_
 #define TRACEMARK_VERIFIER_TEXT_DETECTION_H_
 
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "tracemark/stats/pvalue.h"
@@ -29,11 +31,15 @@
 namespace tracemark::verifier {
 
 struct DetectOptions {
-  std::vector<uint32_t> epochs = {0};  // epochs tried (each one counts in the corrections)
+  std::vector<uint32_t> epochs = {0};  // epochs tried by DetectText/DetectIds (each one counts in
+                                       // the corrections); a Verifier has its own
   std::optional<uint64_t> account;     // the account to test, if any
   std::string prompt;                  // context for the first tokens; never scored
   uint64_t account_limit = 0;          // accounts issued (payload ids at or above are rejected)
-  double confirm_alpha = 1e-3;         // a decoded id counts as confirmed below this (corrected)
+  // The accounts issued as an explicit list, if given (payload ids outside it are rejected).
+  // Not owned; must outlive the call.
+  const absl::flat_hash_set<uint64_t>* issued = nullptr;
+  double confirm_alpha = 1e-3;  // a decoded id counts as confirmed below this (corrected)
 };
 
 struct EpochDetection {

@@ -29,12 +29,14 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/watermark/account_keys.h"
 #include "tracemark/watermark/config.h"
 #include "tracemark/watermark/keys.h"
+#include "tracemark/watermark/layer.h"
 
 namespace tracemark::watermark {
 
@@ -95,6 +97,9 @@ struct PayloadOptions {
   // Accounts issued so far: ids >= account_limit are rejected like a check-bit mismatch, which
   // adds log2(2^id_bits / account_limit) bits of error detection. 0: no limit.
   uint64_t account_limit = 0;
+  // If set, the accounts issued as an explicit list: ids outside it are rejected the same way.
+  // Not owned; must outlive the call.
+  const absl::flat_hash_set<uint64_t>* issued = nullptr;
 };
 
 struct AccountResult {
@@ -129,6 +134,11 @@ class Detector {
                                               PayloadOptions options = {}) const;
   absl::StatusOr<AccountResult> TestAccount(const TextStatistics& stats,
                                             const AccountKeys& account) const;
+  // The tuples of `stats` on one layer's positions (kProvider, kAccountPayload or
+  // kAccountFingerprint), e.g. to keep a dataset-wide provider statistic without the account
+  // layers' tuples. Same errors as the tests.
+  absl::StatusOr<TextStatistics> Project(const TextStatistics& stats, Layer layer) const;
+
   // Same as TestAccount for each account, sharing the null computation.
   absl::StatusOr<std::vector<AccountResult>> TestAccounts(
       const TextStatistics& stats, absl::Span<const AccountKeys> accounts) const;

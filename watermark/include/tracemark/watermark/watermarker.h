@@ -41,6 +41,7 @@
 #include "tracemark/watermark/account_keys.h"
 #include "tracemark/watermark/config.h"
 #include "tracemark/watermark/keys.h"
+#include "tracemark/watermark/layer.h"
 
 namespace tracemark::watermark {
 
@@ -51,15 +52,6 @@ class Layout;
 struct Candidate {
   int32_t id;
   float logit;
-};
-
-// Which signal a position carries; decided by a keyed hash of its context alone, so the verifier
-// knows it without knowing the account.
-enum class Layer : uint8_t {
-  kNone,                // context shorter than h, or a repeated context (distortion-free schemes)
-  kProvider,            // the epoch's provider scheme
-  kAccountPayload,      // the account id payload (single-source attribution)
-  kAccountFingerprint,  // the account's fingerprint codeword (pooled-text attribution)
 };
 
 struct StepResult {
