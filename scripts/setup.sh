@@ -47,3 +47,5 @@ while read -r kind spec sha dir; do
   echo "$sha" > "$stamp"
 done < data/MANIFEST
 echo "setup: dependencies and data are in place"
+# Tokenizers: ICU and libsentencepiece, and the SentencePiece model trained on the SOTU corpus.
+scripts/tokenizer_setup.sh

@@ -1,8 +1,5 @@
 #include "tracemark/tokenizer/tiktoken.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -22,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "bpe.h"
+#include "regex.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/utf8.h"
 
@@ -45,8 +43,8 @@ constexpr std::string_view kEndOfPrompt = "<|endofprompt|>";
 
 // tiktoken's split patterns (tiktoken_ext/openai_public.py), written with Perl's \s and \S and
 // with \z for the end of text (PCRE2's $ would also match before a final newline).
-// WithWhiteSpaceClass() below rewrites \s to Unicode White_Space, which is what tiktoken's Rust
-// regex engine means by \s.
+// internal::WithWhiteSpaceClass() (regex.h) rewrites \s to Unicode White_Space, which is what
+// tiktoken's Rust regex engine means by \s.
 constexpr std::string_view kR50kPattern =
     R"('(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++\z|\s+(?!\S)|\s)";
 constexpr std::string_view kCl100kPattern =
@@ -58,44 +56,6 @@ constexpr std::string_view kO200kPattern =
     R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)"
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
     R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-
-// Unicode White_Space, the set Rust's regex crate (and so tiktoken) matches with \s. PCRE2's \s
-// under UCP differs by including U+180E; JavaScript's differs on U+0085 and U+FEFF.
-constexpr std::string_view kWhiteSpaceSet =
-    R"(\t-\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
-
-// Replaces \s with the White_Space set (bare, inside a character class; bracketed outside) and
-// \S outside a class with its complement. Other escapes are copied unchanged.
-std::string WithWhiteSpaceClass(std::string_view pattern) {
-  std::string out;
-  bool in_class = false;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    const char c = pattern[i];
-    if (c == '\\' && i + 1 < pattern.size()) {
-      const char e = pattern[++i];
-      if (e == 's') {
-        absl::StrAppend(&out, in_class ? "" : "[", Sv(kWhiteSpaceSet), in_class ? "" : "]");
-      } else if (e == 'S' && !in_class) {
-        absl::StrAppend(&out, "[^", Sv(kWhiteSpaceSet), "]");
-      } else {
-        out.push_back(c);
-        out.push_back(e);
-      }
-      continue;
-    }
-    if (c == '[' && !in_class) {
-      in_class = true;
-      out.push_back(c);
-      // A ']' or '^]' straight after '[' is literal.
-      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out.push_back(pattern[++i]);
-      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out.push_back(pattern[++i]);
-      continue;
-    }
-    if (c == ']' && in_class) in_class = false;
-    out.push_back(c);
-  }
-  return out;
-}
 
 using SpecialList = std::vector<std::pair<std::string, int32_t>>;
 
@@ -156,21 +116,6 @@ bool ParseRank(std::string_view s, int32_t* rank) {
   return true;
 }
 
-struct PcreCodeDeleter {
-  void operator()(pcre2_code* code) const { pcre2_code_free(code); }
-};
-struct PcreMatchDataDeleter {
-  void operator()(pcre2_match_data* data) const { pcre2_match_data_free(data); }
-};
-
-std::string PcreErrorMessage(int code) {
-  PCRE2_UCHAR buffer[256];
-  if (pcre2_get_error_message(code, buffer, sizeof(buffer)) < 0) {
-    return absl::StrCat("PCRE2 error ", code);
-  }
-  return reinterpret_cast<const char*>(buffer);
-}
-
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open rank file ", path));
@@ -194,26 +139,26 @@ absl::StatusOr<TiktokenEncodingSpec> TiktokenEncodingSpec::ForName(std::string_v
   spec.name = std::string(name);
   if (name == "r50k_base") {
     spec.rank_file_stem = "r50k_base";
-    spec.pattern = WithWhiteSpaceClass(kR50kPattern);
+    spec.pattern = internal::WithWhiteSpaceClass(kR50kPattern);
     spec.special_tokens = Specials({{kEndOfText, 50256}});
     spec.expected_vocab_size = 50257;
     spec.expected_num_ordinary_tokens = 50256;
   } else if (name == "p50k_base") {
     spec.rank_file_stem = "p50k_base";
-    spec.pattern = WithWhiteSpaceClass(kR50kPattern);
+    spec.pattern = internal::WithWhiteSpaceClass(kR50kPattern);
     spec.special_tokens = Specials({{kEndOfText, 50256}});
     spec.expected_vocab_size = 50281;
     spec.expected_num_ordinary_tokens = 50280;
   } else if (name == "p50k_edit") {
     spec.rank_file_stem = "p50k_base";
-    spec.pattern = WithWhiteSpaceClass(kR50kPattern);
+    spec.pattern = internal::WithWhiteSpaceClass(kR50kPattern);
     spec.special_tokens = Specials(
         {{kEndOfText, 50256}, {kFimPrefix, 50281}, {kFimMiddle, 50282}, {kFimSuffix, 50283}});
     spec.expected_vocab_size = 50284;
     spec.expected_num_ordinary_tokens = 50280;
   } else if (name == "cl100k_base") {
     spec.rank_file_stem = "cl100k_base";
-    spec.pattern = WithWhiteSpaceClass(kCl100kPattern);
+    spec.pattern = internal::WithWhiteSpaceClass(kCl100kPattern);
     spec.special_tokens = Specials({{kEndOfText, 100257},
                                     {kFimPrefix, 100258},
                                     {kFimMiddle, 100259},
@@ -226,7 +171,7 @@ absl::StatusOr<TiktokenEncodingSpec> TiktokenEncodingSpec::ForName(std::string_v
     spec.expected_num_ordinary_tokens = 100256;
   } else if (name == "o200k_base") {
     spec.rank_file_stem = "o200k_base";
-    spec.pattern = WithWhiteSpaceClass(kO200kPattern);
+    spec.pattern = internal::WithWhiteSpaceClass(kO200kPattern);
     spec.special_tokens = Specials({{kEndOfText, 199999},
                                     {kFimPrefix, 200000},
                                     {kFimMiddle, 200001},
@@ -260,7 +205,7 @@ struct TiktokenTokenizer::Rep {
 
   std::string name;
   std::string pattern;
-  std::unique_ptr<pcre2_code, PcreCodeDeleter> code;
+  internal::PcreCode code;
   // Bytes of every token, ordinary then special; never modified after construction, so the
   // string_views in `encoder` stay valid.
   std::string arena;
@@ -447,24 +392,9 @@ absl::StatusOr<std::unique_ptr<TiktokenTokenizer>> TiktokenTokenizer::Create(
   }
 
   // The split pattern.
-  int error_code = 0;
-  PCRE2_SIZE error_offset = 0;
-  rep->code.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(spec.pattern.data()),
-                                spec.pattern.size(), PCRE2_UTF | PCRE2_UCP, &error_code,
-                                &error_offset, nullptr));
-  if (rep->code == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("split pattern of ", spec.name,
-                                                   " does not compile at offset ", error_offset,
-                                                   ": ", PcreErrorMessage(error_code)));
-  }
-  uint32_t match_empty = 0;
-  pcre2_pattern_info(rep->code.get(), PCRE2_INFO_MATCHEMPTY, &match_empty);
-  if (match_empty != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("split pattern of ", spec.name, " can match the empty string"));
-  }
-  // Without JIT (unsupported platform) pcre2_match falls back to the interpreter.
-  pcre2_jit_compile(rep->code.get(), PCRE2_JIT_COMPLETE);
+  TRACEMARK_ASSIGN_OR_RETURN(
+      rep->code,
+      internal::CompileSplitPattern(spec.pattern, absl::StrCat("split pattern of ", spec.name)));
 
   return std::unique_ptr<TiktokenTokenizer>(new TiktokenTokenizer(std::move(rep)));
 }
@@ -476,33 +406,15 @@ absl::StatusOr<std::vector<int32_t>> TiktokenTokenizer::Encode(std::string_view 
         absl::StrCat("Encode: input is not valid UTF-8 (ill-formed sequence at byte ", bad,
                      "); sanitise it with ReplaceInvalidUtf8 first"));
   }
-  // One ovector pair suffices (only the whole match is used); reused across calls on a thread.
-  thread_local std::unique_ptr<pcre2_match_data, PcreMatchDataDeleter> match_data(
-      pcre2_match_data_create(1, nullptr));
-  if (match_data == nullptr) return absl::ResourceExhaustedError("pcre2_match_data_create");
-  const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match_data.get());
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 4 + 1);
   size_t offset = 0;
   while (offset < text.size()) {
-    int rc = pcre2_match(rep_->code.get(), subject, text.size(), offset, PCRE2_NO_UTF_CHECK,
-                         match_data.get(), nullptr);
-    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-      rc = pcre2_match(rep_->code.get(), subject, text.size(), offset,
-                       PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, match_data.get(), nullptr);
-    }
-    if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0) {
-      return absl::InternalError(
-          absl::StrCat("Encode: regex match failed at byte ", offset, ": ", PcreErrorMessage(rc)));
-    }
-    const size_t begin = ovector[0];
-    const size_t end = ovector[1];
-    if (end <= offset) {  // Excluded by the MATCHEMPTY check; never loop forever regardless.
-      return absl::InternalError("Encode: split pattern made no progress");
-    }
+    size_t begin = 0;
+    size_t end = 0;
+    auto found = internal::FindNext(rep_->code.get(), text, offset, &begin, &end);
+    if (!found.ok()) return absl::InternalError(absl::StrCat("Encode: ", found.status().message()));
+    if (!*found) break;
     const std::string_view piece = text.substr(begin, end - begin);
     auto it = rep_->encoder.find(piece);
     if (it != rep_->encoder.end()) {
