@@ -1,5 +1,8 @@
-// Encode/decode throughput of the tiktoken tokenizers on English prose (the State of the Union
-// corpus in data/npm/sotu/data, about 10 MB), one thread.
+// Encode/decode throughput of the tokenizers on English prose (the State of the Union corpus in
+// data/npm/sotu/data, about 10 MB, as one string), one thread: tiktoken encodings and Hugging
+// Face tokenizer.json files with a pre-tokenizer. Llama 2 and SentencePiece models treat a whole
+// text as one word, so they are measured per document by scripts/tokenizer_exactness.sh
+// (against the reference implementations, on varied text) instead.
 //
 //   build/bench/tokenizer_bench --benchmark_filter=Encode
 #include <benchmark/benchmark.h>
@@ -13,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "tracemark/tokenizer/tiktoken.h"
+#include "tracemark/tokenizer/load.h"
 
 namespace tracemark::tokenizer {
 namespace {
@@ -50,7 +53,7 @@ const Tokenizer* GetTokenizer(const std::string& encoding) {
   for (const auto& [name, tok] : *cache) {
     if (name == encoding) return tok.get();
   }
-  auto loaded = LoadTiktokenFromDataDir(TRACEMARK_DATA_DIR, encoding);
+  auto loaded = LoadTokenizer(encoding, TRACEMARK_DATA_DIR);
   if (!loaded.ok()) return nullptr;
   cache->emplace_back(encoding, std::move(loaded).value());
   return cache->back().second.get();
@@ -92,6 +95,8 @@ BENCHMARK_CAPTURE(BM_Encode, r50k_base, std::string("r50k_base"))->Unit(benchmar
 BENCHMARK_CAPTURE(BM_Encode, cl100k_base, std::string("cl100k_base"))
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Encode, o200k_base, std::string("o200k_base"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Encode, hf_qwen3, std::string("hf:qwen3"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Encode, hf_llama3, std::string("hf:llama3"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Decode, cl100k_base, std::string("cl100k_base"))
     ->Unit(benchmark::kMillisecond);
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <memory>
@@ -23,7 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "hf_bpe.h"
-#include "regex.h"
+#include "split_regex.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/utf8.h"
 
@@ -932,9 +933,12 @@ absl::Status internal::HfState::EncodeWord(std::string_view word, std::vector<in
         previous_unk = true;
       } else {
         size_t unused;
-        return absl::InvalidArgumentError(absl::StrCat(
-            "Encode: character U+", absl::Hex(DecodeCodePoint(word, i, &unused), absl::kZeroPad4),
-            " has no token in ", name, " and the model has neither byte_fallback nor unk_token"));
+        char code_point[16];
+        std::snprintf(code_point, sizeof(code_point), "U+%04X",
+                      static_cast<unsigned>(DecodeCodePoint(word, i, &unused)));
+        return absl::InvalidArgumentError(
+            absl::StrCat("Encode: character ", code_point, " has no token in ", name,
+                         " and the model has neither byte_fallback nor unk_token"));
       }
       i += length;
     }

@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "bpe.h"
-#include "regex.h"
+#include "split_regex.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/utf8.h"
 
@@ -43,7 +43,7 @@ constexpr std::string_view kEndOfPrompt = "<|endofprompt|>";
 
 // tiktoken's split patterns (tiktoken_ext/openai_public.py), written with Perl's \s and \S and
 // with \z for the end of text (PCRE2's $ would also match before a final newline).
-// internal::WithWhiteSpaceClass() (regex.h) rewrites \s to Unicode White_Space, which is what
+// internal::WithWhiteSpaceClass() (split_regex.h) rewrites \s to Unicode White_Space, which is what
 // tiktoken's Rust regex engine means by \s.
 constexpr std::string_view kR50kPattern =
     R"('(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++\z|\s+(?!\S)|\s)";

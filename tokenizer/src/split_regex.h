@@ -2,8 +2,8 @@
 // split patterns, Hugging Face Split and ByteLevel pre-tokenizers).
 //
 // Not part of the public API.
-#ifndef TRACEMARK_TOKENIZER_SRC_REGEX_H_
-#define TRACEMARK_TOKENIZER_SRC_REGEX_H_
+#ifndef TRACEMARK_TOKENIZER_SRC_SPLIT_REGEX_H_
+#define TRACEMARK_TOKENIZER_SRC_SPLIT_REGEX_H_
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -48,4 +48,4 @@ absl::StatusOr<bool> FindNext(const pcre2_code* code, std::string_view text, siz
 
 }  // namespace tracemark::tokenizer::internal
 
-#endif  // TRACEMARK_TOKENIZER_SRC_REGEX_H_
+#endif  // TRACEMARK_TOKENIZER_SRC_SPLIT_REGEX_H_

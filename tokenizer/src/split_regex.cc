@@ -1,4 +1,4 @@
-#include "regex.h"
+#include "split_regex.h"
 
 #include <memory>
 #include <string>
