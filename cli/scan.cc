@@ -67,18 +67,17 @@ std::string Duration(double s) {
 
 // One line on a terminal, rewritten in place: bar, bytes, documents, rate, ETA.
 void DrawProgress(const verifier::ScanProgress& p) {
-  const double frac =
-      p.total_bytes > 0 ? std::min(1.0, static_cast<double>(p.bytes_read) / p.total_bytes) : 0;
+  const double read = static_cast<double>(p.bytes_read), total = static_cast<double>(p.total_bytes);
+  const double frac = total > 0 ? std::min(1.0, read / total) : 0;
   constexpr int kWidth = 24;
   const int filled = static_cast<int>(frac * kWidth);
-  const double rate = p.seconds > 0 ? p.bytes_read / p.seconds : 0;
-  const std::string eta =
-      rate > 0 && frac < 1 ? Duration((p.total_bytes - p.bytes_read) / rate) : "-";
+  const double rate = p.seconds > 0 ? read / p.seconds : 0;
+  const std::string eta = rate > 0 && frac < 1 ? Duration((total - read) / rate) : "-";
   std::fprintf(stderr, "\r[%s%s] %3.0f%%  %s/%s  %llu docs  %s/s  %.0f tok/s  ETA %s   ",
                std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
-               100 * frac, Bytes(p.bytes_read).c_str(), Bytes(p.total_bytes).c_str(),
+               100 * frac, Bytes(read).c_str(), Bytes(total).c_str(),
                static_cast<unsigned long long>(p.documents), Bytes(rate).c_str(),
-               p.seconds > 0 ? p.tokens / p.seconds : 0.0, eta.c_str());
+               p.seconds > 0 ? static_cast<double>(p.tokens) / p.seconds : 0.0, eta.c_str());
   std::fflush(stderr);
 }
 
@@ -130,10 +129,11 @@ nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSumma
 
 void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s, double alpha) {
   const double seconds = r.seconds;
+  const double bytes = static_cast<double>(r.bytes), tokens = static_cast<double>(r.tokens);
   std::cout << absl::StrFormat(
       "scanned %d documents (%s, %d tokens) in %.1f s: %.1f MB/s, %.0f tokens/s\n",
-      r.documents.size(), Bytes(r.bytes), r.tokens, seconds,
-      seconds > 0 ? r.bytes / seconds / 1e6 : 0.0, seconds > 0 ? r.tokens / seconds : 0.0);
+      r.documents.size(), Bytes(bytes), r.tokens, seconds,
+      seconds > 0 ? bytes / seconds / 1e6 : 0.0, seconds > 0 ? tokens / seconds : 0.0);
   std::cout << "dataset provider watermark: p = " << s.provider_p_value.ToString() << " over "
             << s.provider_tuples << " unique tuples (epoch " << s.provider_epoch << ")\n";
   std::cout << absl::StrFormat(

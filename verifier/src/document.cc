@@ -117,7 +117,7 @@ absl::Status ParseRecordText(absl::string_view line, Document* doc) {
   if (record.is_discarded()) {
     // Parse again with exceptions for the position of the error (the message is the library's).
     try {
-      (void)json::parse(line.begin(), line.end());
+      [[maybe_unused]] const json again = json::parse(line.begin(), line.end());
     } catch (const json::parse_error& e) {
       return Bad(absl::StrCat("invalid JSON at byte ", e.byte));
     }
