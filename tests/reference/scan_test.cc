@@ -2,6 +2,7 @@
 // in every input shape, scanned and attributed; shards merged give the single scan's summary.
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -159,6 +160,43 @@ TEST_F(ScanTest, ShardsMergedGiveExactlyTheSingleScan) {
     ASSERT_TRUE(scanner.ScanDocument(copy(docs[i]), &without_dup).ok());
   }
   EXPECT_EQ(scanner.Summarize(without_dup)->provider_tuples, sw.provider_tuples);
+}
+
+TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {
+  const std::string q = "The state of the Union";
+  const std::string human = Answer(kPlain, 71, q, 1500) + Answer(kPlain, 72, q, 1500);
+  const std::string passage = Answer(42, 73, q, 300);
+  auto v = *verifier::Verifier::Create(Master(), config_, {1});
+  auto scan = [&](size_t window) {
+    verifier::ScanOptions opt;
+    opt.window_tokens = window;
+    verifier::Scanner scanner(*v, *tok_, opt);
+    verifier::Document d;
+    d.id = d.source = "mixed";
+    d.segments.push_back(
+        {"", human.substr(0, human.size() / 2) + passage + human.substr(human.size() / 2), false});
+    verifier::ScanResult r;
+    EXPECT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
+    return r.documents.at(0);
+  };
+  const DocumentResult whole = scan(0), windowed = scan(128);
+  EXPECT_EQ(whole.windows, 0u);
+  EXPECT_GT(windowed.windows, 40u);
+  EXPECT_LT(windowed.window_p_value.log10(), -6)
+      << windowed.window_p_value.ToString() << " whole " << whole.provider_p_value.ToString();
+  EXPECT_LT(windowed.provider_p_value.log10(), whole.provider_p_value.log10() - 2)
+      << whole.provider_p_value.ToString();
+  // The corrections: the window p-value counts every window, the document's both tests.
+  EXPECT_LE(windowed.provider_p_value.log(), std::log(2.0) + windowed.window_p_value.log() + 1e-9);
+  // Plain text alone: windows flag nothing.
+  verifier::ScanOptions opt;
+  opt.window_tokens = 128;
+  verifier::Scanner scanner(*v, *tok_, opt);
+  verifier::Document d;
+  d.segments.push_back({"", human, false});
+  verifier::ScanResult r;
+  ASSERT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
+  EXPECT_GT(r.documents[0].provider_p_value.value(), 1e-3);
 }
 
 TEST_F(ScanTest, AMismatchedTokenizerIsRefused) {

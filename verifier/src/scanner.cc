@@ -66,6 +66,45 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   const size_t h = static_cast<size_t>(verifier_.config().context_width);
   std::vector<TextStatistics> stats(verifier_.num_epochs());
   std::vector<int32_t> tail;  // the last h ids of the previous segment
+  // Sliding windows: the scored ids of the current window, preceded by h context ids.
+  const size_t w = options_.window_tokens, stride = std::max<size_t>(1, w / 2);
+  std::vector<int32_t> window;  // context (h ids) + up to w scored ids
+  size_t window_context = 0;
+  PValue best_window;
+  uint64_t windows = 0;
+  size_t windowed_tokens = 0;
+  auto test_window = [&]() -> absl::Status {
+    std::vector<TextStatistics> ws(verifier_.num_epochs());
+    TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(window, window_context, &ws));
+    for (size_t i = 0; i < ws.size(); ++i) {
+      TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult p,
+                                 verifier_.detector(i).TestProvider(ws[i]));
+      if (p.p_value < best_window) best_window = p.p_value;
+    }
+    ++windows;
+    return absl::OkStatus();
+  };
+  // Adds scored ids (with their h preceding ids as `ctx`) to the window, testing each full one.
+  auto add_to_window = [&](const std::vector<int32_t>& ids, size_t from) -> absl::Status {
+    if (w == 0) return absl::OkStatus();
+    if (window.empty()) {
+      window.assign(ids.begin() + static_cast<ptrdiff_t>(from - std::min(from, h)),
+                    ids.begin() + static_cast<ptrdiff_t>(from));
+      window_context = window.size();
+    }
+    for (size_t i = from; i < ids.size(); ++i) {
+      window.push_back(ids[i]);
+      ++windowed_tokens;
+      if (window.size() - window_context == w) {
+        TRACEMARK_RETURN_IF_ERROR(test_window());
+        // Slide by `stride`: the new window's context is the h ids before its first scored id.
+        const size_t drop = window_context + stride - std::min(h, window_context + stride);
+        window.erase(window.begin(), window.begin() + static_cast<ptrdiff_t>(drop));
+        window_context = std::min(h, window_context + stride);
+      }
+    }
+    return absl::OkStatus();
+  };
   size_t tokens = 0, bytes = 0;
   bool repaired = false;
   auto score = [&](Segment& seg) -> absl::Status {
@@ -86,6 +125,10 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer_.Encode(seg.text));
     ids.insert(ids.end(), body.begin(), body.end());
     TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, from, &stats));
+    if (!seg.continues) {  // a new turn: windows do not span turns
+      window.clear();
+    }
+    TRACEMARK_RETURN_IF_ERROR(add_to_window(ids, from));
     tokens += body.size();
     bytes += seg.text.size();
     tail.assign(ids.end() - static_cast<ptrdiff_t>(std::min(h, ids.size())), ids.end());
@@ -121,6 +164,11 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   r.provider_tuples = best.provider.tuples;
   r.provider_p_value = det.provider_p_value;
   r.provider_epoch = best.epoch;
+  if (windowed_tokens > 2 * w && windows >= 2) {
+    r.windows = windows;
+    r.window_p_value = Bonferroni(best_window, windows * verifier_.num_epochs());
+    r.provider_p_value = Bonferroni(std::min(r.provider_p_value, r.window_p_value), 2);
+  }
   r.account = det.attributed_account;
   r.account_p_value = det.attributed_p_value;
   r.candidates = det.attribution_tests;
