@@ -40,6 +40,8 @@ using tmk::watermark::Watermarker;
 namespace {
 
 using tmk::study::Hash;
+using tmk::study::KsJson;
+using tmk::study::RandomisedBinomialP;
 using tmk::study::KeyFrom;
 using tmk::study::ParallelFor;
 using tmk::study::Quantile;
@@ -71,25 +73,6 @@ int TokensNeeded(int total, int step, F pvalue_log10) {
     if (pvalue_log10(n) < -6.0) return n;
   }
   return -1;
-}
-
-// Randomised p-value of a discrete binomial test (exactly uniform under the null).
-double RandomisedBinomialP(uint64_t k, uint64_t n, double p, double u) {
-  const double ge = tmk::stats::BinomialUpperTail(k, n, p).value();
-  const double gt = tmk::stats::BinomialUpperTail(k + 1, n, p).value();
-  return gt + u * (ge - gt);
-}
-
-nlohmann::json KsJson(const std::vector<double>& p) {
-  const tmk::stats::KsResult r = tmk::stats::KolmogorovSmirnovUniform(p);
-  return {{"n", r.n},
-          {"ks_statistic", r.statistic},
-          {"ks_p_value", r.p_value},
-          {"d_plus", r.statistic_plus},
-          {"frac_le_0.05", tmk::stats::FractionAtOrBelow(p, 0.05)},
-          {"frac_le_0.01", tmk::stats::FractionAtOrBelow(p, 0.01)},
-          {"frac_le_0.001", tmk::stats::FractionAtOrBelow(p, 0.001)},
-          {"min", *std::min_element(p.begin(), p.end())}};
 }
 
 int Run(const Flags& f) {

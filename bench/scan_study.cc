@@ -29,6 +29,7 @@
 #include "tracemark/watermark/watermarker.h"
 
 namespace tmk = tracemark;
+using tmk::study::ClopperPearson;
 using tmk::study::Hash;
 using tmk::study::KeyFrom;
 using tmk::study::ParallelFor;
@@ -49,28 +50,6 @@ struct Flags {
 };
 
 const std::vector<double> kThresholds = {1e-3, 1e-4, 1e-6};
-
-// Exact (Clopper-Pearson) two-sided 95 % interval for k successes in n trials.
-std::pair<double, double> ClopperPearson(uint64_t k, uint64_t n) {
-  auto upper_tail = [&](double p) {  // P(X >= k) for X ~ Binomial(n, p)
-    return tmk::stats::BinomialUpperTail(k, n, p).value();
-  };
-  auto solve = [](auto f, double target) {  // f increasing in p
-    double lo = 0, hi = 1;
-    for (int i = 0; i < 200; ++i) {
-      const double mid = (lo + hi) / 2;
-      (f(mid) < target ? lo : hi) = mid;
-    }
-    return (lo + hi) / 2;
-  };
-  const double lower = k == 0 ? 0.0 : solve(upper_tail, 0.025);
-  // Upper: P(X <= k) = 0.025, i.e. 1 - P(X >= k + 1) = 0.025.
-  const double upper =
-      k == n ? 1.0
-             : solve([&](double p) { return tmk::stats::BinomialUpperTail(k + 1, n, p).value(); },
-                     0.975);
-  return {lower, upper};
-}
 
 struct Setup {
   tmk::study::StudyData data;

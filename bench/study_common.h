@@ -12,11 +12,15 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/refmodel/kneser_ney.h"
+#include "tracemark/stats/tails.h"
+#include "tracemark/stats/uniformity.h"
 #include "tracemark/tokenizer/tiktoken.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/prf.h"
@@ -25,13 +29,15 @@ namespace tracemark::study {
 
 using watermark::Key;
 
-Key KeyFrom(uint64_t seed) {
+inline Key KeyFrom(uint64_t seed) {
   std::vector<uint8_t> b(32);
   for (int i = 0; i < 32; ++i) b[i] = static_cast<uint8_t>(watermark::Mix(seed, i));
   return *Key::FromBytes(b);
 }
 
-uint64_t Hash(uint64_t a, uint64_t b) { return watermark::Mix(a * 0x9E3779B97F4A7C15ull + 1, b); }
+inline uint64_t Hash(uint64_t a, uint64_t b) {
+  return watermark::Mix(a * 0x9E3779B97F4A7C15ull + 1, b);
+}
 
 template <typename F>
 void ParallelFor(int n, int threads, F f) {
@@ -45,7 +51,7 @@ void ParallelFor(int n, int threads, F f) {
   for (auto& th : pool) th.join();
 }
 
-double Quantile(std::vector<double> v, double q) {
+inline double Quantile(std::vector<double> v, double q) {
   if (v.empty()) return NAN;
   std::sort(v.begin(), v.end());
   const size_t i =
@@ -60,6 +66,47 @@ struct Corpus {
     return std::vector<int32_t>(ids.begin() + start, ids.begin() + start + len);
   }
 };
+
+// Exact (Clopper-Pearson) two-sided 95 % interval for k successes in n trials.
+inline std::pair<double, double> ClopperPearson(uint64_t k, uint64_t n) {
+  auto upper_tail = [&](double p) {  // P(X >= k) for X ~ Binomial(n, p)
+    return stats::BinomialUpperTail(k, n, p).value();
+  };
+  auto solve = [](auto f, double target) {  // f increasing in p
+    double lo = 0, hi = 1;
+    for (int i = 0; i < 200; ++i) {
+      const double mid = (lo + hi) / 2;
+      (f(mid) < target ? lo : hi) = mid;
+    }
+    return (lo + hi) / 2;
+  };
+  const double lower = k == 0 ? 0.0 : solve(upper_tail, 0.025);
+  // Upper: P(X <= k) = 0.025, i.e. 1 - P(X >= k + 1) = 0.025.
+  const double upper =
+      k == n
+          ? 1.0
+          : solve([&](double p) { return stats::BinomialUpperTail(k + 1, n, p).value(); }, 0.975);
+  return {lower, upper};
+}
+
+// Randomised p-value of a discrete binomial test (exactly uniform under the null).
+inline double RandomisedBinomialP(uint64_t k, uint64_t n, double p, double u) {
+  const double ge = stats::BinomialUpperTail(k, n, p).value();
+  const double gt = stats::BinomialUpperTail(k + 1, n, p).value();
+  return gt + u * (ge - gt);
+}
+
+inline nlohmann::json KsJson(const std::vector<double>& p) {
+  const stats::KsResult r = stats::KolmogorovSmirnovUniform(p);
+  return {{"n", r.n},
+          {"ks_statistic", r.statistic},
+          {"ks_p_value", r.p_value},
+          {"d_plus", r.statistic_plus},
+          {"frac_le_0.05", stats::FractionAtOrBelow(p, 0.05)},
+          {"frac_le_0.01", stats::FractionAtOrBelow(p, 0.01)},
+          {"frac_le_0.001", stats::FractionAtOrBelow(p, 0.001)},
+          {"min", *std::min_element(p.begin(), p.end())}};
+}
 
 // The tokenizer, the trained reference model and the corpus as token ids (prompts are drawn from
 // it).

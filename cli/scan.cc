@@ -100,6 +100,10 @@ nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSumma
                         {"tuples_scored", d.provider_tuples},
                         {"epoch", d.provider_epoch}};
     if (d.repaired_utf8) e["repaired_utf8"] = true;
+    if (d.windows > 0) {
+      e["windows"] = d.windows;
+      e["window_p_value"] = PValueJson(d.window_p_value);
+    }
     j["documents"].push_back(std::move(e));
   }
   j["accounts"] = nlohmann::json::array();
