@@ -6,11 +6,12 @@
 //               p <= alpha) and attributed to the right account, and any attributed to a wrong one;
 //  null:        clean documents (plain generations) and watermarked documents under another key:
 //               documents flagged and attributed at each threshold, with Clopper-Pearson bounds;
-//  throughput:  a JSONL dataset written to --out-dir, scanned from disk with --threads threads for
+//  throughput:  a JSONL dataset written to --out-dir (once; reused), scanned from disk with
+//  --threads threads for
 //               N = 1 and N = 25,000 accounts: MB/s of file, MB/s of scored text, tokens/s.
 //
 //   build/bench/scan_study --study attribution --docs 1000
-//   build/bench/scan_study --study null --docs 100000 --tokens 150
+//   build/bench/scan_study --study null --docs 100000 --clean-docs 20000 --tokens 100
 //   build/bench/scan_study --study throughput --docs 20000 --tokens 300
 #include <chrono>
 #include <cstdio>
@@ -44,6 +45,7 @@ struct Flags {
   std::string out_dir = "out/scan-study";
   std::string out;
   int docs = 1000;
+  int clean_docs = -1;  // null study: plain generations (default: --docs)
   int tokens = 150;
   int threads = 2;
   uint64_t accounts = 25000;
@@ -135,9 +137,10 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
       "| text | documents | threshold | flagged (provider) | 95%% CI | attributed | 95%% CI |\n"
       "|---|---|---|---|---|---|---|\n");
   for (const bool wrong_key : {false, true}) {
-    std::vector<tmk::verifier::DocumentResult> results(f.docs);
+    const int docs = wrong_key || f.clean_docs < 0 ? f.docs : f.clean_docs;
+    std::vector<tmk::verifier::DocumentResult> results(docs);
     std::atomic<int> done{0};
-    ParallelFor(f.docs, f.threads, [&](int i) {
+    ParallelFor(docs, f.threads, [&](int i) {
       const uint64_t account = Hash(static_cast<uint64_t>(i), 55) % f.accounts;
       tmk::verifier::ScanResult r;
       (void)scanner.ScanDocument(MakeDocument(s, i, wrong_key ? 5000 : 6000, f.tokens,
@@ -153,12 +156,12 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
         flagged += d.provider_p_value.value() <= t;
         attributed += d.account.has_value() && d.account_p_value.value() <= t;
       }
-      const auto cf = ClopperPearson(flagged, f.docs), ca = ClopperPearson(attributed, f.docs);
-      std::printf("| %s | %d | %g | %llu | [%.2g, %.2g] | %llu | [%.2g, %.2g] |\n", name, f.docs, t,
+      const auto cf = ClopperPearson(flagged, docs), ca = ClopperPearson(attributed, docs);
+      std::printf("| %s | %d | %g | %llu | [%.2g, %.2g] | %llu | [%.2g, %.2g] |\n", name, docs, t,
                   static_cast<unsigned long long>(flagged), cf.first, cf.second,
                   static_cast<unsigned long long>(attributed), ca.first, ca.second);
       (*out)["null"].push_back({{"text", name},
-                                {"documents", f.docs},
+                                {"documents", docs},
                                 {"threshold", t},
                                 {"flagged", flagged},
                                 {"flagged_ci", {cf.first, cf.second}},
@@ -176,7 +179,13 @@ int Throughput(const Flags& f, const Setup& s, nlohmann::json* out) {
       *tmk::watermark::Watermarker::Create(*tmk::watermark::DeriveEpochKey(master, 0), s.config);
   std::filesystem::create_directories(f.out_dir);
   const std::string path = f.out_dir + "/dataset.jsonl";
+  // The dataset is written once and reused by later runs with the same --docs.
+  int existing = 0;
   {
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) ++existing;
+  }
+  if (existing != f.docs) {
     std::vector<std::string> lines(f.docs);
     std::fprintf(stderr, "writing %d documents of %d tokens to %s...\n", f.docs, f.tokens,
                  path.c_str());
@@ -241,6 +250,8 @@ int main(int argc, char** argv) {
       f.out = v;
     } else if (k == "--docs") {
       f.docs = std::stoi(v);
+    } else if (k == "--clean-docs") {
+      f.clean_docs = std::stoi(v);
     } else if (k == "--tokens") {
       f.tokens = std::stoi(v);
     } else if (k == "--threads") {
