@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "study_common.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/refmodel/sampling.h"
 #include "tracemark/stats/tails.h"
@@ -37,6 +38,13 @@ using tmk::watermark::Key;
 using tmk::watermark::Watermarker;
 
 namespace {
+
+using tmk::study::Hash;
+using tmk::study::KsJson;
+using tmk::study::RandomisedBinomialP;
+using tmk::study::KeyFrom;
+using tmk::study::ParallelFor;
+using tmk::study::Quantile;
 
 struct Flags {
   std::string study = "power";
@@ -57,36 +65,6 @@ const std::vector<SchemeCase> kSchemes = {{"kgw-lefthash", "scheme=kgw"},
                                           {"gumbel", "scheme=gumbel"},
                                           {"synthid", "scheme=synthid"}};
 
-Key KeyFrom(uint64_t seed) {
-  std::vector<uint8_t> b(32);
-  for (int i = 0; i < 32; ++i) b[i] = static_cast<uint8_t>(tmk::watermark::Mix(seed, i));
-  return *Key::FromBytes(b);
-}
-
-uint64_t Hash(uint64_t a, uint64_t b) {
-  return tmk::watermark::Mix(a * 0x9E3779B97F4A7C15ull + 1, b);
-}
-
-template <typename F>
-void ParallelFor(int n, int threads, F f) {
-  std::atomic<int> next{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      for (int i = next++; i < n; i = next++) f(i);
-    });
-  }
-  for (auto& th : pool) th.join();
-}
-
-double Quantile(std::vector<double> v, double q) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t i =
-      std::min(v.size() - 1, static_cast<size_t>(std::ceil(q * static_cast<double>(v.size()))) - 1);
-  return v[i];
-}
-
 // Tokens (prefix length) at which a p-value from `pvalue(prefix_len)` first drops below 1e-6,
 // checked every `step` tokens up to 200, then every 5 * step; -1 if never.
 template <typename F>
@@ -97,50 +75,15 @@ int TokensNeeded(int total, int step, F pvalue_log10) {
   return -1;
 }
 
-struct Corpus {
-  std::vector<int32_t> ids;
-  std::vector<int32_t> Prompt(uint64_t seed, int len) const {
-    const size_t start = Hash(seed, 77) % (ids.size() - len);
-    return std::vector<int32_t>(ids.begin() + start, ids.begin() + start + len);
-  }
-};
-
-// Randomised p-value of a discrete binomial test (exactly uniform under the null).
-double RandomisedBinomialP(uint64_t k, uint64_t n, double p, double u) {
-  const double ge = tmk::stats::BinomialUpperTail(k, n, p).value();
-  const double gt = tmk::stats::BinomialUpperTail(k + 1, n, p).value();
-  return gt + u * (ge - gt);
-}
-
-nlohmann::json KsJson(const std::vector<double>& p) {
-  const tmk::stats::KsResult r = tmk::stats::KolmogorovSmirnovUniform(p);
-  return {{"n", r.n},
-          {"ks_statistic", r.statistic},
-          {"ks_p_value", r.p_value},
-          {"d_plus", r.statistic_plus},
-          {"frac_le_0.05", tmk::stats::FractionAtOrBelow(p, 0.05)},
-          {"frac_le_0.01", tmk::stats::FractionAtOrBelow(p, 0.01)},
-          {"frac_le_0.001", tmk::stats::FractionAtOrBelow(p, 0.001)},
-          {"min", *std::min_element(p.begin(), p.end())}};
-}
-
 int Run(const Flags& f) {
-  auto tok = tmk::tokenizer::LoadTiktokenFromDataDir(f.data_dir, "cl100k_base");
-  if (!tok.ok()) return std::cerr << tok.status() << "\n", 1;
-  auto model = tmk::refmodel::KneserNeyModel::Load(tmk::reference::DefaultModelPath(f.data_dir));
-  if (!model.ok()) return std::cerr << model.status() << " (run scripts/demo.sh first)\n", 1;
-  Corpus corpus;
-  const auto files = tmk::reference::CorpusFiles(f.data_dir);
-  if (!files.ok()) return std::cerr << files.status() << "\n", 1;
-  for (const std::string& file : *files) {
-    std::ifstream in(file);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto ids = (*tok)->Encode(text);
-    corpus.ids.insert(corpus.ids.end(), ids->begin(), ids->end());
-  }
-  const tmk::reference::ReferenceGenerator gen(&*model, tok->get());
+  auto data = tmk::study::LoadStudyData(f.data_dir);
+  if (!data.ok()) return std::cerr << data.status() << "\n", 1;
+  const auto& tok = data->tok;
+  const auto& model = data->model;
+  const tmk::study::Corpus& corpus = data->corpus;
+  const tmk::reference::ReferenceGenerator gen(model.get(), tok.get());
   Config base;
-  base.vocab_size = (*tok)->vocab_size();
+  base.vocab_size = tok->vocab_size();
   nlohmann::json out;
   out["study"] = f.study;
   out["model"] = {{"order", model->order()}, {"vocab", model->vocab_size()}};

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common.h"
@@ -44,6 +45,17 @@ struct DetectFlags {
   std::string input = "-";
 };
 absl::Status Detect(const DetectFlags& f);
+
+struct ScanFlags {
+  CommonFlags common;
+  std::string accounts;  // a number of accounts, or a file of account ids
+  std::string epochs = "0";
+  int threads = 0;
+  double alpha = 1e-6;
+  bool no_progress = false;
+  std::vector<std::string> inputs;
+};
+absl::Status Scan(const ScanFlags& f);
 
 }  // namespace tracemark::cli
 

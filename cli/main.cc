@@ -86,6 +86,29 @@ int main(int argc, char** argv) {
   detect->add_option("input", det.input, "Text file, or - for standard input")
       ->capture_default_str();
 
+  tracemark::cli::ScanFlags scan;
+  CLI::App* scan_cmd = app.add_subcommand(
+      "scan", "Scan a dataset: test every document and attribute it to its account");
+  AddDataFlags(scan_cmd, &scan.common);
+  AddKeyFlags(scan_cmd, &scan.common);
+  AddWatermarkFlags(scan_cmd, &scan.common);
+  scan_cmd->add_option("--accounts", scan.accounts,
+                       "Accounts issued: a number N (ids 0..N-1) or a file of ids, one a line");
+  scan_cmd->add_option("--epochs", scan.epochs, "Epochs to try, e.g. 0,1 or 0-3")
+      ->capture_default_str();
+  scan_cmd->add_option("--threads", scan.threads, "Scan threads (0: one per core)")
+      ->capture_default_str();
+  scan_cmd
+      ->add_option("--alpha", scan.alpha,
+                   "Attribute a document (and flag it) at corrected p <= alpha")
+      ->capture_default_str();
+  scan_cmd->add_flag("--no-progress", scan.no_progress, "No progress bar on a terminal");
+  scan_cmd
+      ->add_option("inputs", scan.inputs,
+                   "Files and directories: .jsonl/.json records (OpenAI messages, ShareGPT, "
+                   "Alpaca, prompt/completion, text), other files as text; .gz/.zst read")
+      ->required();
+
   CLI11_PARSE(app, argc, argv);
 
   absl::Status status;
@@ -98,6 +121,8 @@ int main(int argc, char** argv) {
   } else if (*detect) {
     det.account = det_account;
     status = tracemark::cli::Detect(det);
+  } else if (*scan_cmd) {
+    status = tracemark::cli::Scan(scan);
   }
   return tracemark::cli::Report(status);
 }

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev libsodium-dev libabsl-dev libpcre2-dev nlohmann-json3-dev libcli11-dev
+  zlib1g-dev libzstd-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
 )

@@ -1,38 +1,13 @@
 // End to end on real data: a real tokenizer, a Kneser-Ney model trained on part of the real corpus,
 // watermarked generation for an account, then detection from the decoded text alone.
-#include <filesystem>
-#include <memory>
-
 #include "gtest/gtest.h"
+#include "reference_fixture.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/tokenizer/tiktoken.h"
 #include "tracemark/verifier/text_detection.h"
 
 namespace tracemark::reference {
 namespace {
-
-class ReferenceTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto tok = tokenizer::LoadTiktokenFromDataDir(TRACEMARK_DATA_DIR, "cl100k_base");
-    auto files = CorpusFiles(TRACEMARK_DATA_DIR);
-    if (!tok.ok() || !files.ok()) return;
-    files->resize(40);  // a fifth of the corpus keeps the test fast
-    auto model = TrainOnTextFiles(*files, **tok, 4);
-    ASSERT_TRUE(model.ok()) << model.status();
-    tok_ = std::move(*tok).release();
-    model_ = new refmodel::KneserNeyModel(*std::move(model));
-  }
-  void SetUp() override {
-    if (tok_ == nullptr) GTEST_SKIP() << "data missing: run scripts/setup.sh";
-  }
-  static watermark::Key Master() {
-    std::vector<uint8_t> b(32, 9);
-    return *watermark::Key::FromBytes(b);
-  }
-  static inline tokenizer::Tokenizer* tok_ = nullptr;
-  static inline refmodel::KneserNeyModel* model_ = nullptr;
-};
 
 TEST_F(ReferenceTest, WatermarkedTextIsDetectedAndAttributedFromItsText) {
   watermark::Config config;

@@ -178,6 +178,31 @@ TEST(Detector, RefusesToMixEpochKeysOrConfigurations) {
 namespace tracemark::watermark {
 namespace {
 
+TEST(Detector, PayloadDecodingNeverTriesIdsAboveTheAccountsIssued) {
+  const Config config = ConfigFor(kCases[0]);
+  auto wm = *Watermarker::Create(EpochKey(1), config);
+  auto det = *Detector::Create(EpochKey(1), config);
+  auto acct = *wm->ForAccount(300);
+  // Short text: the payload is uncertain, so many symbol vectors are tried.
+  const std::vector<int32_t> ids = testing::Generate(wm.get(), &acct, 260, 8, kVocab);
+  TextStatistics stats;
+  ASSERT_TRUE(det->Score(ids, 4, &stats).ok());
+  PayloadOptions opt;
+  opt.account_limit = 1000;  // ids below 2^10: id bits 10..23 are zero
+  opt.max_candidates = 1000;
+  const PayloadResult r = det->DecodePayload(stats, opt).value();
+  // With 2 bits a symbol, slots 5..11 carry only id bits that must be zero.
+  for (uint32_t j = 5; j < 12; ++j) EXPECT_EQ(r.symbols[j], 0) << "slot " << j;
+  for (uint64_t c : r.candidates) EXPECT_LT(c, 1000u);
+  const absl::flat_hash_set<uint64_t> issued = {300, 17};
+  PayloadOptions by_list;
+  by_list.issued = &issued;
+  by_list.max_candidates = 1000;
+  const PayloadResult l = det->DecodePayload(stats, by_list).value();
+  for (uint64_t c : l.candidates) EXPECT_TRUE(issued.contains(c)) << c;
+  for (uint32_t j = 5; j < 12; ++j) EXPECT_EQ(l.symbols[j], 0) << "slot " << j;  // 300 < 2^9
+}
+
 TEST(Detector, ShortOrEmptyTextDecodesNoPayload) {
   auto det = *Detector::Create(EpochKey(1), ConfigFor(kCases[0]));
   TextStatistics empty;

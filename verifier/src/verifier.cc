@@ -129,10 +129,14 @@ absl::StatusOr<TextDetection> Verifier::Analyze(absl::Span<const watermark::Text
     popt.account_limit = options.account_limit;
     popt.issued = options.issued;
     TRACEMARK_ASSIGN_OR_RETURN(e.payload, det.DecodePayload(stats[i], popt));
-    for (uint64_t id : e.payload.candidates) {
-      TRACEMARK_ASSIGN_OR_RETURN(auto acct, Account(i, id));
-      TRACEMARK_ASSIGN_OR_RETURN(watermark::AccountResult r, det.TestAccount(stats[i], *acct));
-      e.confirmations.push_back(std::move(r));
+    if (!e.payload.candidates.empty()) {
+      // One pass over the statistics and one null for all candidates.
+      std::vector<watermark::AccountKeys> cands;
+      for (uint64_t id : e.payload.candidates) {
+        TRACEMARK_ASSIGN_OR_RETURN(auto acct, Account(i, id));
+        cands.push_back(*acct);
+      }
+      TRACEMARK_ASSIGN_OR_RETURN(e.confirmations, det.TestAccounts(stats[i], cands));
     }
     candidates_total += e.confirmations.size();
     if (e.provider.p_value < best_provider) {

@@ -233,7 +233,26 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
     counts[(v >> 4) * colours + (v & 15)]++;
     ++r.tuples;
   }
-  // Per slot: colours sorted by count (ties by colour), with their deficit from the best.
+  // Bits of the message that must be zero: above the largest id issued (account_limit, or the
+  // largest id of `issued`) and beyond id_bits + check_bits. Slots whose colours would set one are
+  // never tried, which spends the enumeration on the uncertainty that remains.
+  const int b = config_.account.bits_per_symbol, ib = config_.account.id_bits,
+            cb = config_.account.check_bits;
+  uint64_t limit = options.account_limit;
+  if (options.issued != nullptr && !options.issued->empty()) {
+    const uint64_t largest = *std::max_element(options.issued->begin(), options.issued->end());
+    limit = limit == 0 ? largest + 1 : std::min(limit, largest + 1);
+  }
+  const int id_width = limit == 0 ? ib : std::min(ib, static_cast<int>(std::bit_width(limit - 1)));
+  auto allowed = [&](uint32_t slot, uint32_t colour) {
+    for (int k = 0; k < b; ++k) {
+      if (((colour >> k) & 1) == 0) continue;
+      const int bit = static_cast<int>(slot) * b + k;
+      if ((bit >= id_width && bit < ib) || bit >= ib + cb) return false;
+    }
+    return true;
+  };
+  // Per slot: allowed colours sorted by count (ties by colour), with their deficit from the best.
   struct Alternative {
     uint8_t colour;
     uint32_t penalty;
@@ -241,13 +260,16 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
   std::vector<std::vector<Alternative>> alts(slots);
   for (uint32_t j = 0; j < slots; ++j) {
     std::vector<Alternative>& a = alts[j];
-    for (uint32_t c = 0; c < colours; ++c)
-      a.push_back({static_cast<uint8_t>(c), counts[j * colours + c]});
+    uint32_t observed = 0;
+    for (uint32_t c = 0; c < colours; ++c) {
+      observed += counts[j * colours + c];
+      if (allowed(j, c)) a.push_back({static_cast<uint8_t>(c), counts[j * colours + c]});
+    }
     std::stable_sort(a.begin(), a.end(), [](const Alternative& x, const Alternative& y) {
       return x.penalty > y.penalty;
     });
     const uint32_t best = a[0].penalty;
-    if (best > 0) ++r.slots_covered;
+    if (observed > 0) ++r.slots_covered;
     for (Alternative& x : a) x.penalty = best - x.penalty;
   }
   r.symbols.resize(slots);
@@ -259,22 +281,24 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
   }
 
   // Best-first enumeration of symbol vectors by total penalty. A state changes slot `last` or a
-  // later one only, so every vector is generated once.
+  // later one only, so every vector is generated once. Each state's per-slot positions in the
+  // sorted alternatives live in one arena (`slots` bytes a state), so states cost no allocation.
   struct State {
     uint64_t penalty;
-    std::vector<uint8_t> index;  // position in each slot's sorted alternatives
+    uint32_t index;  // offset of its positions in `arena`
     uint32_t last;
   };
-  auto worse = [](const State& a, const State& b) { return a.penalty > b.penalty; };
-  std::vector<State> heap;
-  heap.push_back(State{0, std::vector<uint8_t>(slots, 0), 0});
+  auto worse = [](const State& x, const State& y) { return x.penalty > y.penalty; };
+  std::vector<uint8_t> arena(slots, 0);
+  arena.reserve(static_cast<size_t>(slots) * 64);
+  std::vector<State> heap = {State{0, 0, 0}};
   std::vector<uint8_t> symbols(slots);
   while (!heap.empty() && r.candidates_tried < options.max_tried &&
          r.candidates.size() < options.max_candidates) {
     std::pop_heap(heap.begin(), heap.end(), worse);
-    State st = std::move(heap.back());
+    const State st = heap.back();
     heap.pop_back();
-    for (uint32_t j = 0; j < slots; ++j) symbols[j] = alts[j][st.index[j]].colour;
+    for (uint32_t j = 0; j < slots; ++j) symbols[j] = alts[j][arena[st.index + j]].colour;
     ++r.candidates_tried;
     const std::optional<uint64_t> id = layout_->DecodePayload(symbols);
     if (id.has_value() && (options.account_limit == 0 || *id < options.account_limit) &&
@@ -282,13 +306,15 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
       r.candidates.push_back(*id);
     }
     for (uint32_t j = st.last; j < slots; ++j) {
-      if (st.index[j] + 1u >= colours) continue;
+      const uint8_t at = arena[st.index + j];
+      if (at + 1u >= alts[j].size()) continue;
       // Moving a slot that an earlier step already moved is allowed only at `last` itself.
-      if (j > st.last && st.index[j] != 0) continue;
-      State next{st.penalty, st.index, j};
-      next.penalty += alts[j][next.index[j] + 1].penalty - alts[j][next.index[j]].penalty;
-      ++next.index[j];
-      heap.push_back(std::move(next));
+      if (j > st.last && at != 0) continue;
+      const uint32_t child = static_cast<uint32_t>(arena.size());
+      arena.resize(child + slots);
+      std::copy_n(arena.begin() + st.index, slots, arena.begin() + child);
+      ++arena[child + j];
+      heap.push_back(State{st.penalty + alts[j][at + 1].penalty - alts[j][at].penalty, child, j});
       std::push_heap(heap.begin(), heap.end(), worse);
     }
   }

@@ -1,0 +1,208 @@
+// tracemark scan: test every document of a suspect dataset and attribute it (docs/cli.md).
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "commands.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/verifier/input.h"
+#include "tracemark/verifier/scanner.h"
+#include "tracemark/verifier/verifier.h"
+
+namespace tracemark::cli {
+namespace {
+
+// "--accounts N" (ids 0..N-1) or "--accounts FILE" (one id a line; '#' starts a comment).
+absl::Status ParseAccounts(const std::string& spec, verifier::ScanOptions* opt,
+                           absl::flat_hash_set<uint64_t>* issued) {
+  if (spec.empty()) return absl::OkStatus();
+  uint64_t n = 0;
+  if (absl::SimpleAtoi(spec, &n)) {
+    if (n == 0) return absl::InvalidArgumentError("--accounts: the number of accounts must be > 0");
+    opt->account_limit = n;
+    return absl::OkStatus();
+  }
+  std::ifstream in(spec);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("--accounts: '", spec, "' is neither a number nor a readable file"));
+  }
+  std::string line;
+  for (uint64_t no = 1; std::getline(in, line); ++no) {
+    absl::string_view v = line;
+    if (size_t hash = v.find('#'); hash != absl::string_view::npos) v = v.substr(0, hash);
+    v = absl::StripAsciiWhitespace(v);
+    if (v.empty()) continue;
+    uint64_t id = 0;
+    if (!absl::SimpleAtoi(v, &id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec, ":", no, ": '", v, "' is not an account id"));
+    }
+    issued->insert(id);
+  }
+  if (issued->empty()) return absl::InvalidArgumentError(absl::StrCat(spec, ": no account id"));
+  opt->issued = issued;
+  return absl::OkStatus();
+}
+
+std::string Bytes(double b) {
+  if (b >= 1e9) return absl::StrFormat("%.2f GB", b / 1e9);
+  if (b >= 1e6) return absl::StrFormat("%.1f MB", b / 1e6);
+  if (b >= 1e3) return absl::StrFormat("%.1f kB", b / 1e3);
+  return absl::StrFormat("%.0f B", b);
+}
+
+std::string Duration(double s) {
+  const long t = static_cast<long>(s + 0.5);
+  return t >= 3600 ? absl::StrFormat("%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60)
+                   : absl::StrFormat("%d:%02d", t / 60, t % 60);
+}
+
+// One line on a terminal, rewritten in place: bar, bytes, documents, rate, ETA.
+void DrawProgress(const verifier::ScanProgress& p) {
+  const double read = static_cast<double>(p.bytes_read), total = static_cast<double>(p.total_bytes);
+  const double frac = total > 0 ? std::min(1.0, read / total) : 0;
+  constexpr int kWidth = 24;
+  const int filled = static_cast<int>(frac * kWidth);
+  const double rate = p.seconds > 0 ? read / p.seconds : 0;
+  const std::string eta = rate > 0 && frac < 1 ? Duration((total - read) / rate) : "-";
+  std::fprintf(stderr, "\r[%s%s] %3.0f%%  %s/%s  %llu docs  %s/s  %.0f tok/s  ETA %s   ",
+               std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
+               100 * frac, Bytes(read).c_str(), Bytes(total).c_str(),
+               static_cast<unsigned long long>(p.documents), Bytes(rate).c_str(),
+               p.seconds > 0 ? static_cast<double>(p.tokens) / p.seconds : 0.0, eta.c_str());
+  std::fflush(stderr);
+}
+
+nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSummary& s,
+                        const watermark::Config& config) {
+  nlohmann::json j;
+  j["provider"] = {{"p_value", PValueJson(s.provider_p_value)},
+                   {"tokens_scored", r.tokens},
+                   {"tuples_scored", s.provider_tuples},
+                   {"epoch", s.provider_epoch}};
+  j["documents"] = nlohmann::json::array();
+  for (const verifier::DocumentResult& d : r.documents) {
+    nlohmann::json e = {{"id", d.id},
+                        {"source", d.source},
+                        {"account", d.account ? nlohmann::json(*d.account) : nlohmann::json()},
+                        {"p_value", PValueJson(d.provider_p_value)},
+                        {"account_p_value", PValueJson(d.account_p_value)},
+                        {"candidates", d.candidates},
+                        {"tokens_scored", d.tokens_scored},
+                        {"tuples_scored", d.provider_tuples},
+                        {"epoch", d.provider_epoch}};
+    if (d.repaired_utf8) e["repaired_utf8"] = true;
+    if (d.windows > 0) {
+      e["windows"] = d.windows;
+      e["window_p_value"] = PValueJson(d.window_p_value);
+    }
+    j["documents"].push_back(std::move(e));
+  }
+  j["accounts"] = nlohmann::json::array();
+  for (const verifier::AccountSummary& a : s.accounts) {
+    j["accounts"].push_back({{"account", a.account},
+                             {"epoch", a.epoch},
+                             {"documents", a.documents},
+                             {"attributed", a.attributed},
+                             {"tuples_scored", a.tuples},
+                             {"combined_p_value", PValueJson(a.combined_p_value)}});
+  }
+  j["skipped"] = nlohmann::json::array();
+  for (const verifier::Skipped& k : r.skipped) {
+    j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
+  }
+  j["method"] = s.method;
+  j["parameters"] = config.Describe();
+  j["totals"] = {{"documents", r.documents.size()},
+                 {"documents_flagged", s.documents_flagged},
+                 {"documents_attributed", s.documents_attributed},
+                 {"skipped", r.skipped.size()},
+                 {"bytes", r.bytes},
+                 {"tokens", r.tokens},
+                 {"seconds", r.seconds}};
+  return j;
+}
+
+void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s, double alpha) {
+  const double seconds = r.seconds;
+  const double bytes = static_cast<double>(r.bytes), tokens = static_cast<double>(r.tokens);
+  std::cout << absl::StrFormat(
+      "scanned %d documents (%s, %d tokens) in %.1f s: %.1f MB/s, %.0f tokens/s\n",
+      r.documents.size(), Bytes(bytes), r.tokens, seconds,
+      seconds > 0 ? bytes / seconds / 1e6 : 0.0, seconds > 0 ? tokens / seconds : 0.0);
+  std::cout << "dataset provider watermark: p = " << s.provider_p_value.ToString() << " over "
+            << s.provider_tuples << " unique tuples (epoch " << s.provider_epoch << ")\n";
+  std::cout << absl::StrFormat(
+      "documents with provider p <= %g: %d; attributed to an account: %d\n", alpha,
+      s.documents_flagged, s.documents_attributed);
+  if (!s.accounts.empty()) {
+    std::cout << absl::StrFormat("\n%-12s %6s %10s %11s %9s  %s\n", "account", "epoch", "documents",
+                                 "attributed", "tuples", "combined p");
+    size_t shown = 0;
+    for (const verifier::AccountSummary& a : s.accounts) {
+      if (++shown > 20) {
+        std::cout << "... " << s.accounts.size() - 20 << " more (--json lists all)\n";
+        break;
+      }
+      std::cout << absl::StrFormat("%-12d %6d %10d %11d %9d  %s\n", a.account, a.epoch, a.documents,
+                                   a.attributed, a.tuples, a.combined_p_value.ToString());
+    }
+  }
+  if (!r.skipped.empty()) {
+    std::cout << "\nskipped " << r.skipped.size() << ":\n";
+    for (size_t i = 0; i < r.skipped.size() && i < 10; ++i) {
+      std::cout << "  " << r.skipped[i].source << ": " << r.skipped[i].reason << "\n";
+    }
+    if (r.skipped.size() > 10) std::cout << "  ... (--json lists all)\n";
+  }
+  std::cout << "\nmethod: " << s.method << "\n";
+}
+
+}  // namespace
+
+absl::Status Scan(const ScanFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
+  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
+  TRACEMARK_ASSIGN_OR_RETURN(std::vector<uint32_t> epochs, ParseEpochs(f.epochs));
+  std::unique_ptr<verifier::Verifier> v;
+  {
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
+    TRACEMARK_ASSIGN_OR_RETURN(v, verifier::Verifier::Create(master, config, epochs));
+  }  // the master key is wiped here; the verifier holds only epoch detectors
+  verifier::ScanOptions opt;
+  absl::flat_hash_set<uint64_t> issued;
+  TRACEMARK_RETURN_IF_ERROR(ParseAccounts(f.accounts, &opt, &issued));
+  if (!(f.alpha > 0 && f.alpha < 1)) return absl::InvalidArgumentError("--alpha must be in (0, 1)");
+  opt.attribution_alpha = f.alpha;
+  opt.threads = f.threads;
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> reader,
+                             verifier::DocumentReader::Open(f.inputs));
+  verifier::Scanner scanner(*v, *tok, opt);
+  const bool bar = !f.no_progress && isatty(STDERR_FILENO);
+  TRACEMARK_ASSIGN_OR_RETURN(
+      verifier::ScanResult r,
+      scanner.Scan(*reader, bar ? std::function<void(const verifier::ScanProgress&)>(DrawProgress)
+                                : nullptr));
+  if (bar) std::fputc('\n', stderr);
+  TRACEMARK_ASSIGN_OR_RETURN(verifier::ScanSummary s, scanner.Summarize(r));
+  if (f.common.json) {
+    nlohmann::json j = ScanJson(r, s, config);
+    for (size_t i = 0; i < v->num_epochs(); ++i) {
+      j["epochs"].push_back({{"epoch", v->epoch(i)}, {"key_id", v->detector(i).key_id()}});
+    }
+    std::cout << j.dump(2) << "\n";
+  } else {
+    PrintSummary(r, s, f.alpha);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tracemark::cli

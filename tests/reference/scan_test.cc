@@ -1,0 +1,213 @@
+// End to end: a dataset of watermarked answers from several accounts, plain text and bad records,
+// in every input shape, scanned and attributed; shards merged give the single scan's summary.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "reference_fixture.h"
+#include "tracemark/verifier/scanner.h"
+#include "tracemark/watermark/watermarker.h"
+
+namespace tracemark::reference {
+namespace {
+
+namespace fs = std::filesystem;
+using verifier::DocumentResult;
+
+class ScanTest : public ReferenceTest {
+ protected:
+  void SetUp() override {
+    ReferenceTest::SetUp();
+    if (IsSkipped()) return;
+    config_.vocab_size = tok_->vocab_size();
+    wm_ = *watermark::Watermarker::Create(*watermark::DeriveEpochKey(Master(), 1), config_);
+    dir_ = fs::temp_directory_path() / ("tracemark_scan_test_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Answer(uint64_t account, uint64_t seed, const std::string& prompt, int tokens = 700) {
+    auto acct = *wm_->ForAccount(account == kPlain ? 0 : account);
+    GenerateOptions opt;
+    opt.max_tokens = tokens;
+    opt.seed = seed;
+    ReferenceGenerator gen(model_, tok_);
+    auto g = gen.Generate(prompt, account == kPlain ? nullptr : wm_.get(), &acct, opt);
+    EXPECT_TRUE(g.ok()) << g.status();
+    return g->text;
+  }
+
+  static constexpr uint64_t kPlain = ~0ull;
+  watermark::Config config_;
+  std::unique_ptr<watermark::Watermarker> wm_;
+  fs::path dir_;
+};
+
+TEST_F(ScanTest, AttributesEveryAnswerInEveryShapeAndReportsWhatItSkipped) {
+  const std::string q = "Fellow citizens of the Senate and House of Representatives:";
+  using nlohmann::json;
+  std::ofstream chat(dir_ / "chat.jsonl");
+  chat << json{{"id", "a"},
+               {"messages",
+                {{{"role", "user"}, {"content", q}},
+                 {{"role", "assistant"}, {"content", Answer(11, 1, q)}}}}}
+              .dump()
+       << "\n";
+  chat << "{not json\n";
+  chat << json{{"conversations",
+                {{{"from", "human"}, {"value", q}},
+                 {{"from", "gpt"}, {"value", Answer(222, 2, q)}}}}}
+              .dump()
+       << "\n";
+  chat << json{{"instruction", q}, {"input", ""}, {"output", Answer(11, 3, q)}}.dump() << "\n";
+  chat << json{{"prompt", q}, {"completion", Answer(kPlain, 4, q)}}.dump() << "\n";
+  chat.close();
+  std::ofstream(dir_ / "z_answer.txt") << Answer(3333, 5, q);
+
+  auto v = *verifier::Verifier::Create(Master(), config_, {0, 1});
+  verifier::ScanOptions opt;
+  opt.account_limit = 5000;
+  opt.threads = 2;
+  opt.attribution_alpha = 1e-4;
+  verifier::Scanner scanner(*v, *tok_, opt);
+  auto reader = *verifier::DocumentReader::Open({dir_.string()});
+  int progress_calls = 0;
+  auto r = scanner.Scan(*reader, [&](const verifier::ScanProgress&) { ++progress_calls; });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GE(progress_calls, 1);
+  ASSERT_EQ(r->documents.size(), 5u);
+  const std::vector<std::optional<uint64_t>> want = {11, 222, 11, std::nullopt, 3333};
+  for (size_t i = 0; i < want.size(); ++i) {
+    const DocumentResult& d = r->documents[i];
+    EXPECT_EQ(d.index, i);
+    EXPECT_EQ(d.account, want[i]) << d.source << " p=" << d.account_p_value.ToString();
+    if (want[i].has_value()) {
+      EXPECT_LT(d.provider_p_value.log10(), -10) << d.source;
+      EXPECT_EQ(d.provider_epoch, 1u);
+    } else {
+      EXPECT_GT(d.provider_p_value.value(), 1e-4) << d.source;
+    }
+    EXPECT_GT(d.tokens_scored, 600u);
+  }
+  EXPECT_EQ(r->documents[0].id, "a");
+  EXPECT_EQ(fs::path(r->documents[2].source).filename().string(), "chat.jsonl:4");
+  ASSERT_EQ(r->skipped.size(), 1u);
+  EXPECT_EQ(fs::path(r->skipped[0].source).filename().string(), "chat.jsonl:2");
+
+  auto s = scanner.Summarize(*r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_LT(s->provider_p_value.log10(), -50);
+  EXPECT_EQ(s->provider_epoch, 1u);
+  EXPECT_EQ(s->documents_attributed, 4u);
+  ASSERT_FALSE(s->accounts.empty());
+  EXPECT_EQ(s->accounts[0].account, 11u);  // two documents pooled: the strongest evidence
+  EXPECT_EQ(s->accounts[0].documents, 2u);
+  EXPECT_EQ(s->accounts[0].attributed, 2u);
+}
+
+TEST_F(ScanTest, ShardsMergedGiveExactlyTheSingleScan) {
+  std::vector<verifier::Document> docs;
+  for (int i = 0; i < 6; ++i) {
+    verifier::Document d;
+    d.index = static_cast<uint64_t>(i);
+    d.id = d.source = "doc" + std::to_string(i);
+    const std::string q = "The state of the Union";
+    d.segments.push_back({q, Answer(static_cast<uint64_t>(i % 3), 40 + i, q, 300), false});
+    docs.push_back(std::move(d));
+  }
+  docs.emplace_back();
+  docs.back().id = docs.back().source = "duplicate of doc0";
+  docs.back().index = 6;
+  docs.back().segments = docs[0].segments;  // repeated text must not count twice
+  auto v = *verifier::Verifier::Create(Master(), config_, {1});
+  verifier::ScanOptions opt;
+  opt.account_limit = 100;
+  verifier::Scanner scanner(*v, *tok_, opt);
+  auto copy = [](const verifier::Document& d) {
+    verifier::Document c;
+    c.index = d.index;
+    c.id = d.id;
+    c.source = d.source;
+    c.segments = d.segments;
+    return c;
+  };
+  verifier::ScanResult whole, a, b;
+  for (const auto& d : docs) ASSERT_TRUE(scanner.ScanDocument(copy(d), &whole).ok());
+  for (size_t i = 0; i < docs.size(); ++i) {
+    ASSERT_TRUE(scanner.ScanDocument(copy(docs[i]), i < 3 ? &a : &b).ok());
+  }
+  ASSERT_TRUE(b.Merge(std::move(a)).ok());  // merge order does not matter
+  auto sw = *scanner.Summarize(whole);
+  auto sm = *scanner.Summarize(b);
+  EXPECT_EQ(sm.provider_p_value.log(), sw.provider_p_value.log());
+  EXPECT_EQ(sm.provider_tuples, sw.provider_tuples);
+  ASSERT_EQ(sm.accounts.size(), sw.accounts.size());
+  for (size_t i = 0; i < sw.accounts.size(); ++i) {
+    EXPECT_EQ(sm.accounts[i].account, sw.accounts[i].account);
+    EXPECT_EQ(sm.accounts[i].documents, sw.accounts[i].documents);
+    EXPECT_EQ(sm.accounts[i].tuples, sw.accounts[i].tuples);
+    EXPECT_EQ(sm.accounts[i].combined_p_value.log(), sw.accounts[i].combined_p_value.log());
+  }
+  EXPECT_EQ(b.tokens, whole.tokens);
+  // The duplicate adds tokens but no tuple: the dataset statistic is over unique tuples.
+  verifier::ScanResult without_dup;
+  for (size_t i = 0; i + 1 < docs.size(); ++i) {
+    ASSERT_TRUE(scanner.ScanDocument(copy(docs[i]), &without_dup).ok());
+  }
+  EXPECT_EQ(scanner.Summarize(without_dup)->provider_tuples, sw.provider_tuples);
+}
+
+TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {
+  const std::string q = "The state of the Union";
+  const std::string human = Answer(kPlain, 71, q, 1500) + Answer(kPlain, 72, q, 1500);
+  const std::string passage = Answer(42, 73, q, 300);
+  auto v = *verifier::Verifier::Create(Master(), config_, {1});
+  auto scan = [&](size_t window) {
+    verifier::ScanOptions opt;
+    opt.window_tokens = window;
+    verifier::Scanner scanner(*v, *tok_, opt);
+    verifier::Document d;
+    d.id = d.source = "mixed";
+    d.segments.push_back(
+        {"", human.substr(0, human.size() / 2) + passage + human.substr(human.size() / 2), false});
+    verifier::ScanResult r;
+    EXPECT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
+    return r.documents.at(0);
+  };
+  const DocumentResult whole = scan(0), windowed = scan(128);
+  EXPECT_EQ(whole.windows, 0u);
+  EXPECT_GT(windowed.windows, 40u);
+  EXPECT_LT(windowed.window_p_value.log10(), -6)
+      << windowed.window_p_value.ToString() << " whole " << whole.provider_p_value.ToString();
+  EXPECT_LT(windowed.provider_p_value.log10(), whole.provider_p_value.log10() - 2)
+      << whole.provider_p_value.ToString();
+  // The corrections: the window p-value counts every window, the document's both tests.
+  EXPECT_LE(windowed.provider_p_value.log(), std::log(2.0) + windowed.window_p_value.log() + 1e-9);
+  // Plain text alone: windows flag nothing.
+  verifier::ScanOptions opt;
+  opt.window_tokens = 128;
+  verifier::Scanner scanner(*v, *tok_, opt);
+  verifier::Document d;
+  d.segments.push_back({"", human, false});
+  verifier::ScanResult r;
+  ASSERT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
+  EXPECT_GT(r.documents[0].provider_p_value.value(), 1e-3);
+}
+
+TEST_F(ScanTest, AMismatchedTokenizerIsRefused) {
+  watermark::Config other = config_;
+  other.vocab_size = 50257;
+  auto v = *verifier::Verifier::Create(Master(), other, {0});
+  verifier::Scanner scanner(*v, *tok_, {});
+  std::ofstream(dir_ / "t.txt") << "text";
+  auto reader = *verifier::DocumentReader::Open({dir_.string()});
+  EXPECT_EQ(scanner.Scan(*reader).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tracemark::reference

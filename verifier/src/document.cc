@@ -1,0 +1,129 @@
+#include "tracemark/verifier/document.h"
+
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "tracemark/base/status_macros.h"
+
+namespace tracemark::verifier {
+namespace {
+
+using json = nlohmann::json;
+
+absl::Status Bad(absl::string_view why) { return absl::InvalidArgumentError(why); }
+
+bool IsModelRole(std::string role) {
+  role = absl::AsciiStrToLower(role);
+  static const auto* kModel = new absl::flat_hash_set<std::string>{
+      "assistant", "gpt", "model", "chatgpt", "bot", "bing", "bard", "claude", "gpt-4"};
+  return kModel->contains(role);
+}
+
+// A message's text: a string, or a list of parts whose text parts are joined.
+absl::StatusOr<std::string> ContentText(const json& content, absl::string_view where) {
+  if (content.is_string()) return content.get<std::string>();
+  if (content.is_null()) return std::string();
+  if (content.is_array()) {
+    std::string out;
+    for (const json& part : content) {
+      if (part.is_string()) {
+        out += part.get<std::string>();
+      } else if (part.is_object() && part.contains("text") && part["text"].is_string()) {
+        out += part["text"].get<std::string>();
+      }  // images, audio and tool calls carry no scored text
+    }
+    return out;
+  }
+  return Bad(absl::StrCat(where, ": content is neither a string nor a list of parts"));
+}
+
+absl::StatusOr<std::string> StringField(const json& record, const char* key) {
+  if (!record.contains(key) || record[key].is_null()) return std::string();
+  if (!record[key].is_string()) return Bad(absl::StrCat("\"", key, "\" is not a string"));
+  return record[key].get<std::string>();
+}
+
+// Turns in order; model turns become segments whose context is the nearest preceding other turn.
+absl::Status FromTurns(const json& turns, const char* list_key, const char* role_key,
+                       const char* text_key, Document* doc) {
+  if (!turns.is_array()) return Bad(absl::StrCat("\"", list_key, "\" is not a list"));
+  std::string context;
+  for (size_t i = 0; i < turns.size(); ++i) {
+    const json& t = turns[i];
+    const std::string where = absl::StrCat(list_key, "[", i, "]");
+    if (!t.is_object()) return Bad(absl::StrCat(where, " is not an object"));
+    if (!t.contains(role_key) || !t[role_key].is_string()) {
+      return Bad(absl::StrCat(where, " has no \"", role_key, "\" string"));
+    }
+    if (!t.contains(text_key)) return Bad(absl::StrCat(where, " has no \"", text_key, "\""));
+    TRACEMARK_ASSIGN_OR_RETURN(std::string text, ContentText(t[text_key], where));
+    if (IsModelRole(t[role_key].get<std::string>())) {
+      if (!text.empty()) doc->segments.push_back(Segment{context, text, false});
+    } else {
+      context = std::move(text);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseRecord(const json& record, Document* doc) {
+  if (!record.is_object()) return Bad("the record is not a JSON object");
+  doc->segments.clear();
+  if (record.contains("id")) {
+    const json& id = record["id"];
+    if (id.is_string()) {
+      doc->id = id.get<std::string>();
+    } else if (id.is_number_integer() || id.is_number_unsigned()) {
+      doc->id = id.dump();
+    }
+  }
+  if (record.contains("messages")) {
+    TRACEMARK_RETURN_IF_ERROR(FromTurns(record["messages"], "messages", "role", "content", doc));
+  } else if (record.contains("conversations")) {
+    TRACEMARK_RETURN_IF_ERROR(
+        FromTurns(record["conversations"], "conversations", "from", "value", doc));
+  } else if (record.contains("instruction") && record.contains("output")) {
+    TRACEMARK_ASSIGN_OR_RETURN(std::string instruction, StringField(record, "instruction"));
+    TRACEMARK_ASSIGN_OR_RETURN(std::string input, StringField(record, "input"));
+    TRACEMARK_ASSIGN_OR_RETURN(std::string output, StringField(record, "output"));
+    if (!input.empty()) absl::StrAppend(&instruction, "\n\n", input);
+    if (!output.empty()) doc->segments.push_back(Segment{instruction, output, false});
+  } else if (record.contains("prompt") &&
+             (record.contains("completion") || record.contains("response"))) {
+    TRACEMARK_ASSIGN_OR_RETURN(std::string prompt, StringField(record, "prompt"));
+    TRACEMARK_ASSIGN_OR_RETURN(
+        std::string out,
+        StringField(record, record.contains("completion") ? "completion" : "response"));
+    if (!out.empty()) doc->segments.push_back(Segment{prompt, out, false});
+  } else if (record.contains("text")) {
+    TRACEMARK_ASSIGN_OR_RETURN(std::string text, StringField(record, "text"));
+    if (!text.empty()) doc->segments.push_back(Segment{"", text, false});
+  } else {
+    return Bad(
+        "unknown record shape (expected \"messages\", \"conversations\", "
+        "\"instruction\"/\"output\", \"prompt\"/\"completion\" or \"text\")");
+  }
+  if (doc->segments.empty()) return Bad("no model-written text in the record");
+  return absl::OkStatus();
+}
+
+absl::Status ParseRecordText(absl::string_view line, Document* doc) {
+  json record = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (record.is_discarded()) {
+    // Parse again with exceptions for the position of the error (the message is the library's).
+    try {
+      [[maybe_unused]] const json again = json::parse(line.begin(), line.end());
+    } catch (const json::parse_error& e) {
+      return Bad(absl::StrCat("invalid JSON at byte ", e.byte));
+    }
+    return Bad("invalid JSON");
+  }
+  return ParseRecord(record, doc);
+}
+
+}  // namespace tracemark::verifier

@@ -1,0 +1,347 @@
+#include "tracemark/verifier/scanner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/tokenizer/utf8.h"
+
+namespace tracemark::verifier {
+namespace {
+
+using stats::Bonferroni;
+using stats::PValue;
+using watermark::Layer;
+using watermark::TextStatistics;
+
+// Bytes of a prompt tokenised for context: its last tokens are all that matters.
+constexpr size_t kContextBytes = 512;
+
+// The last `n` bytes of `s`, not starting inside a UTF-8 sequence.
+std::string_view Tail(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  size_t start = s.size() - n;
+  while (start < s.size() && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) ++start;
+  return std::string_view(s).substr(start);
+}
+
+absl::Status MergeInto(std::vector<TextStatistics>* into, std::vector<TextStatistics> from) {
+  if (into->empty()) {
+    *into = std::move(from);
+    return absl::OkStatus();
+  }
+  if (from.empty()) return absl::OkStatus();
+  if (from.size() != into->size()) {
+    return absl::InvalidArgumentError("scan results from verifiers with different epochs");
+  }
+  for (size_t i = 0; i < from.size(); ++i) TRACEMARK_RETURN_IF_ERROR((*into)[i].Merge(from[i]));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ScanResult::Merge(ScanResult other) {
+  TRACEMARK_RETURN_IF_ERROR(MergeInto(&provider, std::move(other.provider)));
+  for (auto& [key, s] : other.groups) TRACEMARK_RETURN_IF_ERROR(groups[key].Merge(s));
+  for (const auto& [key, n] : other.group_documents) group_documents[key] += n;
+  for (DocumentResult& d : other.documents) documents.push_back(std::move(d));
+  for (Skipped& s : other.skipped) skipped.push_back(std::move(s));
+  tokens += other.tokens;
+  bytes += other.bytes;
+  seconds += other.seconds;
+  return absl::OkStatus();
+}
+
+Scanner::Scanner(const Verifier& verifier, const tokenizer::Tokenizer& tokenizer,
+                 ScanOptions options)
+    : verifier_(verifier), tokenizer_(tokenizer), options_(options) {}
+
+absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
+  const size_t h = static_cast<size_t>(verifier_.config().context_width);
+  std::vector<TextStatistics> stats(verifier_.num_epochs());
+  std::vector<int32_t> tail;  // the last h ids of the previous segment
+  // Sliding windows: the scored ids of the current window, preceded by h context ids.
+  const size_t w = options_.window_tokens, stride = std::max<size_t>(1, w / 2);
+  std::vector<int32_t> window;  // context (h ids) + up to w scored ids
+  size_t window_context = 0;
+  PValue best_window;
+  uint64_t windows = 0;
+  size_t windowed_tokens = 0;
+  auto test_window = [&]() -> absl::Status {
+    std::vector<TextStatistics> ws(verifier_.num_epochs());
+    TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(window, window_context, &ws));
+    for (size_t i = 0; i < ws.size(); ++i) {
+      TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult p,
+                                 verifier_.detector(i).TestProvider(ws[i]));
+      if (p.p_value < best_window) best_window = p.p_value;
+    }
+    ++windows;
+    return absl::OkStatus();
+  };
+  // Adds scored ids (with their h preceding ids as `ctx`) to the window, testing each full one.
+  auto add_to_window = [&](const std::vector<int32_t>& ids, size_t from) -> absl::Status {
+    if (w == 0) return absl::OkStatus();
+    if (window.empty()) {
+      window.assign(ids.begin() + static_cast<ptrdiff_t>(from - std::min(from, h)),
+                    ids.begin() + static_cast<ptrdiff_t>(from));
+      window_context = window.size();
+    }
+    for (size_t i = from; i < ids.size(); ++i) {
+      window.push_back(ids[i]);
+      ++windowed_tokens;
+      if (window.size() - window_context == w) {
+        TRACEMARK_RETURN_IF_ERROR(test_window());
+        // Slide by `stride`: the new window's context is the h ids before its first scored id.
+        const size_t drop = window_context + stride - std::min(h, window_context + stride);
+        window.erase(window.begin(), window.begin() + static_cast<ptrdiff_t>(drop));
+        window_context = std::min(h, window_context + stride);
+      }
+    }
+    return absl::OkStatus();
+  };
+  size_t tokens = 0, bytes = 0;
+  bool repaired = false;
+  auto score = [&](Segment& seg) -> absl::Status {
+    if (!tokenizer::IsValidUtf8(seg.text)) {
+      seg.text = tokenizer::ReplaceInvalidUtf8(seg.text);
+      repaired = true;
+    }
+    std::vector<int32_t> ids;
+    if (seg.continues) {
+      ids = tail;
+    } else if (!seg.context.empty()) {
+      std::string context(Tail(seg.context, kContextBytes));
+      if (!tokenizer::IsValidUtf8(context)) context = tokenizer::ReplaceInvalidUtf8(context);
+      TRACEMARK_ASSIGN_OR_RETURN(ids, tokenizer_.Encode(context));
+      if (ids.size() > h) ids.erase(ids.begin(), ids.end() - static_cast<ptrdiff_t>(h));
+    }
+    const size_t from = ids.size();
+    TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer_.Encode(seg.text));
+    ids.insert(ids.end(), body.begin(), body.end());
+    TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, from, &stats));
+    if (!seg.continues) {  // a new turn: windows do not span turns
+      window.clear();
+    }
+    TRACEMARK_RETURN_IF_ERROR(add_to_window(ids, from));
+    tokens += body.size();
+    bytes += seg.text.size();
+    tail.assign(ids.end() - static_cast<ptrdiff_t>(std::min(h, ids.size())), ids.end());
+    return absl::OkStatus();
+  };
+  for (Segment& seg : doc.segments) TRACEMARK_RETURN_IF_ERROR(score(seg));
+  if (doc.more != nullptr) {
+    Segment seg;
+    for (;;) {
+      absl::StatusOr<bool> more = doc.more->Next(&seg);
+      if (!more.ok()) {
+        out->skipped.push_back({doc.source, absl::StrCat(more.status().message(), " (after ", bytes,
+                                                         " bytes; not scored)")});
+        return absl::OkStatus();
+      }
+      if (!*more) break;
+      TRACEMARK_RETURN_IF_ERROR(score(seg));
+    }
+  }
+  DetectOptions opt;
+  opt.account_limit = options_.account_limit;
+  opt.issued = options_.issued;
+  opt.confirm_alpha = options_.attribution_alpha;
+  TRACEMARK_ASSIGN_OR_RETURN(TextDetection det, verifier_.Analyze(stats, opt));
+
+  DocumentResult r;
+  r.index = doc.index;
+  r.id = std::move(doc.id);
+  r.source = std::move(doc.source);
+  r.tokens_scored = tokens;
+  r.repaired_utf8 = repaired;
+  const EpochDetection& best = det.epochs[det.best_provider_epoch];
+  r.provider_tuples = best.provider.tuples;
+  r.provider_p_value = det.provider_p_value;
+  r.provider_epoch = best.epoch;
+  if (windowed_tokens > 2 * w && windows >= 2) {
+    r.windows = windows;
+    r.window_p_value = Bonferroni(best_window, windows * verifier_.num_epochs());
+    r.provider_p_value = Bonferroni(std::min(r.provider_p_value, r.window_p_value), 2);
+  }
+  r.account = det.attributed_account;
+  r.account_p_value = det.attributed_p_value;
+  r.candidates = det.attribution_tests;
+  out->documents.push_back(std::move(r));
+
+  if (out->provider.empty()) out->provider.resize(verifier_.num_epochs());
+  for (size_t i = 0; i < stats.size(); ++i) {
+    const watermark::Detector& d = verifier_.detector(i);
+    TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p, d.Project(stats[i], Layer::kProvider));
+    TRACEMARK_RETURN_IF_ERROR(out->provider[i].Merge(p));
+    const watermark::PayloadResult& pay = det.epochs[i].payload;
+    if (pay.decoded) {
+      const std::pair<size_t, uint64_t> key{i, pay.candidates.front()};
+      TRACEMARK_ASSIGN_OR_RETURN(TextStatistics f, d.Project(stats[i], Layer::kAccountFingerprint));
+      TRACEMARK_RETURN_IF_ERROR(out->groups[key].Merge(f));
+      ++out->group_documents[key];
+    }
+  }
+  out->tokens += tokens;
+  out->bytes += bytes;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ScanResult> Scanner::Scan(DocumentReader& reader,
+                                         const std::function<void(const ScanProgress&)>& progress) {
+  if (tokenizer_.vocab_size() != verifier_.config().vocab_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer ", std::string(tokenizer_.name()), " has ", tokenizer_.vocab_size(),
+                     " ids but the watermark configuration has ", verifier_.config().vocab_size));
+  }
+  const int threads = options_.threads > 0
+                          ? options_.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::mutex mu;
+  std::condition_variable not_empty, not_full;
+  std::deque<Document> queue;
+  bool done = false;
+  const size_t capacity = 64 * static_cast<size_t>(threads);
+  std::atomic<uint64_t> docs_done{0}, tokens_done{0};
+  std::vector<ScanResult> locals(threads);
+  std::vector<absl::Status> errors(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (;;) {
+        Document d;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          not_empty.wait(lock, [&] { return done || !queue.empty(); });
+          if (queue.empty()) return;
+          d = std::move(queue.front());
+          queue.pop_front();
+        }
+        not_full.notify_one();
+        const uint64_t before = locals[t].tokens;
+        if (errors[t].ok()) errors[t] = ScanDocument(std::move(d), &locals[t]);
+        tokens_done.fetch_add(locals[t].tokens - before, std::memory_order_relaxed);
+        docs_done.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto last_report = start;
+  auto report = [&] {
+    if (!progress) return;
+    ScanProgress p;
+    p.documents = docs_done.load();
+    p.tokens = tokens_done.load();
+    p.bytes_read = reader.bytes_read();
+    p.total_bytes = reader.total_bytes();
+    p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    progress(p);
+  };
+  absl::Status read_status;
+  for (;;) {
+    Document d;
+    absl::StatusOr<bool> more = reader.Next(&d);
+    if (!more.ok()) {
+      read_status = more.status();
+      break;
+    }
+    if (!*more) break;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      not_full.wait(lock, [&] { return queue.size() < capacity; });
+      queue.push_back(std::move(d));
+    }
+    not_empty.notify_one();
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_report > std::chrono::milliseconds(200)) {
+      last_report = now;
+      report();
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  not_empty.notify_all();
+  for (std::thread& th : pool) th.join();
+  report();
+  TRACEMARK_RETURN_IF_ERROR(read_status);
+  ScanResult all;
+  for (int t = 0; t < threads; ++t) {
+    TRACEMARK_RETURN_IF_ERROR(errors[t]);
+    TRACEMARK_RETURN_IF_ERROR(all.Merge(std::move(locals[t])));
+  }
+  std::sort(all.documents.begin(), all.documents.end(),
+            [](const DocumentResult& a, const DocumentResult& b) { return a.index < b.index; });
+  std::vector<Skipped> skipped = reader.skipped();
+  skipped.insert(skipped.end(), all.skipped.begin(), all.skipped.end());
+  all.skipped = std::move(skipped);
+  if (all.provider.empty()) all.provider.resize(verifier_.num_epochs());
+  all.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return all;
+}
+
+absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
+  ScanSummary s;
+  const size_t n_epochs = verifier_.num_epochs();
+  PValue best;
+  for (size_t i = 0; i < result.provider.size(); ++i) {
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult p,
+                               verifier_.detector(i).TestProvider(result.provider[i]));
+    if (p.p_value < best || i == 0) {
+      best = p.p_value;
+      s.provider_tuples = p.tuples;
+      s.provider_epoch = verifier_.epoch(i);
+    }
+  }
+  s.provider_p_value = Bonferroni(best, n_epochs);
+  absl::flat_hash_map<uint64_t, uint64_t> attributed;
+  for (const DocumentResult& d : result.documents) {
+    if (d.provider_p_value.value() <= options_.attribution_alpha) ++s.documents_flagged;
+    if (d.account.has_value()) {
+      ++s.documents_attributed;
+      ++attributed[*d.account];
+    }
+  }
+  const uint64_t groups = result.groups.size();
+  for (const auto& [key, stats] : result.groups) {
+    TRACEMARK_ASSIGN_OR_RETURN(auto acct, verifier_.Account(key.first, key.second));
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::AccountResult r,
+                               verifier_.detector(key.first).TestAccount(stats, *acct));
+    AccountSummary a;
+    a.account = key.second;
+    a.epoch = verifier_.epoch(key.first);
+    auto it = result.group_documents.find(key);
+    a.documents = it == result.group_documents.end() ? 0 : it->second;
+    auto at = attributed.find(key.second);
+    a.attributed = at == attributed.end() ? 0 : at->second;
+    a.tuples = r.tuples;
+    a.combined_p_value = Bonferroni(r.p_value, groups);
+    s.accounts.push_back(a);
+  }
+  std::sort(s.accounts.begin(), s.accounts.end(),
+            [](const AccountSummary& a, const AccountSummary& b) {
+              if (a.combined_p_value.log() != b.combined_p_value.log())
+                return a.combined_p_value < b.combined_p_value;
+              return std::make_pair(a.epoch, a.account) < std::make_pair(b.epoch, b.account);
+            });
+  s.method = absl::StrCat(
+      "unique (context, token) tuples. Per document: provider test under each of ", n_epochs,
+      " epoch(s), the smallest p-value Bonferroni-corrected for them; the account its id payload "
+      "decodes to is confirmed by its fingerprint test on disjoint positions, Bonferroni-corrected "
+      "over the candidates confirmed, and attributed at p <= ",
+      options_.attribution_alpha,
+      ". Dataset: one provider test over the union of all documents' unique provider tuples "
+      "(best epoch, corrected). Accounts: documents grouped by the id their payload decodes to "
+      "(a function of the text alone); each group's pooled fingerprint tuples tested for that "
+      "account (Chernoff bound), Bonferroni-corrected over the ",
+      groups, " group(s) tested.");
+  return s;
+}
+
+}  // namespace tracemark::verifier
