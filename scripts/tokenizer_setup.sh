@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Tokenizer set-up, run by scripts/setup.sh after the pinned data is in place (idempotent):
-#  - Debian packages: ICU (Unicode normalization for tokenizer.json normalizers), libsentencepiece
-#    and the sentencepiece tools (spm_train);
+# Tokenizer set-up, run by scripts/setup.sh after its packages (ICU, libsentencepiece and the
+# sentencepiece tools) and the pinned data are in place (idempotent):
 #  - the built-in SentencePiece model data/spm/sotu-bpe8k.model: BPE, 8000 pieces, byte fallback,
 #    no normalization, trained on the State of the Union corpus with deterministic options. The
 #    result is bit-reproducible (sentencepiece 0.1.97 records its input paths and options in the
@@ -9,18 +8,6 @@
 #    the SHA-256 below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-packages=(libicu-dev libsentencepiece-dev sentencepiece)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "tokenizer_setup: installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
 
 model=data/spm/sotu-bpe8k.model
 expected_sha=138675d2ae2ad595365d129fb04e146f0338cf418744f819b0c8124c2f8a4f77
