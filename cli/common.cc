@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/reference/reference_model.h"
+#include "tracemark/tokenizer/load.h"
 #include "tracemark/tokenizer/tiktoken.h"
 
 namespace tracemark::cli {
@@ -35,8 +36,7 @@ absl::StatusOr<watermark::Key> LoadMasterKey(const CommonFlags& f) {
 }
 
 absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const CommonFlags& f) {
-  return tokenizer::LoadTiktokenFromDataDir(f.data_dir.empty() ? DefaultDataDir() : f.data_dir,
-                                            f.encoding);
+  return tokenizer::LoadTokenizer(f.encoding, f.data_dir.empty() ? DefaultDataDir() : f.data_dir);
 }
 
 absl::StatusOr<watermark::Config> LoadConfig(const CommonFlags& f, int32_t vocab_size) {

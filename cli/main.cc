@@ -12,7 +12,10 @@ using tracemark::cli::CommonFlags;
 void AddDataFlags(CLI::App* cmd, CommonFlags* f) {
   cmd->add_option("--data-dir", f->data_dir,
                   "Directory set-up filled (default: $TRACEMARK_DATA_DIR or ./data)");
-  cmd->add_option("--encoding", f->encoding, "Tokenizer (tiktoken encoding name)")
+  cmd->add_option(
+         "--tokenizer,--encoding", f->encoding,
+         "Tokenizer spec: cl100k_base, o200k_base, tiktoken:NAME[:RANKFILE], hf:qwen3|llama3|"
+         "gpt4o|llama2, hf:tokenizer.json, spm:sotu-bpe8k, spm:FILE.model")
       ->capture_default_str();
 }
 
