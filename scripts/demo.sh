@@ -7,7 +7,7 @@ bash scripts/setup.sh
 bash scripts/build.sh
 tm=build/cli/tracemark
 [ -f data/refmodel-cl100k-o4.bin ] || "$tm" model train
-mkdir -p out/demo
+mkdir -p out/demo/answers
 key=out/demo/master.key
 [ -f "$key" ] || "$tm" keygen --out "$key"
 prompt="Fellow citizens of the Senate and House of Representatives:"
@@ -16,18 +16,22 @@ echo
 echo "== serving 1000-token answers to accounts 101, 202 and 303 (scheme $scheme, provider + account layers)"
 for acct in 101 202 303; do
   "$tm" generate --key "$key" --scheme "$scheme" --account "$acct" --prompt "$prompt" \
-    --max-tokens 1000 --seed "$acct" > "out/demo/answer-$acct.txt"
-  echo "account $acct: $(head -c 110 "out/demo/answer-$acct.txt" | tr '\n' ' ')..."
+    --max-tokens 1000 --seed "$acct" > "out/demo/answers/answer-$acct.txt"
+  echo "account $acct: $(head -c 110 "out/demo/answers/answer-$acct.txt" | tr '\n' ' ')..."
 done
-"$tm" generate --no-watermark --prompt "$prompt" --max-tokens 1000 --seed 7 > out/demo/plain.txt
+"$tm" generate --no-watermark --prompt "$prompt" --max-tokens 1000 --seed 7 > out/demo/answers/plain.txt
 echo
 echo "== detection and attribution (1,000 accounts issued)"
 for f in answer-101 answer-202 answer-303 plain; do
   echo "-- $f"
   "$tm" detect --key "$key" --scheme "$scheme" --prompt "$prompt" --account-limit 1000 \
-    "out/demo/$f.txt" | sed 's/^/   /'
+    "out/demo/answers/$f.txt" | sed 's/^/   /'
 done
 echo
 echo "== a wrong account: answer-101 tested for account 202"
 "$tm" detect --key "$key" --scheme "$scheme" --prompt "$prompt" --account 202 \
-  out/demo/answer-101.txt | sed 's/^/   /'
+  out/demo/answers/answer-101.txt | sed 's/^/   /'
+echo
+echo "== the four answers as a dataset: tracemark scan"
+"$tm" scan --key "$key" --scheme "$scheme" --accounts 1000 --no-progress out/demo/answers \
+  | sed 's/^/   /'
