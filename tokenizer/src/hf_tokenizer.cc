@@ -949,12 +949,7 @@ absl::Status internal::HfState::EncodeWord(std::string_view word, std::vector<in
 }
 
 absl::StatusOr<std::vector<int32_t>> HfTokenizer::Encode(std::string_view text) const {
-  const size_t bad = FindInvalidUtf8(text);
-  if (bad != std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Encode: input is not valid UTF-8 (ill-formed sequence at byte ", bad,
-                     "); sanitise it with ReplaceInvalidUtf8 first"));
-  }
+  TRACEMARK_RETURN_IF_ERROR(CheckEncodableUtf8(text));
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 4 + 1);
   TRACEMARK_RETURN_IF_ERROR(SplitOnAdded(rep_->raw_added, text, &ids, [&](std::string_view part) {

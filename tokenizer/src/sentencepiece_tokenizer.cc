@@ -68,12 +68,7 @@ absl::Status SentencePieceTokenizer::CheckId(int32_t id, size_t position) const 
 }
 
 absl::StatusOr<std::vector<int32_t>> SentencePieceTokenizer::Encode(std::string_view text) const {
-  const size_t bad = FindInvalidUtf8(text);
-  if (bad != std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Encode: input is not valid UTF-8 (ill-formed sequence at byte ", bad,
-                     "); sanitise it with ReplaceInvalidUtf8 first"));
-  }
+  TRACEMARK_RETURN_IF_ERROR(CheckEncodableUtf8(text));
   std::vector<int> ids;
   std::string error;
   if (!model_->Encode(text, &ids, &error)) {

@@ -400,12 +400,7 @@ absl::StatusOr<std::unique_ptr<TiktokenTokenizer>> TiktokenTokenizer::Create(
 }
 
 absl::StatusOr<std::vector<int32_t>> TiktokenTokenizer::Encode(std::string_view text) const {
-  const size_t bad = FindInvalidUtf8(text);
-  if (bad != std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Encode: input is not valid UTF-8 (ill-formed sequence at byte ", bad,
-                     "); sanitise it with ReplaceInvalidUtf8 first"));
-  }
+  TRACEMARK_RETURN_IF_ERROR(CheckEncodableUtf8(text));
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 4 + 1);
   size_t offset = 0;

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "absl/strings/str_cat.h"
+
 namespace tracemark::tokenizer {
 namespace {
 
@@ -88,6 +90,14 @@ std::string ReplaceInvalidUtf8(std::string_view text) {
     i += len;
   }
   return out;
+}
+
+absl::Status CheckEncodableUtf8(std::string_view text) {
+  const size_t bad = FindInvalidUtf8(text);
+  if (bad == std::string_view::npos) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("Encode: input is not valid UTF-8 (ill-formed sequence at byte ", bad,
+                   "); sanitise it with ReplaceInvalidUtf8 first"));
 }
 
 }  // namespace tracemark::tokenizer

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
+
 namespace tracemark::tokenizer {
 
 // Returns the byte offset of the first ill-formed sequence in `text`, or std::string_view::npos
@@ -28,6 +30,10 @@ inline bool IsValidUtf8(std::string_view text) {
 // "substitution of maximal subparts" practice of the Unicode Standard (section 3.9), which is
 // what WHATWG TextDecoder and Python's errors="replace" do. Valid input is returned unchanged.
 std::string ReplaceInvalidUtf8(std::string_view text);
+
+// OK for valid UTF-8; otherwise the InvalidArgument every Tokenizer::Encode returns, naming the
+// offset of the first ill-formed sequence.
+absl::Status CheckEncodableUtf8(std::string_view text);
 
 }  // namespace tracemark::tokenizer
 
