@@ -10,7 +10,11 @@
 //  --threads threads for
 //               N = 1 and N = 25,000 accounts: MB/s of file, MB/s of scored text, tokens/s.
 //
+//  retokenise:  generated ids against the canonical tokenisation of their text (what a verifier
+//               sees): how many tokens change and how much provider signal is lost.
+//
 //   build/bench/scan_study --study attribution --docs 1000
+//   build/bench/scan_study --study retokenise --docs 500 --tokens 300
 //   build/bench/scan_study --study null --docs 100000 --clean-docs 20000 --tokens 100
 //   build/bench/scan_study --study throughput --docs 20000 --tokens 300
 #include <chrono>
@@ -22,10 +26,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "study_common.h"
 #include "tracemark/stats/tails.h"
+#include "tracemark/tokenizer/utf8.h"
 #include "tracemark/verifier/scanner.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -234,6 +240,82 @@ int Throughput(const Flags& f, const Setup& s, nlohmann::json* out) {
   return 0;
 }
 
+// Signal lost when the generated ids are not the canonical tokenisation of their text: the
+// verifier only sees text and re-tokenises it, so it scores the canonical ids.
+int Retokenise(const Flags& f, const Setup& s, nlohmann::json* out) {
+  std::printf(
+      "| scheme | documents | re-tokenised differently | generated tokens changed | "
+      "median log10 p, generated ids | re-tokenised text | median ratio |\n"
+      "|---|---|---|---|---|---|---|\n");
+  for (const char* spec : {"scheme=kgw", "scheme=gumbel", "scheme=synthid"}) {
+    const Config config = *tmk::watermark::ParseConfig(spec, s.config);
+    const Key epoch = KeyFrom(70);
+    auto wm = *tmk::watermark::Watermarker::Create(epoch, config);
+    auto det = *tmk::watermark::Detector::Create(epoch, config);
+    std::vector<double> lp_ids(f.docs), lp_text(f.docs), changed(f.docs);
+    std::vector<int> differs(f.docs);
+    ParallelFor(f.docs, f.threads, [&](int i) {
+      const tmk::reference::ReferenceGenerator gen(s.data.model.get(), s.data.tok.get());
+      tmk::reference::GenerateOptions o;
+      o.max_tokens = f.tokens;
+      o.seed = Hash(static_cast<uint64_t>(i), 401);
+      const auto acct = *wm->ForAccount(Hash(static_cast<uint64_t>(i), 402) % f.accounts);
+      auto g = *gen.GenerateIds(s.data.corpus.Prompt(Hash(static_cast<uint64_t>(i), 403), 8),
+                                wm.get(), &acct, o);
+      const std::string text = *s.data.tok->Decode(g.ids);
+      std::vector<int32_t> re = tmk::tokenizer::IsValidUtf8(text)
+                                    ? *s.data.tok->Encode(text)
+                                    : *s.data.tok->Encode(tmk::tokenizer::ReplaceInvalidUtf8(text));
+      // Tokens compared by (byte offset, id): a generated token survives if the canonical
+      // tokenisation has the same id at the same offset.
+      auto starts = [&](const std::vector<int32_t>& ids) {
+        absl::flat_hash_set<std::pair<size_t, int32_t>> set;
+        size_t off = 0;
+        for (int32_t id : ids) {
+          set.insert({off, id});
+          off += s.data.tok->TokenBytes(id)->size();
+        }
+        return set;
+      };
+      const auto a = starts(g.ids), b = starts(re);
+      size_t kept = 0;
+      for (const auto& e : a) kept += b.contains(e);
+      changed[i] =
+          1.0 - static_cast<double>(kept) / static_cast<double>(std::max<size_t>(1, a.size()));
+      differs[i] = re != g.ids;
+      auto log10p = [&](const std::vector<int32_t>& body) {
+        std::vector<int32_t> all = g.prompt_ids;
+        all.insert(all.end(), body.begin(), body.end());
+        tmk::watermark::TextStatistics st;
+        (void)det->Score(all, g.prompt_ids.size(), &st);
+        return det->TestProvider(st).value().p_value.log10();
+      };
+      lp_ids[i] = log10p(g.ids);
+      lp_text[i] = log10p(re);
+    });
+    std::vector<double> ratio(f.docs);
+    for (int i = 0; i < f.docs; ++i) ratio[i] = lp_ids[i] < 0 ? lp_text[i] / lp_ids[i] : 1.0;
+    double diff = 0, ch = 0;
+    for (int i = 0; i < f.docs; ++i) {
+      diff += differs[i];
+      ch += changed[i];
+    }
+    std::printf("| %s | %d | %.1f%% | %.2f%% | %.1f | %.1f | %.3f |\n", spec, f.docs,
+                100 * diff / f.docs, 100 * ch / f.docs, tmk::study::Quantile(lp_ids, 0.5),
+                tmk::study::Quantile(lp_text, 0.5), tmk::study::Quantile(ratio, 0.5));
+    std::fflush(stdout);
+    (*out)["retokenise"].push_back({{"scheme", spec},
+                                    {"documents", f.docs},
+                                    {"tokens", f.tokens},
+                                    {"documents_differing", diff},
+                                    {"tokens_changed_fraction", ch / f.docs},
+                                    {"median_log10p_ids", tmk::study::Quantile(lp_ids, 0.5)},
+                                    {"median_log10p_text", tmk::study::Quantile(lp_text, 0.5)},
+                                    {"median_ratio", tmk::study::Quantile(ratio, 0.5)}});
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -275,8 +357,11 @@ int main(int argc, char** argv) {
     rc = Null(f, s, &out);
   } else if (f.study == "throughput") {
     rc = Throughput(f, s, &out);
+  } else if (f.study == "retokenise") {
+    rc = Retokenise(f, s, &out);
   } else {
-    std::cerr << "unknown --study " << f.study << " (attribution, null or throughput)\n";
+    std::cerr << "unknown --study " << f.study
+              << " (attribution, null, throughput or retokenise)\n";
   }
   if (rc == 0 && !f.out.empty()) std::ofstream(f.out) << out.dump(2) << "\n";
   return rc;

@@ -154,25 +154,38 @@ int main(int argc, char** argv) {
     const Config config = *tmk::watermark::ParseConfig(spec, base);
     auto det = *Detector::Create(KeyFrom(4242), config);
     const bool kgw = config.scheme == tmk::watermark::Scheme::kKgw;
-    Test exact{name + " exact (tracemark)", std::vector<double>(n), std::vector<double>(n)};
-    Test z{name + " z-test, all tokens (Python anchors)", std::vector<double>(n),
+    Test exact{name + " exact (tracemark), one key", std::vector<double>(n),
+               std::vector<double>(n)};
+    Test z{name + " z-test, all tokens (Python anchors), one key", std::vector<double>(n),
            std::vector<double>(n)};
     const size_t h = static_cast<size_t>(config.context_width);
-    ParallelFor(n, threads, [&](int i) {
-      const auto& ids = docs[i].ids;
+    // The exact test's p-value of document i under `d`, conservative and randomised.
+    auto exact_p = [&](const Detector& d, int i, Test* t) {
       tmk::watermark::TextStatistics s;
-      (void)det->Score(ids, 0, &s);
-      const auto r = det->TestProvider(s).value();
-      exact.conservative[i] = r.p_value.value();
+      (void)d.Score(docs[i].ids, 0, &s);
+      const auto r = d.TestProvider(s).value();
+      t->conservative[i] = r.p_value.value();
       const double u = tmk::watermark::UnitOpen(Hash(static_cast<uint64_t>(i), 3));
       if (config.scheme == tmk::watermark::Scheme::kGumbel) {
-        exact.uniform[i] = exact.conservative[i];
+        t->uniform[i] = t->conservative[i];
       } else {
         const uint64_t trials =
             kgw ? r.tuples : r.tuples * static_cast<uint64_t>(config.synthid.layers);
-        exact.uniform[i] = RandomisedBinomialP(static_cast<uint64_t>(r.score), trials,
-                                               kgw ? config.kgw.gamma : 0.5, u);
+        t->uniform[i] = RandomisedBinomialP(static_cast<uint64_t>(r.score), trials,
+                                            kgw ? config.kgw.gamma : 0.5, u);
       }
+    };
+    // A fresh key per document: each p-value's null is over the key, so these are independent
+    // draws of it, where one fixed key makes documents that share tuples share their colours.
+    Test fresh{name + " exact, fresh key per document", std::vector<double>(n),
+               std::vector<double>(n)};
+    ParallelFor(n, threads, [&](int i) {
+      auto d = *Detector::Create(KeyFrom(Hash(static_cast<uint64_t>(i), 17)), config);
+      exact_p(*d, i, &fresh);
+    });
+    ParallelFor(n, threads, [&](int i) {
+      const auto& ids = docs[i].ids;
+      exact_p(*det, i, &exact);
       if (!kgw) return;
       // Every provider position counted, repeats included; one-sided normal tail of the z-score.
       double green = 0, total = 0;
@@ -188,6 +201,7 @@ int main(int argc, char** argv) {
       z.conservative[i] = z.uniform[i] = 0.5 * std::erfc(zs / std::sqrt(2.0));
     });
     PrintRow(exact, docs, &out["tests"]);
+    PrintRow(fresh, docs, &out["tests"]);
     if (kgw) PrintRow(z, docs, &out["tests"]);
   }
 

@@ -22,12 +22,14 @@ def main():
         sys.exit(__doc__)
     data = json.load(open(sys.argv[1]))
     fig, ax = plt.subplots(figsize=(7, 7), dpi=110)
-    for test in data["tests"]:
+    colours = plt.cm.tab20.colors
+    for k, test in enumerate(data["tests"]):
         p = sorted(max(v, 1e-300) for v in test["p_values"])
         n = len(p)
         expected = [(i + 1) / (n + 1) for i in range(n)]
         style = "--" if "z-test" in test["test"] else "-"
-        ax.loglog(expected, p, style, linewidth=1.4, label=test["test"])
+        ax.loglog(expected, p, style, linewidth=1.4, label=test["test"],
+                  color=colours[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20])
     lo = 1.0 / (data["documents"] + 1)
     ax.loglog([lo, 1], [lo, 1], color="black", linewidth=0.8, label="uniform (valid on or above)")
     ax.set_xlim(lo, 1)
