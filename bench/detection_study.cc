@@ -40,11 +40,11 @@ using tmk::watermark::Watermarker;
 namespace {
 
 using tmk::study::Hash;
-using tmk::study::KsJson;
-using tmk::study::RandomisedBinomialP;
 using tmk::study::KeyFrom;
+using tmk::study::KsJson;
 using tmk::study::ParallelFor;
 using tmk::study::Quantile;
+using tmk::study::RandomisedBinomialP;
 
 struct Flags {
   std::string study = "power";

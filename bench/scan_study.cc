@@ -55,6 +55,7 @@ struct Flags {
   int tokens = 150;
   int threads = 2;
   uint64_t accounts = 25000;
+  size_t max_candidates = 1;  // payload candidates confirmed per document
 };
 
 const std::vector<double> kThresholds = {1e-3, 1e-4, 1e-6};
@@ -90,6 +91,7 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
   tmk::verifier::ScanOptions opt;
   opt.account_limit = f.accounts;
   opt.attribution_alpha = kThresholds.front();
+  opt.max_candidates = f.max_candidates;
   tmk::verifier::Scanner scanner(*v, *s.data.tok, opt);
   std::printf(
       "| tokens | flagged p<=1e-6 | right account p<=1e-3 | p<=1e-4 | p<=1e-6 | wrong account "
@@ -215,6 +217,7 @@ int Throughput(const Flags& f, const Setup& s, nlohmann::json* out) {
     tmk::verifier::ScanOptions opt;
     opt.account_limit = n;
     opt.threads = f.threads;
+    opt.max_candidates = f.max_candidates;
     tmk::verifier::Scanner scanner(*v, *s.data.tok, opt);
     auto reader = *tmk::verifier::DocumentReader::Open({path});
     const auto start = std::chrono::steady_clock::now();
@@ -338,6 +341,8 @@ int main(int argc, char** argv) {
       f.tokens = std::stoi(v);
     } else if (k == "--threads") {
       f.threads = std::stoi(v);
+    } else if (k == "--max-candidates") {
+      f.max_candidates = std::stoul(v);
     } else if (k == "--accounts") {
       f.accounts = std::stoull(v);
     } else {

@@ -52,6 +52,7 @@ struct ScanFlags {
   std::string epochs = "0";
   int threads = 0;
   double alpha = 1e-6;
+  size_t max_candidates = 1;
   bool no_progress = false;
   std::vector<std::string> inputs;
 };

@@ -105,6 +105,10 @@ int main(int argc, char** argv) {
       ->add_option("--alpha", scan.alpha,
                    "Attribute a document (and flag it) at corrected p <= alpha")
       ->capture_default_str();
+  scan_cmd
+      ->add_option("--max-candidates", scan.max_candidates,
+                   "Payload candidates confirmed per document (each counts in the correction)")
+      ->capture_default_str();
   scan_cmd->add_flag("--no-progress", scan.no_progress, "No progress bar on a terminal");
   scan_cmd
       ->add_option("inputs", scan.inputs,

@@ -183,6 +183,8 @@ absl::Status Scan(const ScanFlags& f) {
   if (!(f.alpha > 0 && f.alpha < 1)) return absl::InvalidArgumentError("--alpha must be in (0, 1)");
   opt.attribution_alpha = f.alpha;
   opt.threads = f.threads;
+  if (f.max_candidates == 0) return absl::InvalidArgumentError("--max-candidates must be >= 1");
+  opt.max_candidates = f.max_candidates;
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> reader,
                              verifier::DocumentReader::Open(f.inputs));
   verifier::Scanner scanner(*v, *tok, opt);

@@ -49,10 +49,9 @@ class TextFileSegments : public SegmentSource {
       TRACEMARK_ASSIGN_OR_RETURN(in_, OpenByteStream(path_, counter_.get()));
     }
     while (!eof_ && carry_.size() < piece_bytes_) {
-      const size_t old = carry_.size();
-      carry_.resize(old + piece_bytes_);
-      TRACEMARK_ASSIGN_OR_RETURN(const size_t got, in_->Read(carry_.data() + old, piece_bytes_));
-      carry_.resize(old + got);
+      char buf[1 << 16];
+      TRACEMARK_ASSIGN_OR_RETURN(const size_t got, in_->Read(buf, sizeof(buf)));
+      carry_.append(buf, got);
       if (got == 0) eof_ = true;
       if (first_ && carry_.find('\0') != std::string::npos) {
         return absl::InvalidArgumentError("binary file (it contains NUL bytes)");

@@ -152,6 +152,7 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   opt.account_limit = options_.account_limit;
   opt.issued = options_.issued;
   opt.confirm_alpha = options_.attribution_alpha;
+  opt.max_candidates = options_.max_candidates;
   TRACEMARK_ASSIGN_OR_RETURN(TextDetection det, verifier_.Analyze(stats, opt));
 
   DocumentResult r;

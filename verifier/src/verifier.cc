@@ -128,6 +128,7 @@ absl::StatusOr<TextDetection> Verifier::Analyze(absl::Span<const watermark::Text
     watermark::PayloadOptions popt;
     popt.account_limit = options.account_limit;
     popt.issued = options.issued;
+    popt.max_candidates = options.max_candidates;
     TRACEMARK_ASSIGN_OR_RETURN(e.payload, det.DecodePayload(stats[i], popt));
     if (!e.payload.candidates.empty()) {
       // One pass over the statistics and one null for all candidates.

@@ -40,6 +40,9 @@ struct DetectOptions {
   // Not owned; must outlive the call.
   const absl::flat_hash_set<uint64_t>* issued = nullptr;
   double confirm_alpha = 1e-3;  // a decoded id counts as confirmed below this (corrected)
+  // Payload candidates confirmed at most (each one counts in the correction and costs its
+  // account's keys).
+  size_t max_candidates = 4;
 };
 
 struct EpochDetection {
