@@ -313,26 +313,14 @@ int Run(const Flags& f) {
 
 int main(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--study")
-      f.study = v;
-    else if (k == "--data-dir")
-      f.data_dir = v;
-    else if (k == "--generations")
-      f.generations = std::stoi(v);
-    else if (k == "--texts")
-      f.texts = std::stoi(v);
-    else if (k == "--tokens")
-      f.tokens = std::stoi(v);
-    else if (k == "--threads")
-      f.threads = std::stoi(v);
-    else if (k == "--out")
-      f.out = v;
-    else {
-      std::cerr << "unknown flag " << k << "\n";
-      return 2;
-    }
-  }
+  tmk::study::StudyFlags flags;
+  flags.Add("--study", &f.study)
+      .Add("--data-dir", &f.data_dir)
+      .Add("--generations", &f.generations)
+      .Add("--texts", &f.texts)
+      .Add("--tokens", &f.tokens)
+      .Add("--threads", &f.threads)
+      .Add("--out", &f.out);
+  if (!flags.Parse(argc, argv)) return 2;
   return Run(f);
 }

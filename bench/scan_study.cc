@@ -323,33 +323,18 @@ int Retokenise(const Flags& f, const Setup& s, nlohmann::json* out) {
 
 int main(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--study") {
-      f.study = v;
-    } else if (k == "--data-dir") {
-      f.data_dir = v;
-    } else if (k == "--out-dir") {
-      f.out_dir = v;
-    } else if (k == "--out") {
-      f.out = v;
-    } else if (k == "--docs") {
-      f.docs = std::stoi(v);
-    } else if (k == "--clean-docs") {
-      f.clean_docs = std::stoi(v);
-    } else if (k == "--tokens") {
-      f.tokens = std::stoi(v);
-    } else if (k == "--threads") {
-      f.threads = std::stoi(v);
-    } else if (k == "--max-candidates") {
-      f.max_candidates = std::stoul(v);
-    } else if (k == "--accounts") {
-      f.accounts = std::stoull(v);
-    } else {
-      std::cerr << "unknown flag " << k << "\n";
-      return 2;
-    }
-  }
+  tmk::study::StudyFlags flags;
+  flags.Add("--study", &f.study)
+      .Add("--data-dir", &f.data_dir)
+      .Add("--out-dir", &f.out_dir)
+      .Add("--out", &f.out)
+      .Add("--docs", &f.docs)
+      .Add("--clean-docs", &f.clean_docs)
+      .Add("--tokens", &f.tokens)
+      .Add("--threads", &f.threads)
+      .Add("--accounts", &f.accounts)
+      .Add("--max-candidates", &f.max_candidates);
+  if (!flags.Parse(argc, argv)) return 2;
   auto data = tmk::study::LoadStudyData(f.data_dir);
   if (!data.ok()) return std::cerr << data.status() << "\n", 1;
   Setup s{*std::move(data), Config{}};

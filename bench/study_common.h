@@ -8,10 +8,14 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -107,6 +111,46 @@ inline nlohmann::json KsJson(const std::vector<double>& p) {
           {"frac_le_0.001", stats::FractionAtOrBelow(p, 0.001)},
           {"min", *std::min_element(p.begin(), p.end())}};
 }
+
+// Command-line flags of a study: "--name value" pairs, each bound to a variable. Returns false,
+// with a message on stderr, for an unknown flag, a flag without a value or a malformed number.
+class StudyFlags {
+ public:
+  StudyFlags& Add(const std::string& name, std::string* v) {
+    set_[name] = [v](const std::string& s) { *v = s; };
+    return *this;
+  }
+  template <typename T>
+  StudyFlags& Add(const std::string& name, T* v) {
+    set_[name] = [v](const std::string& s) {
+      if constexpr (std::is_floating_point_v<T>) {
+        *v = static_cast<T>(std::stod(s));
+      } else {
+        *v = static_cast<T>(std::stoull(s));
+      }
+    };
+    return *this;
+  }
+  bool Parse(int argc, char** argv) const {
+    for (int i = 1; i < argc; i += 2) {
+      auto it = set_.find(argv[i]);
+      if (it == set_.end() || i + 1 >= argc) {
+        std::cerr << (it == set_.end() ? "unknown flag " : "no value for ") << argv[i] << "\n";
+        return false;
+      }
+      try {
+        it->second(argv[i + 1]);
+      } catch (const std::exception&) {
+        std::cerr << "bad value for " << argv[i] << ": " << argv[i + 1] << "\n";
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  std::map<std::string, std::function<void(const std::string&)>> set_;
+};
 
 // The tokenizer, the trained reference model and the corpus as token ids (prompts are drawn from
 // it).

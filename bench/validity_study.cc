@@ -95,23 +95,13 @@ int main(int argc, char** argv) {
   std::string corpus = "out/validity/corpus", data_dir = TRACEMARK_DATA_DIR, out_path;
   int threads = 2;
   uint64_t accounts = 25000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--corpus") {
-      corpus = v;
-    } else if (k == "--data-dir") {
-      data_dir = v;
-    } else if (k == "--out") {
-      out_path = v;
-    } else if (k == "--threads") {
-      threads = std::stoi(v);
-    } else if (k == "--accounts") {
-      accounts = std::stoull(v);
-    } else {
-      std::cerr << "unknown flag " << k << "\n";
-      return 2;
-    }
-  }
+  tmk::study::StudyFlags flags;
+  flags.Add("--corpus", &corpus)
+      .Add("--data-dir", &data_dir)
+      .Add("--out", &out_path)
+      .Add("--threads", &threads)
+      .Add("--accounts", &accounts);
+  if (!flags.Parse(argc, argv)) return 2;
   auto tok = tmk::tokenizer::LoadTiktokenFromDataDir(data_dir, "cl100k_base");
   if (!tok.ok()) return std::cerr << tok.status() << "\n", 1;
   auto reader = tmk::verifier::DocumentReader::Open({corpus});
