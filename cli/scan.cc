@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -21,7 +22,7 @@ namespace {
 
 // "--accounts N" (ids 0..N-1) or "--accounts FILE" (one id a line; '#' starts a comment).
 absl::Status ParseAccounts(const std::string& spec, verifier::ScanOptions* opt,
-                           absl::flat_hash_set<uint64_t>* issued) {
+                           std::optional<watermark::IssuedAccounts>* issued) {
   if (spec.empty()) return absl::OkStatus();
   uint64_t n = 0;
   if (absl::SimpleAtoi(spec, &n)) {
@@ -34,6 +35,7 @@ absl::Status ParseAccounts(const std::string& spec, verifier::ScanOptions* opt,
     return absl::NotFoundError(
         absl::StrCat("--accounts: '", spec, "' is neither a number nor a readable file"));
   }
+  absl::flat_hash_set<uint64_t> ids;
   std::string line;
   for (uint64_t no = 1; std::getline(in, line); ++no) {
     absl::string_view v = line;
@@ -45,10 +47,10 @@ absl::Status ParseAccounts(const std::string& spec, verifier::ScanOptions* opt,
       return absl::InvalidArgumentError(
           absl::StrCat(spec, ":", no, ": '", v, "' is not an account id"));
     }
-    issued->insert(id);
+    ids.insert(id);
   }
-  if (issued->empty()) return absl::InvalidArgumentError(absl::StrCat(spec, ": no account id"));
-  opt->issued = issued;
+  if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(spec, ": no account id"));
+  opt->issued = &issued->emplace(std::move(ids));
   return absl::OkStatus();
 }
 
@@ -178,7 +180,7 @@ absl::Status Scan(const ScanFlags& f) {
     TRACEMARK_ASSIGN_OR_RETURN(v, verifier::Verifier::Create(master, config, epochs));
   }  // the master key is wiped here; the verifier holds only epoch detectors
   verifier::ScanOptions opt;
-  absl::flat_hash_set<uint64_t> issued;
+  std::optional<watermark::IssuedAccounts> issued;
   TRACEMARK_RETURN_IF_ERROR(ParseAccounts(f.accounts, &opt, &issued));
   if (!(f.alpha > 0 && f.alpha < 1)) return absl::InvalidArgumentError("--alpha must be in (0, 1)");
   opt.attribution_alpha = f.alpha;

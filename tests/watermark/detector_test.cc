@@ -194,7 +194,7 @@ TEST(Detector, PayloadDecodingNeverTriesIdsAboveTheAccountsIssued) {
   // With 2 bits a symbol, slots 5..11 carry only id bits that must be zero.
   for (uint32_t j = 5; j < 12; ++j) EXPECT_EQ(r.symbols[j], 0) << "slot " << j;
   for (uint64_t c : r.candidates) EXPECT_LT(c, 1000u);
-  const absl::flat_hash_set<uint64_t> issued = {300, 17};
+  const IssuedAccounts issued({300, 17});
   PayloadOptions by_list;
   by_list.issued = &issued;
   by_list.max_candidates = 1000;

@@ -240,8 +240,7 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
             cb = config_.account.check_bits;
   uint64_t limit = options.account_limit;
   if (options.issued != nullptr && !options.issued->empty()) {
-    const uint64_t largest = *std::max_element(options.issued->begin(), options.issued->end());
-    limit = limit == 0 ? largest + 1 : std::min(limit, largest + 1);
+    limit = limit == 0 ? options.issued->limit() : std::min(limit, options.issued->limit());
   }
   const int id_width = limit == 0 ? ib : std::min(ib, static_cast<int>(std::bit_width(limit - 1)));
   auto allowed = [&](uint32_t slot, uint32_t colour) {

@@ -39,7 +39,7 @@ namespace tracemark::verifier {
 struct ScanOptions {
   uint64_t account_limit = 0;  // accounts issued are 0 .. account_limit - 1 (0: any id)
   // Or the accounts issued as an explicit list. Not owned; must outlive the scanner.
-  const absl::flat_hash_set<uint64_t>* issued = nullptr;
+  const watermark::IssuedAccounts* issued = nullptr;
   // A document is attributed to an account when its corrected confirmation p-value is at most
   // this (docs/validity.md gives the measured false-attribution rate).
   double attribution_alpha = 1e-6;

@@ -38,7 +38,7 @@ struct DetectOptions {
   uint64_t account_limit = 0;          // accounts issued (payload ids at or above are rejected)
   // The accounts issued as an explicit list, if given (payload ids outside it are rejected).
   // Not owned; must outlive the call.
-  const absl::flat_hash_set<uint64_t>* issued = nullptr;
+  const watermark::IssuedAccounts* issued = nullptr;
   double confirm_alpha = 1e-3;  // a decoded id counts as confirmed below this (corrected)
   // Payload candidates confirmed at most (each one counts in the correction and costs its
   // account's keys).

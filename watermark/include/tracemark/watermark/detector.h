@@ -35,6 +35,7 @@
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/watermark/account_keys.h"
 #include "tracemark/watermark/config.h"
+#include "tracemark/watermark/issued_accounts.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/layer.h"
 
@@ -99,7 +100,7 @@ struct PayloadOptions {
   uint64_t account_limit = 0;
   // If set, the accounts issued as an explicit list: ids outside it are rejected the same way.
   // Not owned; must outlive the call.
-  const absl::flat_hash_set<uint64_t>* issued = nullptr;
+  const IssuedAccounts* issued = nullptr;
 };
 
 struct AccountResult {
