@@ -72,10 +72,13 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   size_t window_context = 0;
   PValue best_window;
   uint64_t windows = 0;
-  size_t windowed_tokens = 0;
-  auto test_window = [&]() -> absl::Status {
+  size_t tokens = 0, bytes = 0;
+  // Windows are only used in documents longer than two of them: full windows wait here, untested,
+  // until the document is known to be that long.
+  std::vector<std::pair<std::vector<int32_t>, size_t>> pending;  // (ids, context length)
+  auto test_window = [&](const std::vector<int32_t>& ids, size_t context) -> absl::Status {
     std::vector<TextStatistics> ws(verifier_.num_epochs());
-    TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(window, window_context, &ws));
+    TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, context, &ws));
     for (size_t i = 0; i < ws.size(); ++i) {
       TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult p,
                                  verifier_.detector(i).TestProvider(ws[i]));
@@ -84,7 +87,13 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     ++windows;
     return absl::OkStatus();
   };
-  // Adds scored ids (with their h preceding ids as `ctx`) to the window, testing each full one.
+  auto test_pending = [&]() -> absl::Status {
+    for (const auto& [ids, context] : pending) TRACEMARK_RETURN_IF_ERROR(test_window(ids, context));
+    pending.clear();
+    return absl::OkStatus();
+  };
+  // Adds ids[from ..] (ids[from - h .. from) are their context) to the window; each full window
+  // is tested, or kept in `pending` while the document is not yet longer than two windows.
   auto add_to_window = [&](const std::vector<int32_t>& ids, size_t from) -> absl::Status {
     if (w == 0) return absl::OkStatus();
     if (window.empty()) {
@@ -94,9 +103,13 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     }
     for (size_t i = from; i < ids.size(); ++i) {
       window.push_back(ids[i]);
-      ++windowed_tokens;
       if (window.size() - window_context == w) {
-        TRACEMARK_RETURN_IF_ERROR(test_window());
+        if (tokens + (i - from + 1) > 2 * w) {  // scored tokens so far, this one included
+          TRACEMARK_RETURN_IF_ERROR(test_pending());
+          TRACEMARK_RETURN_IF_ERROR(test_window(window, window_context));
+        } else {
+          pending.emplace_back(window, window_context);
+        }
         // Slide by `stride`: the new window's context is the h ids before its first scored id.
         const size_t drop = window_context + stride - std::min(h, window_context + stride);
         window.erase(window.begin(), window.begin() + static_cast<ptrdiff_t>(drop));
@@ -105,7 +118,6 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     }
     return absl::OkStatus();
   };
-  size_t tokens = 0, bytes = 0;
   bool repaired = false;
   auto score = [&](Segment& seg) -> absl::Status {
     if (!tokenizer::IsValidUtf8(seg.text)) {
@@ -165,7 +177,8 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   r.provider_tuples = best.provider.tuples;
   r.provider_p_value = det.provider_p_value;
   r.provider_epoch = best.epoch;
-  if (windowed_tokens > 2 * w && windows >= 2) {
+  if (w > 0 && tokens > 2 * w) TRACEMARK_RETURN_IF_ERROR(test_pending());
+  if (w > 0 && tokens > 2 * w && windows >= 2) {
     r.windows = windows;
     r.window_p_value = Bonferroni(best_window, windows * verifier_.num_epochs());
     r.provider_p_value = Bonferroni(std::min(r.provider_p_value, r.window_p_value), 2);
