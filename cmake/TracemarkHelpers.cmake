@@ -38,3 +38,15 @@ function(tracemark_test name)
   include(GoogleTest)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
 endfunction()
+
+# tracemark_embed(TARGET SYMBOL FILE): compiles FILE's bytes into TARGET as
+# std::string_view tracemark::embedded::SYMBOL() (declare it where it is used).
+function(tracemark_embed target symbol file)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/embedded_${symbol}.cc)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DINPUT=${file} -DOUTPUT=${out} -DSYMBOL=${symbol}
+            -P ${PROJECT_SOURCE_DIR}/cmake/EmbedFile.cmake
+    DEPENDS ${file} ${PROJECT_SOURCE_DIR}/cmake/EmbedFile.cmake
+    COMMENT "Embedding ${file}" VERBATIM)
+  target_sources(${target} PRIVATE ${out})
+endfunction()

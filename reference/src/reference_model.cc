@@ -84,6 +84,14 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
                                                    watermarker->config().vocab_size, ", model has ",
                                                    vocab));
   }
+  if ((options.canary == nullptr) != (options.canary_key == nullptr)) {
+    return absl::InvalidArgumentError("canary needs both a processor and a key");
+  }
+  if (options.canary != nullptr && options.canary->vocab_size() != vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("canary built for vocabulary ",
+                                                   options.canary->vocab_size(), ", model has ",
+                                                   vocab));
+  }
   Generation out;
   out.prompt_ids = prompt_ids;
   std::vector<int32_t> history = std::move(prompt_ids);
@@ -102,6 +110,12 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     for (int32_t id : top) cands.push_back({id, logprobs[static_cast<size_t>(id)]});
     int32_t token = -1;
     const double u = rng.NextDouble();  // drawn every step so runs stay aligned
+    if (options.canary != nullptr) {
+      TRACEMARK_ASSIGN_OR_RETURN(
+          int moved,
+          options.canary->ProcessSparse(options.canary_key, history, absl::MakeSpan(cands)));
+      out.canary_moves += static_cast<uint64_t>(moved);
+    }
     if (watermarker != nullptr) {
       TRACEMARK_ASSIGN_OR_RETURN(
           watermark::StepResult r,

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "tracemark/canary/processor.h"
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/tokenizer/tokenizer.h"
 #include "tracemark/watermark/watermarker.h"
@@ -44,6 +45,9 @@ struct GenerateOptions {
   int top_k = 64;            // 0: no limit
   double top_p = 1.0;        // nucleus mass; 1: no truncation
   uint64_t seed = 1;         // engine RNG (sampling where the watermark does not choose)
+  // Canary phrasings (docs/canary.md): applied before the watermark when both are set. Not owned.
+  const canary::CanaryProcessor* canary = nullptr;
+  const canary::CanaryKey* canary_key = nullptr;
 };
 
 struct Generation {
@@ -53,6 +57,8 @@ struct Generation {
   // Positions per layer (index: watermark::Layer) and positions where the scheme chose the token.
   uint64_t layer_counts[4] = {0, 0, 0, 0};
   uint64_t chosen = 0;
+  // Steps at which a canary set's mass was given to the keyed member.
+  uint64_t canary_moves = 0;
 
   // Prompt ids followed by the generated ids (what a detector scores from prompt_ids.size()).
   std::vector<int32_t> AllIds() const {

@@ -1,0 +1,52 @@
+// Canary events in text: where a lexicon member occurs, with the word before it as its context.
+//
+// Text is split into words exactly as the decode-time choice splits what it has generated: a word
+// is a maximal run of ASCII letters and digits and of bytes >= 0x80, with an apostrophe or hyphen
+// joining two such characters; everything else separates words. Words are compared in ASCII lower
+// case. At each word the longest member starting there is matched; the event's context is the
+// word before the member (the empty word at the start of the text, or the last word of
+// `preceding`, e.g. the prompt). No tokenizer is involved, so a student with another tokenizer
+// produces the same events.
+//
+//   std::vector<Event> ev = ExtractEvents(text, Lexicon::BuiltIn(), active);
+//
+// Thread-safe (pure functions).
+#ifndef TRACEMARK_CANARY_EVENTS_H_
+#define TRACEMARK_CANARY_EVENTS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tracemark/canary/lexicon.h"
+
+namespace tracemark::canary {
+
+struct Event {
+  uint32_t set = 0;
+  uint32_t member = 0;
+  uint64_t context = 0;  // ContextId of the preceding word
+};
+
+// A public (unkeyed) 64-bit identifier of a context word (already lower case).
+uint64_t ContextId(std::string_view lower_word);
+
+// The last complete word of `text`, lower-cased (empty if none). `complete` is set to false when
+// the word reaches the start of `text`, so that more preceding bytes could extend it.
+std::string LastWord(std::string_view text, bool* complete = nullptr);
+
+// True for the bytes that form words (ASCII letters and digits, bytes >= 0x80).
+inline bool IsWordByte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+// The events of `text`. `active`, if not empty, has one flag per lexicon set: members of inactive
+// sets are still matched (so that they are not taken for other words) but give no event.
+std::vector<Event> ExtractEvents(std::string_view text, const Lexicon& lexicon,
+                                 const std::vector<bool>& active = {},
+                                 std::string_view preceding = {});
+
+}  // namespace tracemark::canary
+
+#endif  // TRACEMARK_CANARY_EVENTS_H_

@@ -1,0 +1,104 @@
+#include "tracemark/canary/events.h"
+
+#include "tracemark/watermark/prf.h"
+
+namespace tracemark::canary {
+namespace {
+
+bool IsJoiner(char c) { return c == '\'' || c == '-'; }
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// The words of `text`, lower-cased, in order.
+std::vector<std::string> Words(std::string_view text) {
+  std::vector<std::string> words;
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!IsWordByte(byte(i))) {
+      ++i;
+      continue;
+    }
+    std::string w;
+    while (i < text.size()) {
+      if (IsWordByte(byte(i))) {
+        w.push_back(Lower(text[i++]));
+      } else if (IsJoiner(text[i]) && i + 1 < text.size() && IsWordByte(byte(i + 1))) {
+        w.push_back(text[i++]);
+      } else {
+        break;
+      }
+    }
+    words.push_back(std::move(w));
+  }
+  return words;
+}
+
+}  // namespace
+
+uint64_t ContextId(std::string_view lower_word) {
+  // SipHash-2-4 under the all-zero key of the word's bytes packed into 32-bit words: a fixed public
+  // function (the keyed choice happens later, under the account's key).
+  std::vector<uint32_t> packed((lower_word.size() + 3) / 4 + 1, 0);
+  packed[0] = static_cast<uint32_t>(lower_word.size());
+  for (size_t i = 0; i < lower_word.size(); ++i) {
+    packed[1 + i / 4] |= static_cast<uint32_t>(static_cast<unsigned char>(lower_word[i]))
+                         << (8 * (i % 4));
+  }
+  return watermark::SipHashWords(watermark::SipKey{}, packed.data(), packed.size());
+}
+
+std::string LastWord(std::string_view text, bool* complete) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  size_t end = text.size();
+  while (end > 0 && !IsWordByte(byte(end - 1))) --end;
+  size_t begin = end;
+  while (begin > 0) {
+    if (IsWordByte(byte(begin - 1))) {
+      --begin;
+    } else if (IsJoiner(text[begin - 1]) && begin >= 2 && IsWordByte(byte(begin - 2))) {
+      --begin;
+    } else {
+      break;
+    }
+  }
+  if (complete != nullptr) *complete = begin > 0 || end == 0;
+  std::string w(text.substr(begin, end - begin));
+  for (char& c : w) c = Lower(c);
+  return w;
+}
+
+std::vector<Event> ExtractEvents(std::string_view text, const Lexicon& lexicon,
+                                 const std::vector<bool>& active, std::string_view preceding) {
+  const std::vector<std::string> words = Words(text);
+  std::vector<Event> events;
+  std::string previous = LastWord(preceding);
+  size_t i = 0;
+  while (i < words.size()) {
+    const std::vector<MemberRef>* refs = lexicon.StartingWith(words[i]);
+    const MemberRef* match = nullptr;
+    if (refs != nullptr) {
+      for (const MemberRef& r : *refs) {  // longest first
+        if (i + r.words.size() > words.size()) continue;
+        bool equal = true;
+        for (size_t k = 1; k < r.words.size() && equal; ++k) equal = words[i + k] == r.words[k];
+        if (equal) {
+          match = &r;
+          break;
+        }
+      }
+    }
+    if (match == nullptr) {
+      previous = words[i++];
+      continue;
+    }
+    if (active.empty() || active[match->set]) {
+      events.push_back({match->set, match->member, ContextId(previous)});
+    }
+    i += match->words.size();
+    previous = words[i - 1];
+  }
+  return events;
+}
+
+}  // namespace tracemark::canary
