@@ -33,6 +33,8 @@ struct GenerateFlags {
   int top_k = 64;
   double top_p = 1.0;
   bool no_watermark = false;
+  bool canary = false;  // canary phrasings on (docs/canary.md)
+  std::string lexicon;  // empty: the built-in lexicon
 };
 absl::Status Generate(const GenerateFlags& f);
 
@@ -54,9 +56,25 @@ struct ScanFlags {
   double alpha = 1e-6;
   size_t max_candidates = 1;
   bool no_progress = false;
+  bool no_canary = false;
+  std::string lexicon;  // empty: the built-in lexicon
+  std::string cohort;   // file of account ids tested together for canary evidence
   std::vector<std::string> inputs;
 };
 absl::Status Scan(const ScanFlags& f);
+
+struct CanarySuiteFlags {
+  std::string out;
+  bool force = false;
+};
+absl::Status CanarySuite(const CanarySuiteFlags& f);
+
+struct CanaryLexiconFlags {
+  CommonFlags common;
+  std::string lexicon;
+  bool list = false;
+};
+absl::Status CanaryLexiconInfo(const CanaryLexiconFlags& f);
 
 }  // namespace tracemark::cli
 

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -100,6 +101,36 @@ int Report(const absl::Status& s) {
   if (s.ok()) return 0;
   std::cerr << "tracemark: error: " << s.message() << "\n";
   return 1;
+}
+
+absl::StatusOr<const canary::Lexicon*> LoadLexicon(const std::string& path,
+                                                   std::optional<canary::Lexicon>* holder) {
+  if (path.empty()) return &canary::Lexicon::BuiltIn();
+  TRACEMARK_ASSIGN_OR_RETURN(canary::Lexicon lex, canary::Lexicon::ReadFile(path));
+  return &holder->emplace(std::move(lex));
+}
+
+absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,
+                                                            const std::string& flag) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read '", path, "'"));
+  absl::flat_hash_set<uint64_t> ids;
+  std::string line;
+  for (uint64_t no = 1; std::getline(in, line); ++no) {
+    absl::string_view v = line;
+    if (size_t hash = v.find('#'); hash != absl::string_view::npos) v = v.substr(0, hash);
+    v = absl::StripAsciiWhitespace(v);
+    if (v.empty()) continue;
+    uint64_t id = 0;
+    if (!absl::SimpleAtoi(v, &id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", no, ": '", v, "' is not an account id"));
+    }
+    ids.insert(id);
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(flag, ": error reading '", path, "'"));
+  if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no account id"));
+  return ids;
 }
 
 }  // namespace tracemark::cli

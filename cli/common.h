@@ -5,11 +5,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "tracemark/canary/lexicon.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/stats/pvalue.h"
@@ -51,6 +54,15 @@ absl::StatusOr<std::string> ReadInput(const std::string& path);
 
 // Parses "0,1,3" or "0-3".
 absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec);
+
+// The lexicon from --lexicon FILE, or the built-in one when `path` is empty. `holder` keeps a
+// loaded lexicon alive; the result points into it or at the built-in lexicon.
+absl::StatusOr<const canary::Lexicon*> LoadLexicon(const std::string& path,
+                                                   std::optional<canary::Lexicon>* holder);
+
+// Account ids from a file: one a line, '#' starts a comment. `flag` names the option in errors.
+absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,
+                                                            const std::string& flag);
 
 // Prints "tracemark: error: ..." and returns the exit code for `s` (0 when OK).
 int Report(const absl::Status& s);

@@ -4,6 +4,8 @@
 #include "absl/strings/str_format.h"
 #include "commands.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/canary/events.h"
+#include "tracemark/canary/processor.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/verifier/text_detection.h"
 #include "tracemark/watermark/watermarker.h"
@@ -23,7 +25,20 @@ absl::Status Generate(const GenerateFlags& f) {
     TRACEMARK_ASSIGN_OR_RETURN(wm, watermark::Watermarker::Create(epoch_key, config));
     TRACEMARK_ASSIGN_OR_RETURN(account, wm->ForAccount(f.account));
   }
+  std::optional<canary::Lexicon> lexicon_holder;
+  std::unique_ptr<canary::CanaryProcessor> canary_proc;
+  std::optional<canary::CanaryKey> canary_key;
+  if (f.canary) {
+    if (!account.has_value()) {
+      return absl::InvalidArgumentError("--canary needs the watermark keys (drop --no-watermark)");
+    }
+    TRACEMARK_ASSIGN_OR_RETURN(const canary::Lexicon* lex, LoadLexicon(f.lexicon, &lexicon_holder));
+    TRACEMARK_ASSIGN_OR_RETURN(canary_proc, canary::CanaryProcessor::Create(lex, *tok));
+    canary_key = canary::CanaryKey::FromAccountKeys(*account);
+  }
   reference::GenerateOptions opt;
+  opt.canary = canary_proc.get();
+  opt.canary_key = canary_key ? &*canary_key : nullptr;
   opt.max_tokens = f.max_tokens;
   opt.seed = f.seed;
   opt.temperature = f.temperature;
@@ -54,6 +69,15 @@ absl::Status Generate(const GenerateFlags& f) {
                       {"account_payload", g.layer_counts[2]},
                       {"account_fingerprint", g.layer_counts[3]},
                       {"token_chosen_by_scheme", g.chosen}};
+  }
+  if (canary_proc) {
+    const auto events = canary::ExtractEvents(g.text, canary_proc->lexicon(),
+                                              canary_proc->active_sets(), f.prompt);
+    j["canary"] = {{"lexicon", canary_proc->lexicon().version()},
+                   {"lexicon_digest", canary_proc->lexicon().digest()},
+                   {"active_sets", canary_proc->active_count()},
+                   {"steps_moved", g.canary_moves},
+                   {"events_in_text", events.size()}};
   }
   j["sampling"] = {{"temperature", f.temperature},
                    {"top_k", f.top_k},

@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   generate->add_option("--top-p", gen.top_p, "Nucleus mass")->capture_default_str();
   generate->add_option("--model", gen.model, "Model file (default: under the data dir)");
   generate->add_flag("--no-watermark", gen.no_watermark, "Plain sampling (for comparison)");
+  generate->add_flag("--canary", gen.canary,
+                     "Canary phrasings: the account's key picks among interchangeable phrasings");
+  generate->add_option("--lexicon", gen.lexicon, "Canary lexicon file (default: built-in v1)");
 
   tracemark::cli::DetectFlags det;
   std::optional<uint64_t> det_account;
@@ -110,11 +113,31 @@ int main(int argc, char** argv) {
                    "Payload candidates confirmed per document (each counts in the correction)")
       ->capture_default_str();
   scan_cmd->add_flag("--no-progress", scan.no_progress, "No progress bar on a terminal");
+  scan_cmd->add_flag("--no-canary", scan.no_canary, "Skip the canary-phrasing tests");
+  scan_cmd->add_option("--lexicon", scan.lexicon, "Canary lexicon file (default: built-in v1)");
+  scan_cmd->add_option("--cohort", scan.cohort,
+                       "File of account ids whose pooled canary choices are tested together");
   scan_cmd
       ->add_option("inputs", scan.inputs,
                    "Files and directories: .jsonl/.json records (OpenAI messages, ShareGPT, "
                    "Alpaca, prompt/completion, text), other files as text; .gz/.zst read")
       ->required();
+
+  CLI::App* canary_cmd =
+      app.add_subcommand("canary", "Canary phrasings: the lexicon and the elicitation suite");
+  canary_cmd->require_subcommand(1);
+  tracemark::cli::CanarySuiteFlags suite;
+  CLI::App* suite_cmd =
+      canary_cmd->add_subcommand("suite", "Write the elicitation suite (JSON Lines prompts)");
+  suite_cmd->add_option("--out", suite.out, "Output file (default: standard output)");
+  suite_cmd->add_flag("--force", suite.force, "Overwrite an existing file");
+  tracemark::cli::CanaryLexiconFlags lexf;
+  CLI::App* lexicon_cmd = canary_cmd->add_subcommand(
+      "lexicon", "Describe the canary lexicon and the sets active for a tokenizer");
+  AddDataFlags(lexicon_cmd, &lexf.common);
+  lexicon_cmd->add_option("--lexicon", lexf.lexicon, "Lexicon file (default: built-in v1)");
+  lexicon_cmd->add_flag("--list", lexf.list, "List every set");
+  lexicon_cmd->add_flag("--json", lexf.common.json, "Print one JSON object");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -125,6 +148,10 @@ int main(int argc, char** argv) {
     status = tracemark::cli::TrainModel(train);
   } else if (*generate) {
     status = tracemark::cli::Generate(gen);
+  } else if (*suite_cmd) {
+    status = tracemark::cli::CanarySuite(suite);
+  } else if (*lexicon_cmd) {
+    status = tracemark::cli::CanaryLexiconInfo(lexf);
   } else if (*detect) {
     det.account = det_account;
     status = tracemark::cli::Detect(det);

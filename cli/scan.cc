@@ -30,26 +30,11 @@ absl::Status ParseAccounts(const std::string& spec, verifier::ScanOptions* opt,
     opt->account_limit = n;
     return absl::OkStatus();
   }
-  std::ifstream in(spec);
-  if (!in) {
+  if (!std::ifstream(spec)) {
     return absl::NotFoundError(
         absl::StrCat("--accounts: '", spec, "' is neither a number nor a readable file"));
   }
-  absl::flat_hash_set<uint64_t> ids;
-  std::string line;
-  for (uint64_t no = 1; std::getline(in, line); ++no) {
-    absl::string_view v = line;
-    if (size_t hash = v.find('#'); hash != absl::string_view::npos) v = v.substr(0, hash);
-    v = absl::StripAsciiWhitespace(v);
-    if (v.empty()) continue;
-    uint64_t id = 0;
-    if (!absl::SimpleAtoi(v, &id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(spec, ":", no, ": '", v, "' is not an account id"));
-    }
-    ids.insert(id);
-  }
-  if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(spec, ": no account id"));
+  TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<uint64_t> ids, ReadAccountIds(spec, "--accounts"));
   opt->issued = &issued->emplace(std::move(ids));
   return absl::OkStatus();
 }
@@ -102,6 +87,11 @@ nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSumma
                         {"tuples_scored", d.provider_tuples},
                         {"epoch", d.provider_epoch}};
     if (d.repaired_utf8) e["repaired_utf8"] = true;
+    if (s.canary.has_value()) {
+      e["canary"] = {{"events", d.canary_events},
+                     {"tuples", d.canary_tuples},
+                     {"account_p_value", PValueJson(d.canary_p_value)}};
+    }
     if (d.windows > 0) {
       e["windows"] = d.windows;
       e["window_p_value"] = PValueJson(d.window_p_value);
@@ -115,7 +105,39 @@ nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSumma
                              {"documents", a.documents},
                              {"attributed", a.attributed},
                              {"tuples_scored", a.tuples},
-                             {"combined_p_value", PValueJson(a.combined_p_value)}});
+                             {"combined_p_value", PValueJson(a.combined_p_value)},
+                             {"canary_tuples", a.canary_tuples},
+                             {"canary_matches", a.canary_matches},
+                             {"canary_p_value", PValueJson(a.canary_p_value)}});
+  }
+  if (s.canary.has_value()) {
+    const verifier::CanarySummary& c = *s.canary;
+    nlohmann::json top = nlohmann::json::array();
+    for (size_t i = 0; i < c.attribution.top.size(); ++i) {
+      const canary::CanaryResult& t = c.attribution.top[i];
+      top.push_back({{"account", t.account},
+                     {"epoch", c.attribution_epochs[i]},
+                     {"matches", t.matches},
+                     {"expected", t.expected},
+                     {"p_value", PValueJson(t.p)}});
+    }
+    j["canary"] = {{"lexicon", c.lexicon},
+                   {"lexicon_digest", c.lexicon_digest},
+                   {"active_sets", c.active_sets},
+                   {"events", c.events},
+                   {"tuples", c.tuples},
+                   {"attribution",
+                    {{"accounts_tried", c.attribution.accounts_tried},
+                     {"corrected_p_value", PValueJson(c.attribution.corrected)},
+                     {"exact", c.attribution.exact},
+                     {"top", top}}},
+                   {"method", c.method}};
+    if (c.cohort.has_value()) {
+      j["canary"]["cohort"] = {{"accounts", c.cohort->accounts},
+                               {"matches", c.cohort->matches},
+                               {"expected", c.cohort->expected},
+                               {"p_value", PValueJson(c.cohort->p)}};
+    }
   }
   j["skipped"] = nlohmann::json::array();
   for (const verifier::Skipped& k : r.skipped) {
@@ -158,6 +180,34 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
                                    a.attributed, a.tuples, a.combined_p_value.ToString());
     }
   }
+  if (s.canary.has_value()) {
+    const verifier::CanarySummary& c = *s.canary;
+    std::cout << absl::StrFormat("\ncanary phrasings (%s, %d sets active): %d events, %d distinct "
+                                 "(set, context) tuples\n",
+                                 c.lexicon, c.active_sets, c.events, c.tuples);
+    if (c.attribution.accounts_tried > 0 && !c.attribution.top.empty()) {
+      const canary::CanaryResult& t = c.attribution.top.front();
+      std::cout << absl::StrFormat(
+          "  best account %d (epoch %d): %d of %d tuples match its keyed choices (%.1f "
+          "expected); p = %s, corrected for %d (account, epoch) pairs: %s\n",
+          t.account, c.attribution_epochs.front(), t.matches, t.tuples, t.expected,
+          t.p.ToString(), c.attribution.accounts_tried, c.attribution.corrected.ToString());
+    } else {
+      std::cout << "  (give --accounts to test every issued account)\n";
+    }
+    for (const verifier::AccountSummary& a : s.accounts) {
+      if (a.canary_tuples == 0) continue;
+      std::cout << absl::StrFormat("  account %d (decoded documents): %d of %d tuples match, "
+                                   "p = %s (corrected)\n",
+                                   a.account, a.canary_matches, a.canary_tuples,
+                                   a.canary_p_value.ToString());
+    }
+    if (c.cohort.has_value()) {
+      std::cout << absl::StrFormat(
+          "  cohort of %d accounts: %d matches (%.1f expected), p = %s (corrected for epochs)\n",
+          c.cohort->accounts, c.cohort->matches, c.cohort->expected, c.cohort->p.ToString());
+    }
+  }
   if (!r.skipped.empty()) {
     std::cout << "\nskipped " << r.skipped.size() << ":\n";
     for (size_t i = 0; i < r.skipped.size() && i < 10; ++i) {
@@ -189,6 +239,21 @@ absl::Status Scan(const ScanFlags& f) {
   opt.max_candidates = f.max_candidates;
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> reader,
                              verifier::DocumentReader::Open(f.inputs));
+  std::optional<canary::Lexicon> lexicon_holder;
+  std::unique_ptr<canary::CanaryProcessor> canary_proc;
+  if (!f.no_canary) {
+    TRACEMARK_ASSIGN_OR_RETURN(const canary::Lexicon* lex, LoadLexicon(f.lexicon, &lexicon_holder));
+    TRACEMARK_ASSIGN_OR_RETURN(canary_proc, canary::CanaryProcessor::Create(lex, *tok));
+    opt.canary = canary_proc.get();
+    if (!f.cohort.empty()) {
+      TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<uint64_t> ids,
+                                 ReadAccountIds(f.cohort, "--cohort"));
+      opt.cohort.assign(ids.begin(), ids.end());
+      std::sort(opt.cohort.begin(), opt.cohort.end());
+    }
+  } else if (!f.cohort.empty()) {
+    return absl::InvalidArgumentError("--cohort is a canary test: drop --no-canary");
+  }
   verifier::Scanner scanner(*v, *tok, opt);
   const bool bar = !f.no_progress && isatty(STDERR_FILENO);
   TRACEMARK_ASSIGN_OR_RETURN(

@@ -7,6 +7,7 @@
 #include "tracemark/canary/processor.h"
 #include "tracemark/stats/uniformity.h"
 #include "tracemark/tokenizer/tiktoken.h"
+#include "tracemark/watermark/detector.h"
 
 namespace tracemark::canary {
 namespace {
@@ -195,6 +196,18 @@ TEST(CanaryKeyTest, DerivationIsDeterministicAndPerAccount) {
   }
   EXPECT_EQ(same, 200);
   EXPECT_GT(differ, 100);
+  // The watermark's account keys carry the same canary key.
+  watermark::Config config;
+  config.vocab_size = 1000;
+  auto det = watermark::Detector::Create(*epoch, config);
+  ASSERT_TRUE(det.ok()) << det.status();
+  auto keys = (*det)->ForAccount(1);
+  ASSERT_TRUE(keys.ok());
+  const CanaryKey from_keys = CanaryKey::FromAccountKeys(*keys);
+  EXPECT_EQ(from_keys.account(), 1u);
+  for (uint64_t ctx = 0; ctx < 50; ++ctx) {
+    EXPECT_EQ(from_keys.Choice(3, 4, ctx), a1->Choice(3, 4, ctx));
+  }
 }
 
 std::vector<Event> RandomEvents(std::mt19937_64& rng, size_t n, const CanaryKey* follow) {

@@ -50,6 +50,8 @@ absl::Status ScanResult::Merge(ScanResult other) {
   TRACEMARK_RETURN_IF_ERROR(MergeInto(&provider, std::move(other.provider)));
   for (auto& [key, s] : other.groups) TRACEMARK_RETURN_IF_ERROR(groups[key].Merge(s));
   for (const auto& [key, n] : other.group_documents) group_documents[key] += n;
+  canary.Merge(other.canary);
+  for (const auto& [key, c] : other.canary_groups) canary_groups[key].Merge(c);
   for (DocumentResult& d : other.documents) documents.push_back(std::move(d));
   for (Skipped& s : other.skipped) skipped.push_back(std::move(s));
   tokens += other.tokens;
@@ -119,10 +121,19 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     return absl::OkStatus();
   };
   bool repaired = false;
+  canary::CanaryStatistics doc_canary;
+  std::string canary_tail;  // the text before a continuing segment, for its first context word
   auto score = [&](Segment& seg) -> absl::Status {
     if (!tokenizer::IsValidUtf8(seg.text)) {
       seg.text = tokenizer::ReplaceInvalidUtf8(seg.text);
       repaired = true;
+    }
+    if (options_.canary != nullptr) {
+      const std::string_view before = seg.continues ? std::string_view(canary_tail)
+                                                    : Tail(seg.context, kContextBytes);
+      doc_canary.Add(canary::ExtractEvents(seg.text, options_.canary->lexicon(),
+                                           options_.canary->active_sets(), before));
+      canary_tail = std::string(Tail(seg.text, kContextBytes));
     }
     std::vector<int32_t> ids;
     if (seg.continues) {
@@ -186,6 +197,22 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   r.account = det.attributed_account;
   r.account_p_value = det.attributed_p_value;
   r.candidates = det.attribution_tests;
+  std::vector<canary::Tuple> canary_tuples;
+  if (options_.canary != nullptr) {
+    canary_tuples = doc_canary.Tuples(options_.canary->lexicon());
+    r.canary_events = doc_canary.events();
+    r.canary_tuples = canary_tuples.size();
+    if (r.account.has_value() && !canary_tuples.empty()) {
+      PValue best_canary;
+      for (size_t i = 0; i < verifier_.num_epochs(); ++i) {
+        TRACEMARK_ASSIGN_OR_RETURN(auto acct, verifier_.Account(i, *r.account));
+        best_canary = std::min(
+            best_canary,
+            canary::TestAccount(canary_tuples, canary::CanaryKey::FromAccountKeys(*acct)).p);
+      }
+      r.canary_p_value = Bonferroni(best_canary, verifier_.num_epochs());
+    }
+  }
   out->documents.push_back(std::move(r));
 
   if (out->provider.empty()) out->provider.resize(verifier_.num_epochs());
@@ -199,8 +226,10 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
       TRACEMARK_ASSIGN_OR_RETURN(TextStatistics f, d.Project(stats[i], Layer::kAccountFingerprint));
       TRACEMARK_RETURN_IF_ERROR(out->groups[key].Merge(f));
       ++out->group_documents[key];
+      if (options_.canary != nullptr) out->canary_groups[key].Merge(doc_canary);
     }
   }
+  if (options_.canary != nullptr) out->canary.Merge(doc_canary);
   out->tokens += tokens;
   out->bytes += bytes;
   return absl::OkStatus();
@@ -336,6 +365,17 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
     a.attributed = at == attributed.end() ? 0 : at->second;
     a.tuples = r.tuples;
     a.combined_p_value = Bonferroni(r.p_value, groups);
+    if (options_.canary != nullptr) {
+      auto c = result.canary_groups.find(key);
+      if (c != result.canary_groups.end()) {
+        const std::vector<canary::Tuple> tuples = c->second.Tuples(options_.canary->lexicon());
+        const canary::CanaryResult cr =
+            canary::TestAccount(tuples, canary::CanaryKey::FromAccountKeys(*acct));
+        a.canary_tuples = cr.tuples;
+        a.canary_matches = cr.matches;
+        a.canary_p_value = Bonferroni(cr.p, groups);
+      }
+    }
     s.accounts.push_back(a);
   }
   std::sort(s.accounts.begin(), s.accounts.end(),
@@ -344,6 +384,9 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
                 return a.combined_p_value < b.combined_p_value;
               return std::make_pair(a.epoch, a.account) < std::make_pair(b.epoch, b.account);
             });
+  if (options_.canary != nullptr) {
+    TRACEMARK_ASSIGN_OR_RETURN(s.canary, SummarizeCanary(result));
+  }
   s.method = absl::StrCat(
       "unique (context, token) tuples. Per document: provider test under each of ", n_epochs,
       " epoch(s), the smallest p-value Bonferroni-corrected for them; the account its id payload "
@@ -356,6 +399,71 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
       "account (Chernoff bound), Bonferroni-corrected over the ",
       groups, " group(s) tested.");
   return s;
+}
+
+absl::StatusOr<CanarySummary> Scanner::SummarizeCanary(const ScanResult& result) const {
+  const canary::Lexicon& lexicon = options_.canary->lexicon();
+  CanarySummary c;
+  c.lexicon = lexicon.version();
+  c.lexicon_digest = lexicon.digest();
+  c.active_sets = options_.canary->active_count();
+  c.events = result.canary.events();
+  const std::vector<canary::Tuple> tuples = result.canary.Tuples(lexicon);
+  c.tuples = tuples.size();
+  // The accounts issued, in ascending order (empty when unknown).
+  std::vector<uint64_t> accounts;
+  if (options_.issued != nullptr) {
+    accounts.assign(options_.issued->ids().begin(), options_.issued->ids().end());
+    std::sort(accounts.begin(), accounts.end());
+  } else {
+    for (uint64_t a = 0; a < options_.account_limit; ++a) accounts.push_back(a);
+  }
+  const size_t epochs = verifier_.num_epochs();
+  const int threads = options_.threads > 0
+                          ? options_.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto keys_of = [&](size_t i, const std::vector<uint64_t>& ids)
+      -> absl::StatusOr<std::vector<canary::CanaryKey>> {
+    std::vector<canary::CanaryKey> keys;
+    keys.reserve(ids.size());
+    for (uint64_t a : ids) {
+      TRACEMARK_ASSIGN_OR_RETURN(auto acct, verifier_.Account(i, a));
+      keys.push_back(canary::CanaryKey::FromAccountKeys(*acct));
+    }
+    return keys;
+  };
+  if (!accounts.empty()) {
+    for (size_t i = 0; i < epochs; ++i) {
+      TRACEMARK_ASSIGN_OR_RETURN(std::vector<canary::CanaryKey> keys, keys_of(i, accounts));
+      canary::CanaryAttribution a = canary::AttributeAmong(tuples, keys, 5, threads);
+      if (i == 0 || a.top.front().p < c.attribution.top.front().p) {
+        c.attribution = std::move(a);
+        c.attribution_epochs.assign(c.attribution.top.size(), verifier_.epoch(i));
+      }
+    }
+    c.attribution.accounts_tried = accounts.size() * epochs;
+    c.attribution.corrected =
+        Bonferroni(c.attribution.top.front().p, c.attribution.accounts_tried);
+  }
+  if (!options_.cohort.empty()) {
+    for (size_t i = 0; i < epochs; ++i) {
+      TRACEMARK_ASSIGN_OR_RETURN(std::vector<canary::CanaryKey> keys, keys_of(i, options_.cohort));
+      canary::CohortResult r = canary::TestCohort(tuples, keys);
+      if (!c.cohort.has_value() || r.p < c.cohort->p) c.cohort = r;
+    }
+    c.cohort->p = Bonferroni(c.cohort->p, epochs);
+  }
+  c.method = absl::StrCat(
+      "canary phrasings (lexicon ", c.lexicon, ", ", c.active_sets,
+      " sets active for the tokenizer): events reduced to distinct (set, previous word) tuples, "
+      "the text's majority member standing for each; an account's matches with its keyed choices "
+      "are tested against the exact sum of Binomial(n_k, 1/k) over set sizes k. Attribution: "
+      "every issued account under each epoch tested on the pooled tuples, the best "
+      "Bonferroni-corrected over all ",
+      accounts.size() * epochs,
+      " (account, epoch) pairs. Cohort: the cohort's summed matches against the sum of "
+      "Binomial(|C| n_k, 1/k), best epoch, corrected for the epochs.");
+  return c;
 }
 
 }  // namespace tracemark::verifier

@@ -11,8 +11,9 @@ namespace tracemark::watermark {
 
 AccountKeys AccountKeysBuilder::Make(uint64_t layout_id, uint64_t account, std::string key_id,
                                      std::string commitment, std::vector<uint8_t> payload,
-                                     std::vector<uint8_t> fingerprint) {
+                                     std::vector<uint8_t> fingerprint, SipKey canary_key) {
   AccountKeys k;
+  k.canary_key_ = canary_key;
   k.layout_id_ = layout_id;
   k.account_ = account;
   k.key_id_ = std::move(key_id);
@@ -21,6 +22,8 @@ AccountKeys AccountKeysBuilder::Make(uint64_t layout_id, uint64_t account, std::
   k.fingerprint_ = std::move(fingerprint);
   return k;
 }
+
+AccountKeys::~AccountKeys() { Wipe(&canary_key_, sizeof(canary_key_)); }
 
 namespace internal {
 namespace {
@@ -170,8 +173,12 @@ absl::StatusOr<AccountKeys> Layout::ForAccount(uint64_t account) const {
     fingerprint[j] = u < tardos_threshold_[j] ? 1 : 0;
   }
   Wipe(&fp_key, sizeof(fp_key));
-  return AccountKeysBuilder::Make(id_, account, account_key.Id(), account_key.Commitment(),
-                                  PayloadSymbols(account), std::move(fingerprint));
+  TRACEMARK_ASSIGN_OR_RETURN(SipKey canary_key, SubKey(account_key, "canary"));
+  AccountKeys keys = AccountKeysBuilder::Make(id_, account, account_key.Id(),
+                                              account_key.Commitment(), PayloadSymbols(account),
+                                              std::move(fingerprint), canary_key);
+  Wipe(&canary_key, sizeof(canary_key));
+  return keys;
 }
 
 void Layout::Preferred(const Position& pos, const AccountKeys& acct, uint32_t* colour,

@@ -22,7 +22,7 @@ class AccountKeysBuilder {
  public:
   static AccountKeys Make(uint64_t layout_id, uint64_t account, std::string key_id,
                           std::string commitment, std::vector<uint8_t> payload,
-                          std::vector<uint8_t> fingerprint);
+                          std::vector<uint8_t> fingerprint, SipKey canary_key);
 };
 
 namespace internal {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "tracemark/watermark/account_keys.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/prf.h"
 
@@ -26,6 +27,10 @@ namespace tracemark::canary {
 class CanaryKey {
  public:
   static absl::StatusOr<CanaryKey> Derive(const watermark::Key& epoch_key, uint64_t account);
+  // The canary key carried by an account's watermark keys (the same key as Derive gives).
+  static CanaryKey FromAccountKeys(const watermark::AccountKeys& keys) {
+    return CanaryKey(keys.account(), keys.canary_sip_key());
+  }
   // A key for tests and studies from a raw SipHash key (no derivation).
   static CanaryKey FromSipKey(uint64_t account, watermark::SipKey key) {
     return CanaryKey(account, key);

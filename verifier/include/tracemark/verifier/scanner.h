@@ -27,6 +27,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "tracemark/canary/evidence.h"
+#include "tracemark/canary/processor.h"
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/tokenizer/tokenizer.h"
 #include "tracemark/verifier/document.h"
@@ -54,6 +56,11 @@ struct ScanOptions {
   // Bonferroni-corrected (windows x epochs for the window test, then x 2 for taking the smaller).
   // 0 disables it.
   size_t window_tokens = 256;
+  // Canary evidence (docs/canary.md): when set, every document's canary events are collected with
+  // this processor's lexicon and active sets (those of the generating tokenizer). Not owned.
+  const canary::CanaryProcessor* canary = nullptr;
+  // A named cohort of accounts whose pooled canary choices are tested together (empty: none).
+  std::vector<uint64_t> cohort;
 };
 
 struct DocumentResult {
@@ -71,6 +78,10 @@ struct DocumentResult {
   stats::PValue account_p_value;    // best confirmation, corrected (1 when none)
   uint64_t candidates = 0;          // payload candidates confirmed (the correction)
   bool repaired_utf8 = false;       // invalid UTF-8 was replaced by U+FFFD before tokenising
+  // Canary events and distinct (set, context) tuples in the document, and the attributed
+  // account's canary test on them (best epoch, corrected for the epochs; 1 when not attributed).
+  uint64_t canary_events = 0, canary_tuples = 0;
+  stats::PValue canary_p_value;
 };
 
 // Mergeable results of a scan (or of one shard).
@@ -83,6 +94,9 @@ struct ScanResult {
   // decoded to that account, merged, and how many documents that was.
   absl::flat_hash_map<std::pair<size_t, uint64_t>, watermark::TextStatistics> groups;
   absl::flat_hash_map<std::pair<size_t, uint64_t>, uint64_t> group_documents;
+  // Canary events of every document, and per (epoch index, decoded account) group.
+  canary::CanaryStatistics canary;
+  absl::flat_hash_map<std::pair<size_t, uint64_t>, canary::CanaryStatistics> canary_groups;
   uint64_t tokens = 0;  // model-written tokens scored
   uint64_t bytes = 0;   // model-written bytes scored
   double seconds = 0;   // wall time of Scan (summed over merged results)
@@ -98,6 +112,21 @@ struct AccountSummary {
   uint64_t attributed = 0;         // of those, documents attributed to it
   uint64_t tuples = 0;             // pooled unique fingerprint tuples
   stats::PValue combined_p_value;  // corrected for every group tested
+  // The account's canary test on its group's pooled canary tuples, corrected likewise.
+  uint64_t canary_tuples = 0, canary_matches = 0;
+  stats::PValue canary_p_value;
+};
+
+struct CanarySummary {
+  std::string lexicon, lexicon_digest;
+  uint64_t active_sets = 0;
+  uint64_t events = 0, tuples = 0;
+  // Every issued account (x epoch) tested on the dataset's pooled tuples; empty when the accounts
+  // issued are not known (no --accounts).
+  canary::CanaryAttribution attribution;
+  std::vector<uint32_t> attribution_epochs;  // epoch of each attribution.top entry
+  std::optional<canary::CohortResult> cohort;  // best epoch, corrected for the epochs
+  std::string method;
 };
 
 struct ScanSummary {
@@ -107,6 +136,7 @@ struct ScanSummary {
   std::vector<AccountSummary> accounts;  // most significant first
   uint64_t documents_flagged = 0;        // provider p-value <= attribution_alpha
   uint64_t documents_attributed = 0;
+  std::optional<CanarySummary> canary;  // when ScanOptions::canary was set
   std::string method;
 };
 
@@ -133,6 +163,7 @@ class Scanner {
   absl::StatusOr<ScanSummary> Summarize(const ScanResult& result) const;
 
  private:
+  absl::StatusOr<CanarySummary> SummarizeCanary(const ScanResult& result) const;
   const Verifier& verifier_;
   const tokenizer::Tokenizer& tokenizer_;
   ScanOptions options_;

@@ -10,10 +10,19 @@
 #include <string>
 #include <vector>
 
+#include "tracemark/watermark/prf.h"
+
 namespace tracemark::watermark {
 
 class AccountKeys {
  public:
+  AccountKeys() = default;
+  AccountKeys(const AccountKeys&) = default;
+  AccountKeys& operator=(const AccountKeys&) = default;
+  AccountKeys(AccountKeys&&) = default;
+  AccountKeys& operator=(AccountKeys&&) = default;
+  ~AccountKeys();
+
   uint64_t account() const { return account_; }
   // Public id and commitment of the account key (DeriveAccountKey), for reports.
   const std::string& key_id() const { return key_id_; }
@@ -25,6 +34,9 @@ class AccountKeys {
   // Identity of the epoch key and configuration these keys were derived under; the Watermarker and
   // Detector refuse keys from another.
   uint64_t layout_id() const { return layout_id_; }
+  // The account's canary key (DeriveAccountKey(epoch, account).Derive("canary", 0), first 16
+  // bytes) for the canary module's keyed choices. Secret: never log or serialise it.
+  const SipKey& canary_sip_key() const { return canary_key_; }
 
  private:
   friend class AccountKeysBuilder;
@@ -32,6 +44,7 @@ class AccountKeys {
   uint64_t layout_id_ = 0;
   std::string key_id_, commitment_;
   std::vector<uint8_t> payload_symbols_, fingerprint_;
+  SipKey canary_key_;
 };
 
 }  // namespace tracemark::watermark

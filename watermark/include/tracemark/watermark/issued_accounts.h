@@ -24,6 +24,7 @@ class IssuedAccounts {
   }
   bool contains(uint64_t id) const { return ids_.contains(id); }
   bool empty() const { return ids_.empty(); }
+  const absl::flat_hash_set<uint64_t>& ids() const { return ids_; }
   size_t size() const { return ids_.size(); }
   // One more than the largest id issued; 0 when the list is empty.
   uint64_t limit() const { return limit_; }

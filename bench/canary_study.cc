@@ -1,0 +1,328 @@
+// Canary-phrasing study with the reference model (docs/canary.md).
+//
+//  rate:        G generations of T tokens, canary off and on (with and without the watermark):
+//               canary events per 1,000 generated tokens, how many match the account's keyed
+//               choice, and the median perplexity under the plain model;
+//  attribution: for A target accounts among N, answers of T tokens served to each, accumulated
+//               until the account's canary test, Bonferroni-corrected over the N accounts, reaches
+//               p <= 1e-9 with the right account on top: answers and tokens needed;
+//  null:        D documents served to accounts outside the N tested (other accounts' outputs),
+//               each tested among the N, then pooled 100 at a time and tested again; and, with
+//               --clean FILE (JSON Lines with a "text" field, e.g. the validity corpus), every
+//               clean document tested among the N: false attributions at 1e-3, 1e-6 and 1e-9.
+//
+//   build-rel/bench/canary_study --study rate --generations 200 --tokens 300
+//   build-rel/bench/canary_study --study attribution --targets 20 --tokens 300
+//   build-rel/bench/canary_study --study null --docs 100000 --tokens 200 --clean FILE
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+#include "absl/strings/str_format.h"
+#include "study_common.h"
+#include "tracemark/canary/evidence.h"
+#include "tracemark/canary/processor.h"
+#include "tracemark/watermark/watermarker.h"
+
+namespace tmk = tracemark;
+using tmk::study::Hash;
+using tmk::study::KeyFrom;
+using tmk::study::ParallelFor;
+using tmk::study::Quantile;
+
+namespace {
+
+struct Flags {
+  std::string study = "rate";
+  std::string data_dir = TRACEMARK_DATA_DIR;
+  std::string out;
+  std::string clean;
+  int generations = 200;
+  int tokens = 300;
+  int targets = 20;
+  int max_answers = 200;
+  int docs = 100000;
+  int threads = 2;
+  uint64_t accounts = 25000;
+};
+
+struct Setup {
+  tmk::study::StudyData data;
+  std::unique_ptr<tmk::watermark::Watermarker> wm;
+  std::unique_ptr<tmk::canary::CanaryProcessor> proc;
+  std::optional<tmk::watermark::Key> epoch;
+};
+
+tmk::reference::GenerateOptions Options(const Flags& f, uint64_t seed) {
+  tmk::reference::GenerateOptions o;
+  o.max_tokens = f.tokens;
+  o.seed = seed;
+  return o;
+}
+
+std::vector<tmk::canary::Event> Events(const Setup& s, const tmk::reference::Generation& g) {
+  const std::string prompt = *s.data.tok->Decode(g.prompt_ids);
+  return tmk::canary::ExtractEvents(g.text, s.proc->lexicon(), s.proc->active_sets(), prompt);
+}
+
+int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
+  const tmk::reference::ReferenceGenerator gen(s.data.model.get(), s.data.tok.get());
+  struct Variant {
+    const char* name;
+    bool watermark, canary;
+  };
+  const Variant variants[] = {{"plain", false, false},
+                              {"canary", false, true},
+                              {"watermark", true, false},
+                              {"watermark+canary", true, true}};
+  for (const Variant& v : variants) {
+    std::vector<double> ppl(static_cast<size_t>(f.generations));
+    std::vector<uint64_t> events(ppl.size()), matches(ppl.size()), moved(ppl.size());
+    ParallelFor(f.generations, f.threads, [&](int i) {
+      const auto account = static_cast<uint64_t>(i);
+      auto keys = s.wm->ForAccount(account);
+      const tmk::canary::CanaryKey ck = tmk::canary::CanaryKey::FromAccountKeys(*keys);
+      tmk::reference::GenerateOptions o = Options(f, static_cast<uint64_t>(i) + 1);
+      if (v.canary) {
+        o.canary = s.proc.get();
+        o.canary_key = &ck;
+      }
+      auto g = gen.GenerateIds(s.data.corpus.Prompt(static_cast<uint64_t>(i), 16),
+                               v.watermark ? s.wm.get() : nullptr, v.watermark ? &*keys : nullptr,
+                               o);
+      if (!g.ok()) std::abort();
+      const auto ev = Events(s, *g);
+      const auto idx = static_cast<size_t>(i);
+      events[idx] = ev.size();
+      for (const auto& e : ev) {
+        const auto k = static_cast<uint32_t>(s.proc->lexicon().sets()[e.set].members.size());
+        matches[idx] += ck.Choice(e.set, k, e.context) == e.member;
+      }
+      moved[idx] = g->canary_moves;
+      ppl[idx] = s.data.model->Perplexity(g->AllIds(), g->prompt_ids.size());
+    });
+    uint64_t ev = 0, m = 0, mv = 0;
+    for (size_t i = 0; i < ppl.size(); ++i) ev += events[i], m += matches[i], mv += moved[i];
+    const double tokens = static_cast<double>(f.generations) * f.tokens;
+    const double per_k = 1000.0 * static_cast<double>(ev) / tokens;
+    std::printf("%-17s events/1k tokens %.2f, matching the key %.1f %%, steps moved/1k %.1f, "
+                "perplexity median %.2f\n",
+                v.name, per_k, ev ? 100.0 * static_cast<double>(m) / static_cast<double>(ev) : 0.0,
+                1000.0 * static_cast<double>(mv) / tokens, Quantile(ppl, 0.5));
+    std::fflush(stdout);
+    (*out)["variants"][v.name] = {{"events_per_1k_tokens", per_k},
+                                  {"events", ev},
+                                  {"matching_key", m},
+                                  {"steps_moved_per_1k_tokens", 1000.0 * static_cast<double>(mv) / tokens},
+                                  {"perplexity_median", Quantile(ppl, 0.5)},
+                                  {"perplexity_p90", Quantile(ppl, 0.9)}};
+  }
+  return 0;
+}
+
+// Canary keys of accounts 0..n-1 under the study's epoch key (the real derivation).
+std::vector<tmk::canary::CanaryKey> KeysOf(const Setup& s, uint64_t n, int threads) {
+  std::vector<std::optional<tmk::canary::CanaryKey>> keys(n);
+  ParallelFor(static_cast<int>(n), threads, [&](int i) {
+    keys[static_cast<size_t>(i)] = *tmk::canary::CanaryKey::Derive(*s.epoch, static_cast<uint64_t>(i));
+  });
+  std::vector<tmk::canary::CanaryKey> out;
+  for (auto& k : keys) out.push_back(*k);
+  return out;
+}
+
+int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
+  const auto keys = KeysOf(s, f.accounts, f.threads);
+  const tmk::reference::ReferenceGenerator gen(s.data.model.get(), s.data.tok.get());
+  std::vector<double> answers(static_cast<size_t>(f.targets), NAN), tokens(answers.size(), NAN);
+  std::vector<uint64_t> tuples(answers.size());
+  std::atomic<int> wrong_top{0};
+  ParallelFor(f.targets, f.threads, [&](int t) {
+    const uint64_t account = Hash(static_cast<uint64_t>(t), 3) % f.accounts;
+    auto wk = s.wm->ForAccount(account);
+    const tmk::canary::CanaryKey ck = tmk::canary::CanaryKey::FromAccountKeys(*wk);
+    tmk::canary::CanaryStatistics stats;
+    uint64_t total_tokens = 0;
+    for (int a = 1; a <= f.max_answers; ++a) {
+      tmk::reference::GenerateOptions o = Options(f, Hash(static_cast<uint64_t>(t), static_cast<uint64_t>(a)));
+      o.canary = s.proc.get();
+      o.canary_key = &ck;
+      auto g = gen.GenerateIds(s.data.corpus.Prompt(Hash(static_cast<uint64_t>(t), 1000u + static_cast<uint64_t>(a)), 16),
+                               s.wm.get(), &*wk, o);
+      if (!g.ok()) std::abort();
+      stats.Add(Events(s, *g));
+      total_tokens += g->ids.size();
+      const auto tup = stats.Tuples(s.proc->lexicon());
+      const tmk::canary::CanaryAttribution at = tmk::canary::AttributeAmong(tup, keys, 1, 1);
+      if (at.corrected.log10() <= -9) {
+        if (at.top[0].account != account) ++wrong_top;
+        answers[static_cast<size_t>(t)] = a;
+        tokens[static_cast<size_t>(t)] = static_cast<double>(total_tokens);
+        tuples[static_cast<size_t>(t)] = tup.size();
+        break;
+      }
+    }
+  });
+  int reached = 0;
+  for (double a : answers) reached += !std::isnan(a);
+  std::vector<double> a_ok, t_ok;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    if (!std::isnan(answers[i])) a_ok.push_back(answers[i]), t_ok.push_back(tokens[i]);
+  }
+  std::printf("attribution among %llu accounts at corrected p <= 1e-9: %d of %d targets within %d "
+              "answers of %d tokens; answers median %.0f p90 %.0f; tokens median %.0f p90 %.0f; "
+              "wrong account on top: %d\n",
+              static_cast<unsigned long long>(f.accounts), reached, f.targets, f.max_answers,
+              f.tokens, Quantile(a_ok, 0.5), Quantile(a_ok, 0.9), Quantile(t_ok, 0.5),
+              Quantile(t_ok, 0.9), wrong_top.load());
+  (*out)["attribution"] = {{"accounts", f.accounts},
+                           {"targets", f.targets},
+                           {"reached", reached},
+                           {"answers_median", Quantile(a_ok, 0.5)},
+                           {"answers_p90", Quantile(a_ok, 0.9)},
+                           {"tokens_median", Quantile(t_ok, 0.5)},
+                           {"tokens_p90", Quantile(t_ok, 0.9)},
+                           {"tuples_at_success", tuples},
+                           {"wrong_account_on_top", wrong_top.load()}};
+  return 0;
+}
+
+struct NullCounts {
+  uint64_t tested = 0, at3 = 0, at6 = 0, at9 = 0, tuples = 0;
+  double min_log10 = 0;
+  void Add(const tmk::canary::CanaryAttribution& a, size_t n_tuples) {
+    ++tested;
+    tuples += n_tuples;
+    const double l = a.corrected.log10();
+    at3 += l <= -3;
+    at6 += l <= -6;
+    at9 += l <= -9;
+    min_log10 = std::min(min_log10, l);
+  }
+  nlohmann::json Json() const {
+    return {{"tested", tested},       {"attributed_1e-3", at3}, {"attributed_1e-6", at6},
+            {"attributed_1e-9", at9}, {"tuples", tuples},       {"min_corrected_log10_p", min_log10}};
+  }
+  void Print(const char* what) const {
+    std::printf("%-34s %8llu tested (%.1f tuples each): attributed at 1e-3 %llu, 1e-6 %llu, "
+                "1e-9 %llu; smallest corrected p 1e%.1f\n",
+                what, static_cast<unsigned long long>(tested),
+                tested ? static_cast<double>(tuples) / static_cast<double>(tested) : 0.0,
+                static_cast<unsigned long long>(at3), static_cast<unsigned long long>(at6),
+                static_cast<unsigned long long>(at9), min_log10);
+    std::fflush(stdout);
+  }
+};
+
+int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
+  const auto keys = KeysOf(s, f.accounts, f.threads);
+  const tmk::reference::ReferenceGenerator gen(s.data.model.get(), s.data.tok.get());
+  constexpr int kPool = 100;
+  const int pools = f.docs / kPool;
+  std::mutex mu;
+  NullCounts single, pooled;
+  std::atomic<int> done{0};
+  ParallelFor(pools, f.threads, [&](int p) {
+    tmk::canary::CanaryStatistics pool_stats;
+    NullCounts local;
+    for (int d = 0; d < kPool; ++d) {
+      const uint64_t doc = static_cast<uint64_t>(p) * kPool + static_cast<uint64_t>(d);
+      const uint64_t account = f.accounts + doc;  // never among the accounts tested
+      auto wk = s.wm->ForAccount(account);
+      const tmk::canary::CanaryKey ck = tmk::canary::CanaryKey::FromAccountKeys(*wk);
+      tmk::reference::GenerateOptions o = Options(f, doc + 1);
+      o.canary = s.proc.get();
+      o.canary_key = &ck;
+      auto g = gen.GenerateIds(s.data.corpus.Prompt(doc, 16), s.wm.get(), &*wk, o);
+      if (!g.ok()) std::abort();
+      tmk::canary::CanaryStatistics st;
+      st.Add(Events(s, *g));
+      pool_stats.Merge(st);
+      const auto tup = st.Tuples(s.proc->lexicon());
+      local.Add(tmk::canary::AttributeAmong(tup, keys, 1, 1), tup.size());
+    }
+    const auto tup = pool_stats.Tuples(s.proc->lexicon());
+    const auto at = tmk::canary::AttributeAmong(tup, keys, 1, 1);
+    std::lock_guard<std::mutex> lock(mu);
+    single.tested += local.tested, single.at3 += local.at3, single.at6 += local.at6;
+    single.at9 += local.at9, single.tuples += local.tuples;
+    single.min_log10 = std::min(single.min_log10, local.min_log10);
+    pooled.Add(at, tup.size());
+    if (++done % 50 == 0) std::fprintf(stderr, "  %d of %d pools\n", done.load(), pools);
+  });
+  single.Print("other accounts' documents");
+  pooled.Print("pooled by 100 (other accounts)");
+  (*out)["other_accounts"] = single.Json();
+  (*out)["other_accounts_pooled_100"] = pooled.Json();
+  if (!f.clean.empty()) {
+    std::ifstream in(f.clean);
+    if (!in) return std::cerr << "cannot read " << f.clean << "\n", 1;
+    std::vector<std::string> texts;
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("text") && j["text"].is_string()) texts.push_back(j["text"]);
+    }
+    NullCounts clean;
+    std::vector<NullCounts> per_thread(static_cast<size_t>(f.threads));
+    std::vector<std::optional<tmk::canary::CanaryAttribution>> results(texts.size());
+    std::vector<size_t> sizes(texts.size());
+    ParallelFor(static_cast<int>(texts.size()), f.threads, [&](int i) {
+      tmk::canary::CanaryStatistics st;
+      st.Add(tmk::canary::ExtractEvents(texts[static_cast<size_t>(i)], s.proc->lexicon(),
+                                        s.proc->active_sets()));
+      const auto tup = st.Tuples(s.proc->lexicon());
+      sizes[static_cast<size_t>(i)] = tup.size();
+      results[static_cast<size_t>(i)] = tmk::canary::AttributeAmong(tup, keys, 1, 1);
+    });
+    for (size_t i = 0; i < texts.size(); ++i) clean.Add(*results[i], sizes[i]);
+    clean.Print("clean documents");
+    (*out)["clean"] = clean.Json();
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  tmk::study::StudyFlags flags;
+  flags.Add("--study", &f.study)
+      .Add("--data-dir", &f.data_dir)
+      .Add("--out", &f.out)
+      .Add("--clean", &f.clean)
+      .Add("--generations", &f.generations)
+      .Add("--tokens", &f.tokens)
+      .Add("--targets", &f.targets)
+      .Add("--max-answers", &f.max_answers)
+      .Add("--docs", &f.docs)
+      .Add("--threads", &f.threads)
+      .Add("--accounts", &f.accounts);
+  if (!flags.Parse(argc, argv)) return 2;
+  auto data = tmk::study::LoadStudyData(f.data_dir);
+  if (!data.ok()) return std::cerr << data.status() << "\n", 1;
+  Setup s{*std::move(data), nullptr, nullptr, std::nullopt};
+  tmk::watermark::Config config;
+  config.vocab_size = s.data.tok->vocab_size();
+  s.epoch.emplace(*tmk::watermark::DeriveEpochKey(KeyFrom(2026), 0));
+  s.wm = *tmk::watermark::Watermarker::Create(*s.epoch, config);
+  s.proc = *tmk::canary::CanaryProcessor::Create(&tmk::canary::Lexicon::BuiltIn(), *s.data.tok);
+  nlohmann::json out = {{"study", f.study},
+                        {"parameters", config.Describe()},
+                        {"lexicon", s.proc->lexicon().version()},
+                        {"lexicon_digest", s.proc->lexicon().digest()},
+                        {"active_sets", s.proc->active_count()}};
+  int rc = 2;
+  if (f.study == "rate") {
+    rc = Rate(f, s, &out);
+  } else if (f.study == "attribution") {
+    rc = Attribution(f, s, &out);
+  } else if (f.study == "null") {
+    rc = Null(f, s, &out);
+  } else {
+    std::cerr << "unknown --study " << f.study << " (rate, attribution or null)\n";
+  }
+  if (rc == 0 && !f.out.empty()) std::ofstream(f.out) << out.dump(2) << "\n";
+  return rc;
+}
