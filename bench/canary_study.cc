@@ -23,6 +23,7 @@
 #include "study_common.h"
 #include "tracemark/canary/evidence.h"
 #include "tracemark/canary/processor.h"
+#include "tracemark/canary/suite.h"
 #include "tracemark/watermark/watermarker.h"
 
 namespace tmk = tracemark;
@@ -38,6 +39,7 @@ struct Flags {
   std::string data_dir = TRACEMARK_DATA_DIR;
   std::string out;
   std::string clean;
+  std::string prompts = "corpus";  // or "suite": the elicitation suite's prefixes
   int generations = 200;
   int tokens = 300;
   int targets = 20;
@@ -49,10 +51,17 @@ struct Flags {
 
 struct Setup {
   tmk::study::StudyData data;
+  std::vector<std::vector<int32_t>> suite;  // tokenised suite prefixes (--prompts suite)
   std::unique_ptr<tmk::watermark::Watermarker> wm;
   std::unique_ptr<tmk::canary::CanaryProcessor> proc;
   std::optional<tmk::watermark::Key> epoch;
 };
+
+// Prompt `i`: 16 corpus tokens, or the suite's prefix i (cycling) with --prompts suite.
+std::vector<int32_t> PromptFor(const Setup& s, uint64_t i) {
+  if (!s.suite.empty()) return s.suite[i % s.suite.size()];
+  return s.data.corpus.Prompt(i, 16);
+}
 
 tmk::reference::GenerateOptions Options(const Flags& f, uint64_t seed) {
   tmk::reference::GenerateOptions o;
@@ -63,7 +72,7 @@ tmk::reference::GenerateOptions Options(const Flags& f, uint64_t seed) {
 
 std::vector<tmk::canary::Event> Events(const Setup& s, const tmk::reference::Generation& g) {
   const std::string prompt = *s.data.tok->Decode(g.prompt_ids);
-  return tmk::canary::ExtractEvents(g.text, s.proc->lexicon(), s.proc->active_sets(), prompt);
+  return tmk::canary::ExtractEvents(g.text, s.proc->lexicon(), s.proc->active_forms(), prompt);
 }
 
 int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
@@ -88,7 +97,7 @@ int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
         o.canary = s.proc.get();
         o.canary_key = &ck;
       }
-      auto g = gen.GenerateIds(s.data.corpus.Prompt(static_cast<uint64_t>(i), 16),
+      auto g = gen.GenerateIds(PromptFor(s, static_cast<uint64_t>(i)),
                                v.watermark ? s.wm.get() : nullptr, v.watermark ? &*keys : nullptr,
                                o);
       if (!g.ok()) std::abort();
@@ -148,7 +157,7 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
       tmk::reference::GenerateOptions o = Options(f, Hash(static_cast<uint64_t>(t), static_cast<uint64_t>(a)));
       o.canary = s.proc.get();
       o.canary_key = &ck;
-      auto g = gen.GenerateIds(s.data.corpus.Prompt(Hash(static_cast<uint64_t>(t), 1000u + static_cast<uint64_t>(a)), 16),
+      auto g = gen.GenerateIds(PromptFor(s, Hash(static_cast<uint64_t>(t), 1000u + static_cast<uint64_t>(a))),
                                s.wm.get(), &*wk, o);
       if (!g.ok()) std::abort();
       stats.Add(Events(s, *g));
@@ -271,7 +280,7 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
     ParallelFor(static_cast<int>(texts.size()), f.threads, [&](int i) {
       tmk::canary::CanaryStatistics st;
       st.Add(tmk::canary::ExtractEvents(texts[static_cast<size_t>(i)], s.proc->lexicon(),
-                                        s.proc->active_sets()));
+                                        s.proc->active_forms()));
       const auto tup = st.Tuples(s.proc->lexicon());
       sizes[static_cast<size_t>(i)] = tup.size();
       results[static_cast<size_t>(i)] = tmk::canary::AttributeAmong(tup, keys, 1, 1);
@@ -292,6 +301,7 @@ int main(int argc, char** argv) {
       .Add("--data-dir", &f.data_dir)
       .Add("--out", &f.out)
       .Add("--clean", &f.clean)
+      .Add("--prompts", &f.prompts)
       .Add("--generations", &f.generations)
       .Add("--tokens", &f.tokens)
       .Add("--targets", &f.targets)
@@ -302,13 +312,21 @@ int main(int argc, char** argv) {
   if (!flags.Parse(argc, argv)) return 2;
   auto data = tmk::study::LoadStudyData(f.data_dir);
   if (!data.ok()) return std::cerr << data.status() << "\n", 1;
-  Setup s{*std::move(data), nullptr, nullptr, std::nullopt};
+  Setup s{*std::move(data), {}, nullptr, nullptr, std::nullopt};
   tmk::watermark::Config config;
   config.vocab_size = s.data.tok->vocab_size();
   s.epoch.emplace(*tmk::watermark::DeriveEpochKey(KeyFrom(2026), 0));
   s.wm = *tmk::watermark::Watermarker::Create(*s.epoch, config);
   s.proc = *tmk::canary::CanaryProcessor::Create(&tmk::canary::Lexicon::BuiltIn(), *s.data.tok);
+  if (f.prompts == "suite") {
+    auto suite = tmk::canary::ParseSuite(tmk::canary::BuiltInSuiteText());
+    if (!suite.ok()) return std::cerr << suite.status() << "\n", 1;
+    for (const auto& p : *suite) s.suite.push_back(*s.data.tok->Encode(p.prefix));
+  } else if (f.prompts != "corpus") {
+    return std::cerr << "--prompts must be corpus or suite\n", 2;
+  }
   nlohmann::json out = {{"study", f.study},
+                        {"prompts", f.prompts},
                         {"parameters", config.Describe()},
                         {"lexicon", s.proc->lexicon().version()},
                         {"lexicon_digest", s.proc->lexicon().digest()},

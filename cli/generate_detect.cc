@@ -72,7 +72,7 @@ absl::Status Generate(const GenerateFlags& f) {
   }
   if (canary_proc) {
     const auto events = canary::ExtractEvents(g.text, canary_proc->lexicon(),
-                                              canary_proc->active_sets(), f.prompt);
+                                              canary_proc->active_forms(), f.prompt);
     j["canary"] = {{"lexicon", canary_proc->lexicon().version()},
                    {"lexicon_digest", canary_proc->lexicon().digest()},
                    {"active_sets", canary_proc->active_count()},

@@ -28,4 +28,11 @@ uint32_t CanaryKey::Choice(uint32_t set, uint32_t set_size, uint64_t context) co
   }
 }
 
+double CanaryKey::Uniform(uint32_t set, uint64_t context) const {
+  // Counter values used by Choice stay far below this one.
+  const uint32_t words[4] = {set, static_cast<uint32_t>(context),
+                             static_cast<uint32_t>(context >> 32), 0xFFFFFFFFu};
+  return static_cast<double>(watermark::SipHashWords(key_, words, 4) >> 11) * 0x1.0p-53;
+}
+
 }  // namespace tracemark::canary

@@ -9,9 +9,16 @@ bool IsJoiner(char c) { return c == '\'' || c == '-'; }
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
+struct Word {
+  std::string lower;
+  size_t begin = 0;
+  bool all_lower = true;    // no upper-case letter
+  bool capitalised = true;  // upper-case first letter, no other upper-case letter
+};
+
 // The words of `text`, lower-cased, in order.
-std::vector<std::string> Words(std::string_view text) {
-  std::vector<std::string> words;
+std::vector<Word> Words(std::string_view text) {
+  std::vector<Word> words;
   const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
   size_t i = 0;
   while (i < text.size()) {
@@ -19,12 +26,16 @@ std::vector<std::string> Words(std::string_view text) {
       ++i;
       continue;
     }
-    std::string w;
+    Word w;
+    w.begin = i;
     while (i < text.size()) {
       if (IsWordByte(byte(i))) {
-        w.push_back(Lower(text[i++]));
+        const bool upper = text[i] >= 'A' && text[i] <= 'Z';
+        w.all_lower = w.all_lower && !upper;
+        w.capitalised = w.capitalised && (upper == w.lower.empty());
+        w.lower.push_back(Lower(text[i++]));
       } else if (IsJoiner(text[i]) && i + 1 < text.size() && IsWordByte(byte(i + 1))) {
-        w.push_back(text[i++]);
+        w.lower.push_back(text[i++]);
       } else {
         break;
       }
@@ -69,19 +80,22 @@ std::string LastWord(std::string_view text, bool* complete) {
 }
 
 std::vector<Event> ExtractEvents(std::string_view text, const Lexicon& lexicon,
-                                 const std::vector<bool>& active, std::string_view preceding) {
-  const std::vector<std::string> words = Words(text);
+                                 const std::vector<uint8_t>& active_forms,
+                                 std::string_view preceding) {
+  const std::vector<Word> words = Words(text);
   std::vector<Event> events;
   std::string previous = LastWord(preceding);
   size_t i = 0;
   while (i < words.size()) {
-    const std::vector<MemberRef>* refs = lexicon.StartingWith(words[i]);
+    const std::vector<MemberRef>* refs = lexicon.StartingWith(words[i].lower);
     const MemberRef* match = nullptr;
     if (refs != nullptr) {
       for (const MemberRef& r : *refs) {  // longest first
         if (i + r.words.size() > words.size()) continue;
         bool equal = true;
-        for (size_t k = 1; k < r.words.size() && equal; ++k) equal = words[i + k] == r.words[k];
+        for (size_t k = 1; k < r.words.size() && equal; ++k) {
+          equal = words[i + k].lower == r.words[k];
+        }
         if (equal) {
           match = &r;
           break;
@@ -89,14 +103,27 @@ std::vector<Event> ExtractEvents(std::string_view text, const Lexicon& lexicon,
       }
     }
     if (match == nullptr) {
-      previous = words[i++];
+      previous = words[i++].lower;
       continue;
     }
-    if (active.empty() || active[match->set]) {
-      events.push_back({match->set, match->member, ContextId(previous)});
+    bool counts = active_forms.empty();
+    if (!counts) {
+      // The occurrence's surface form: spaced or bare, lower case or capitalised.
+      bool rest_lower = true;
+      for (size_t k = 1; k < match->words.size(); ++k) rest_lower = rest_lower && words[i + k].all_lower;
+      const size_t b = words[i].begin;
+      const char before = b > 0 ? text[b - 1] : (preceding.empty() ? '\n' : preceding.back());
+      const bool spaced = before == ' ';
+      uint8_t form = 0;
+      if (rest_lower && words[i].all_lower) form = spaced ? kFormSpaceLower : kFormBareLower;
+      if (rest_lower && words[i].capitalised && !words[i].all_lower) {
+        form = spaced ? kFormSpaceUpper : kFormBareUpper;
+      }
+      counts = (active_forms[match->set] & form) != 0;
     }
+    if (counts) events.push_back({match->set, match->member, ContextId(previous)});
     i += match->words.size();
-    previous = words[i - 1];
+    previous = words[i - 1].lower;
   }
   return events;
 }

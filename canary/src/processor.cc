@@ -13,8 +13,9 @@ namespace {
 // How far back the previous word is looked for; a longer word is cut (and only that event's
 // context differs from what detection computes).
 constexpr size_t kMaxLookbackTokens = 64;
-// Forms whose shared prefix is longer than this are not used.
+// Forms whose shared prefix, or a member's own part, is longer than this are not used.
 constexpr size_t kMaxPrefixTokens = 8;
+constexpr size_t kMaxOwnTokens = 6;
 
 enum FormKind { kSpaceLower, kSpaceUpper, kBareLower, kBareUpper, kFormKinds };
 
@@ -67,34 +68,45 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
   }
   const std::vector<PhraseSet>& sets = lexicon->sets();
   p->active_.assign(sets.size(), false);
+  p->active_forms_.assign(sets.size(), 0);
   for (uint32_t s = 0; s < sets.size(); ++s) {
     for (int kind = 0; kind < kFormKinds; ++kind) {
       Form form;
       form.set = s;
       form.needs_boundary = kind == kBareLower || kind == kBareUpper;
-      bool fits = true;
       std::vector<std::vector<int32_t>> seqs;
       for (const std::string& m : sets[s].members) {
         TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok.Encode(Surface(m, kind)));
         seqs.push_back(std::move(ids));
       }
-      const size_t len = seqs[0].size();
+      // Shared prefix, then distinct first own tokens; at least one exact member.
+      size_t shared = 0;
+      bool fits = true;
+      while (fits) {
+        for (const auto& seq : seqs) fits = fits && shared < seq.size() && seq[shared] == seqs[0][shared];
+        if (fits) ++shared;
+      }
+      fits = shared <= kMaxPrefixTokens;
+      bool exact = false;
       for (const auto& seq : seqs) {
-        fits = fits && seq.size() == len && len >= 1 && len <= kMaxPrefixTokens + 1 &&
-               std::equal(seq.begin(), seq.end() - 1, seqs[0].begin());
+        fits = fits && seq.size() > shared && seq.size() - shared <= kMaxOwnTokens;
+        if (fits) {
+          form.tokens.push_back(seq[shared]);
+          form.rest.emplace_back(seq.begin() + static_cast<ptrdiff_t>(shared) + 1, seq.end());
+          exact = exact || form.rest.back().empty();
+        }
       }
       if (fits) {
-        for (const auto& seq : seqs) form.tokens.push_back(seq.back());
         std::vector<int32_t> sorted = form.tokens;
         std::sort(sorted.begin(), sorted.end());
-        fits = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+        fits = exact && std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
       }
       if (!fits) {
         if (kind == kSpaceLower) break;  // the set is inactive: no form of it is used
         continue;
       }
       if (kind == kSpaceLower) p->active_[s] = true;
-      form.prefix.assign(seqs[0].begin(), seqs[0].end() - 1);
+      form.prefix.assign(seqs[0].begin(), seqs[0].begin() + static_cast<ptrdiff_t>(shared));
       // A token can serve two forms only with different prefixes (the longer applies first).
       bool clash = false;
       for (int32_t t : form.tokens) {
@@ -103,6 +115,9 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
         for (uint32_t other : it->second) clash = clash || p->forms_[other].prefix == form.prefix;
       }
       if (clash) continue;
+      static constexpr uint8_t kBits[kFormKinds] = {kFormSpaceLower, kFormSpaceUpper, kFormBareLower,
+                                                    kFormBareUpper};
+      p->active_forms_[s] |= kBits[kind];
       const auto index = static_cast<uint32_t>(p->forms_.size());
       for (int32_t t : form.tokens) p->by_token_[t].push_back(index);
       if (form.prefix.empty()) {
@@ -118,7 +133,7 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
 
 absl::Status CanaryProcessor::CheckHistory(absl::Span<const int32_t> history) const {
   // Only the ids the choice can read: the longest prefix and the look-back before it.
-  const size_t n = std::min(history.size(), kMaxLookbackTokens + kMaxPrefixTokens);
+  const size_t n = std::min(history.size(), kMaxLookbackTokens + kMaxPrefixTokens + kMaxOwnTokens);
   for (int32_t id : history.last(n)) TRACEMARK_RETURN_IF_ERROR(CheckId(id, vocab_size_));
   return absl::OkStatus();
 }
@@ -176,20 +191,116 @@ void CanaryProcessor::ForEachForm(absl::Span<const int32_t> history, Fn&& fn) co
   for (uint32_t f : unprefixed_) fn(f);
 }
 
-absl::StatusOr<int> CanaryProcessor::ProcessSparse(
-    const CanaryKey* key, absl::Span<const int32_t> history,
-    absl::Span<watermark::Candidate> candidates) const {
+bool CanaryProcessor::Continue(absl::Span<const int32_t> history, CanaryState* state,
+                               absl::Span<watermark::Candidate> candidates,
+                               absl::Span<float> logits) {
+  if (state == nullptr || !state->busy()) return false;
+  const bool on_track =
+      history.size() == state->at_ && !history.empty() && history.back() == state->expect_;
+  if (!on_track || (state->pending_ && !state->force_) || state->next_ >= state->rest_.size()) {
+    state->Reset();
+    return false;
+  }
+  state->pending_ = false;
+  state->forcing_ = true;
+  const int32_t t = state->rest_[state->next_++];
+  if (logits.empty()) {
+    size_t keep = 0;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (candidates[i].id == t || candidates[i].logit > candidates[keep].logit) keep = i;
+      if (candidates[i].id == t) break;
+    }
+    candidates[keep].id = t;
+    for (size_t i = 0; i < candidates.size(); ++i) candidates[i].logit = i == keep ? 0.0f : -INFINITY;
+  } else {
+    for (float& l : logits) l = -INFINITY;
+    logits[static_cast<size_t>(t)] = 0.0f;
+  }
+  state->at_ = history.size() + 1;
+  state->expect_ = t;
+  if (state->next_ == state->rest_.size()) state->forcing_ = false, state->pending_ = false;
+  if (!state->forcing_) state->Reset();
+  return true;
+}
+
+bool CanaryProcessor::MoveMass(const Form& form, std::vector<Slot>& slots, const CanaryKey& key,
+                               absl::Span<const int32_t> history, Context* ctx,
+                               CanaryState* state,
+                               absl::Span<const watermark::Candidate> list) const {
+  // The exact members present, and their total mass (log-sum-exp of their logits).
+  double max_logit = -INFINITY;
+  Slot* best = nullptr;
+  for (Slot& s : slots) {
+    if (!form.rest[s.member].empty() || !(*s.logit > max_logit)) continue;
+    max_logit = *s.logit;
+    best = &s;
+  }
+  if (best == nullptr) return false;
+  double sum = 0;
+  for (const Slot& s : slots) {
+    if (form.rest[s.member].empty()) sum += std::exp(*s.logit - max_logit);
+  }
+  const double mass = max_logit + std::log(sum);
+  const uint64_t context = ContextFor(form, history, ctx);
+  const uint32_t k = key.Choice(form.set, static_cast<uint32_t>(form.tokens.size()), context);
+  const int32_t target_id = form.tokens[k];
+  const bool multi = !form.rest[k].empty();
+  if (multi && (state == nullptr || state->busy())) return false;
+  Slot* target = nullptr;
+  for (Slot& s : slots) {
+    if (s.member == k) target = &s;
+  }
+  double ratio = 1.0;  // share of the target's first-token mass that is moved mass
+  if (target == nullptr) {
+    // Sparse, keyed member not a candidate: the best exact member's slot becomes it, unless its
+    // token is in the list under another form (then the set is left alone at this step).
+    for (const auto& c : list) {
+      if (c.id == target_id) return false;
+    }
+    *best->id = target_id;
+    best->member = k;
+    target = best;
+    *target->logit = static_cast<float>(mass);
+  } else if (multi) {
+    const double q = *target->logit;
+    const double total = q > mass ? q + std::log1p(std::exp(mass - q))
+                                  : mass + std::log1p(std::exp(q - mass));
+    ratio = std::exp(mass - total);
+    *target->logit = static_cast<float>(total);
+  } else {
+    *target->logit = static_cast<float>(mass);
+  }
+  for (Slot& s : slots) {
+    if (&s != target && form.rest[s.member].empty()) *s.logit = -INFINITY;
+  }
+  if (multi) {
+    state->pending_ = true;
+    state->at_ = history.size() + 1;
+    state->expect_ = target_id;
+    state->force_ = key.Uniform(form.set, context) < ratio;
+    state->rest_ = form.rest[k];
+    state->next_ = 0;
+  }
+  return true;
+}
+
+absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
+                                                   absl::Span<const int32_t> history,
+                                                   absl::Span<watermark::Candidate> candidates,
+                                                   CanaryState* state) const {
   for (const auto& c : candidates) {
     TRACEMARK_RETURN_IF_ERROR(CheckId(c.id, vocab_size_));
     TRACEMARK_RETURN_IF_ERROR(CheckLogit(c.logit));
   }
+  if (candidates.empty()) return absl::InvalidArgumentError("empty candidate list");
   TRACEMARK_RETURN_IF_ERROR(CheckHistory(history));
   if (key == nullptr) return 0;
+  if (Continue(history, state, candidates, {})) return 1;
   Context ctx;
   // Group candidates by the applicable form with the longest prefix that owns their token.
   struct Group {
     uint32_t form;
-    std::vector<size_t> members;  // candidate indices
+    std::vector<Slot> slots;
   };
   std::vector<Group> groups;
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -203,57 +314,32 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(
       }
     }
     if (best < 0) continue;
+    const Form& form = forms_[static_cast<size_t>(best)];
+    const auto member = static_cast<uint32_t>(
+        std::find(form.tokens.begin(), form.tokens.end(), candidates[i].id) - form.tokens.begin());
     auto g = std::find_if(groups.begin(), groups.end(),
                           [&](const Group& x) { return x.form == static_cast<uint32_t>(best); });
     if (g == groups.end()) {
       groups.push_back({static_cast<uint32_t>(best), {}});
       g = groups.end() - 1;
     }
-    g->members.push_back(i);
+    g->slots.push_back({member, &candidates[i].logit, &candidates[i].id});
   }
   int moved = 0;
-  for (const Group& g : groups) {
-    const Form& form = forms_[g.form];
-    double max_logit = -INFINITY;
-    size_t best = g.members[0];
-    for (size_t i : g.members) {
-      if (candidates[i].logit > max_logit) {
-        max_logit = candidates[i].logit;
-        best = i;
-      }
-    }
-    if (max_logit == -INFINITY) continue;
-    double sum = 0;
-    for (size_t i : g.members) sum += std::exp(candidates[i].logit - max_logit);
-    const auto total = static_cast<float>(max_logit + std::log(sum));
-    const uint32_t choice =
-        key->Choice(form.set, static_cast<uint32_t>(form.tokens.size()), ContextFor(form, history, &ctx));
-    const int32_t target = form.tokens[choice];
-    size_t target_index = candidates.size();
-    for (size_t i : g.members) {
-      if (candidates[i].id == target) target_index = i;
-    }
-    if (target_index == candidates.size()) {
-      // Not a candidate: the best present member's slot becomes the keyed member, unless the keyed
-      // token is in the list under another form (then this set is left alone).
-      const bool elsewhere = std::any_of(candidates.begin(), candidates.end(),
-                                         [&](const auto& c) { return c.id == target; });
-      if (elsewhere) continue;
-      candidates[best].id = target;
-      target_index = best;
-    }
-    for (size_t i : g.members) candidates[i].logit = i == target_index ? total : -INFINITY;
-    ++moved;
+  for (Group& g : groups) {
+    moved += MoveMass(forms_[g.form], g.slots, *key, history, &ctx, state, candidates);
   }
   return moved;
 }
 
 absl::StatusOr<int> CanaryProcessor::DenseRow(const CanaryKey* key,
                                               absl::Span<const int32_t> history,
-                                              absl::Span<float> logits) const {
+                                              absl::Span<float> logits, CanaryState* state) const {
   if (key == nullptr) return 0;
+  if (Continue(history, state, {}, logits)) return 1;
   Context ctx;
   int moved = 0;
+  std::vector<Slot> slots;
   ForEachForm(history, [&](uint32_t f) {
     const Form& form = forms_[f];
     if (!Applies(form, history, &ctx)) return;
@@ -267,57 +353,49 @@ absl::StatusOr<int> CanaryProcessor::DenseRow(const CanaryKey* key,
       }
       return true;
     };
-    double max_logit = -INFINITY;
-    for (int32_t t : form.tokens) {
-      if (owned(t)) max_logit = std::max<double>(max_logit, logits[static_cast<size_t>(t)]);
+    slots.clear();
+    for (uint32_t m = 0; m < form.tokens.size(); ++m) {
+      if (!owned(form.tokens[m])) return;
+      slots.push_back({m, &logits[static_cast<size_t>(form.tokens[m])], nullptr});
     }
-    if (max_logit == -INFINITY) return;
-    double sum = 0;
-    for (int32_t t : form.tokens) {
-      if (owned(t)) sum += std::exp(logits[static_cast<size_t>(t)] - max_logit);
-    }
-    const auto total = static_cast<float>(max_logit + std::log(sum));
-    const uint32_t choice = key->Choice(form.set, static_cast<uint32_t>(form.tokens.size()),
-                                        ContextFor(form, history, &ctx));
-    const int32_t target = form.tokens[choice];
-    if (!owned(target)) return;
-    for (int32_t t : form.tokens) {
-      if (owned(t)) logits[static_cast<size_t>(t)] = t == target ? total : -INFINITY;
-    }
-    ++moved;
+    moved += MoveMass(form, slots, *key, history, &ctx, state, {});
   });
   return moved;
 }
 
 absl::StatusOr<int> CanaryProcessor::ProcessDense(const CanaryKey* key,
                                                   absl::Span<const int32_t> history,
-                                                  absl::Span<float> logits) const {
+                                                  absl::Span<float> logits,
+                                                  CanaryState* state) const {
   if (logits.size() != static_cast<size_t>(vocab_size_)) {
     return absl::InvalidArgumentError(
         absl::StrCat("logit row has ", logits.size(), " entries, vocabulary is ", vocab_size_));
   }
   for (float l : logits) TRACEMARK_RETURN_IF_ERROR(CheckLogit(l));
   TRACEMARK_RETURN_IF_ERROR(CheckHistory(history));
-  return DenseRow(key, history, logits);
+  return DenseRow(key, history, logits, state);
 }
 
 absl::Status CanaryProcessor::ProcessBatch(absl::Span<const CanaryKey* const> keys,
                                            absl::Span<const absl::Span<const int32_t>> histories,
-                                           absl::Span<float> logits,
-                                           absl::Span<int> counts) const {
+                                           absl::Span<float> logits, absl::Span<int> counts,
+                                           absl::Span<CanaryState* const> states) const {
   const size_t rows = keys.size();
   const auto v = static_cast<size_t>(vocab_size_);
-  if (histories.size() != rows || counts.size() != rows || logits.size() != rows * v) {
+  if (histories.size() != rows || counts.size() != rows || logits.size() != rows * v ||
+      (!states.empty() && states.size() != rows)) {
     return absl::InvalidArgumentError(
         absl::StrCat("batch of ", rows, " keys needs ", rows, " histories, ", rows,
-                     " counts and ", rows, " x ", v, " logits"));
+                     " counts, ", rows, " x ", v, " logits and ", rows, " states or none"));
   }
   for (size_t b = 0; b < rows; ++b) {
     for (float l : logits.subspan(b * v, v)) TRACEMARK_RETURN_IF_ERROR(CheckLogit(l));
     TRACEMARK_RETURN_IF_ERROR(CheckHistory(histories[b]));
   }
   for (size_t b = 0; b < rows; ++b) {
-    TRACEMARK_ASSIGN_OR_RETURN(counts[b], DenseRow(keys[b], histories[b], logits.subspan(b * v, v)));
+    TRACEMARK_ASSIGN_OR_RETURN(
+        counts[b], DenseRow(keys[b], histories[b], logits.subspan(b * v, v),
+                            states.empty() ? nullptr : states[b]));
   }
   return absl::OkStatus();
 }

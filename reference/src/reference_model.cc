@@ -99,6 +99,7 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
   std::vector<watermark::Candidate> cands;
   std::vector<float> cand_logits;
   watermark::SequenceState state;
+  canary::CanaryState canary_state;
   refmodel::SplitMix64 rng(options.seed);
   const float inv_t = static_cast<float>(1.0 / options.temperature);
   for (int step = 0; step < options.max_tokens; ++step) {
@@ -113,7 +114,8 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     if (options.canary != nullptr) {
       TRACEMARK_ASSIGN_OR_RETURN(
           int moved,
-          options.canary->ProcessSparse(options.canary_key, history, absl::MakeSpan(cands)));
+          options.canary->ProcessSparse(options.canary_key, history, absl::MakeSpan(cands),
+                                        &canary_state));
       out.canary_moves += static_cast<uint64_t>(moved);
     }
     if (watermarker != nullptr) {

@@ -96,11 +96,37 @@ TEST(EventsTest, StartOfTextUsesThePrecedingTextOrTheEmptyWord) {
 
 TEST(EventsTest, InactiveSetsGiveNoEventButStillConsumeTheirWords) {
   const Lexicon lex = Small();
-  const std::vector<bool> active = {true, false, true, true};
+  const std::vector<uint8_t> active = {15, 0, 15, 15};
   const auto ev = ExtractEvents("for example nevertheless", lex, active);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].set, 0u);
   EXPECT_EQ(ev[0].context, ContextId("example"));
+}
+
+TEST(EventsTest, OnlyActiveSurfaceFormsAreEvents) {
+  const Lexicon lex = Small();
+  const std::vector<uint8_t> spaced_lower = {kFormSpaceLower, 0, 0, 0};
+  const std::vector<uint8_t> all = {15, 15, 15, 15};
+  EXPECT_EQ(ExtractEvents("it was nevertheless done", lex, spaced_lower).size(), 1u);
+  EXPECT_EQ(ExtractEvents("it was Nevertheless done", lex, spaced_lower).size(), 0u);
+  EXPECT_EQ(ExtractEvents("it was (nevertheless) done", lex, spaced_lower).size(), 0u);
+  EXPECT_EQ(ExtractEvents("it was (nevertheless) done", lex, all).size(), 1u);
+  EXPECT_EQ(ExtractEvents("It was.\nNevertheless, done", lex, all).size(), 1u);
+  EXPECT_EQ(ExtractEvents("It was.\nNevertheless, done", lex,
+                          std::vector<uint8_t>{kFormSpaceUpper, 0, 0, 0})
+                .size(),
+            0u);
+  EXPECT_EQ(ExtractEvents("NEVERTHELESS and NeverTheless", lex, all).size(), 0u);
+  // At the start of the text the form follows the preceding text's last byte.
+  EXPECT_EQ(ExtractEvents("Nevertheless", lex, std::vector<uint8_t>{kFormBareUpper, 0, 0, 0}).size(),
+            1u);
+  EXPECT_EQ(ExtractEvents(" Nevertheless", lex, std::vector<uint8_t>{kFormSpaceUpper, 0, 0, 0})
+                .size(),
+            1u);
+  EXPECT_EQ(ExtractEvents("Nevertheless", lex, std::vector<uint8_t>{kFormBareUpper, 0, 0, 0},
+                          "It failed. ")
+                .size(),
+            0u);
 }
 
 TEST(EventsTest, WordsJoinedByApostrophesAndHyphensAreOneWord) {

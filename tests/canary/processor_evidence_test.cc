@@ -16,7 +16,8 @@ constexpr char kSmall[] =
     "connective\tnevertheless|nonetheless\n"
     "connective\tfor example|for instance\n"
     "spelling\tcolor|colour\n"
-    "synonym\tbuy|purchase|zzqxv\n";  // the last member is several tokens: the set is inactive
+    "synonym\tbuy|purchase|zzqxv\n"  // the last member is several tokens
+    "synonym\tqqzzv|vvxqq\n";        // no exact member: inactive
 
 CanaryKey KeyFor(uint64_t account) {
   return CanaryKey::FromSipKey(account, {0x1234 + account * 7919, account ^ 0xabcdef});
@@ -46,8 +47,8 @@ class ProcessorTest : public ::testing::Test {
 };
 
 TEST_F(ProcessorTest, ActiveSetsFollowTheTokenizer) {
-  EXPECT_EQ(proc_->active_sets(), (std::vector<bool>{true, true, true, false}));
-  EXPECT_EQ(proc_->active_count(), 3u);
+  EXPECT_EQ(proc_->active_sets(), (std::vector<bool>{true, true, true, true, false}));
+  EXPECT_EQ(proc_->active_count(), 4u);
 }
 
 TEST_F(ProcessorTest, SparseGivesTheSetMassToTheKeyedMember) {
@@ -81,6 +82,70 @@ TEST_F(ProcessorTest, SparseRewritesAnAbsentKeyedMember) {
     rewrites += choice == 1;
   }
   EXPECT_GT(rewrites, 5);
+}
+
+TEST_F(ProcessorTest, MultiTokenKeyedMemberIsCompletedThroughTheState) {
+  const Lexicon& lex = *lex_;
+  std::vector<int32_t> history = Ids("We will");
+  const uint64_t ctx = ContextId("will");
+  uint64_t account = 0;
+  while (KeyFor(account).Choice(3, 3, ctx) != 2) ++account;
+  const CanaryKey key = KeyFor(account);
+  const int32_t buy = Id(" buy"), purchase = Id(" purchase"), the = Id(" the");
+  CanaryState state;
+  // Without a state the set is left alone at this step.
+  std::vector<watermark::Candidate> c = {{buy, 1.0f}, {purchase, 0.0f}, {the, 0.5f}};
+  EXPECT_EQ(*proc_->ProcessSparse(&key, history, absl::MakeSpan(c)), 0);
+  EXPECT_EQ(c[0].logit, 1.0f);
+  // With one: the keyed member's first token takes the exact members' slot and mass, and its
+  // continuation is forced at the following steps.
+  ASSERT_EQ(*proc_->ProcessSparse(&key, history, absl::MakeSpan(c), &state), 1);
+  const std::vector<int32_t> member = Ids(" zzqxv");
+  ASSERT_GT(member.size(), 1u);
+  EXPECT_EQ(c[0].id, member[0]);
+  EXPECT_NEAR(c[0].logit, std::log(std::exp(1.0) + 1.0), 1e-6);
+  EXPECT_EQ(c[1].logit, -INFINITY);
+  EXPECT_EQ(c[2].logit, 0.5f);
+  history.push_back(member[0]);
+  for (size_t i = 1; i < member.size(); ++i) {
+    std::vector<watermark::Candidate> next = {{the, 0.0f}, {buy, 2.0f}};
+    ASSERT_EQ(*proc_->ProcessSparse(&key, history, absl::MakeSpan(next), &state), 1);
+    const auto chosen = std::find_if(next.begin(), next.end(),
+                                     [](const auto& x) { return x.logit == 0.0f; });
+    ASSERT_NE(chosen, next.end());
+    EXPECT_EQ(chosen->id, member[i]);
+    for (const auto& x : next) EXPECT_TRUE(&x == &*chosen || x.logit == -INFINITY);
+    history.push_back(member[i]);
+  }
+  EXPECT_FALSE(state.busy());
+  const auto ev = ExtractEvents(*tok_->Decode(history), lex, proc_->active_forms());
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].set, 3u);
+  EXPECT_EQ(ev[0].member, 2u);
+}
+
+TEST_F(ProcessorTest, MovedMassIsAddedToANaturalFirstToken) {
+  const std::vector<int32_t> history = Ids("We will");
+  const uint64_t ctx = ContextId("will");
+  uint64_t account = 0;
+  while (KeyFor(account).Choice(3, 3, ctx) != 2) ++account;
+  const CanaryKey key = KeyFor(account);
+  const std::vector<int32_t> member = Ids(" zzqxv");
+  std::vector<float> row(static_cast<size_t>(proc_->vocab_size()), -5.0f);
+  row[static_cast<size_t>(Id(" buy"))] = 1.0f;
+  row[static_cast<size_t>(member[0])] = 0.0f;  // the first token has mass of its own
+  CanaryState state;
+  ASSERT_GE(*proc_->ProcessDense(&key, history, absl::MakeSpan(row), &state), 1);
+  const double p = std::exp(1.0) + std::exp(-5.0), q = 1.0;
+  EXPECT_NEAR(row[static_cast<size_t>(member[0])], std::log(p + q), 1e-5);
+  EXPECT_EQ(row[static_cast<size_t>(Id(" buy"))], -INFINITY);
+  EXPECT_TRUE(state.busy());
+  // If another token is sampled instead, nothing is forced.
+  std::vector<int32_t> other = history;
+  other.push_back(Id(" the"));
+  std::vector<float> next(static_cast<size_t>(proc_->vocab_size()), 0.0f);
+  ASSERT_TRUE(proc_->ProcessDense(&key, other, absl::MakeSpan(next), &state).ok());
+  EXPECT_GT(std::count(next.begin(), next.end(), 0.0f), 1000);
 }
 
 TEST_F(ProcessorTest, PhraseSetsChooseAfterTheSharedPrefix) {

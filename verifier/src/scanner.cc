@@ -132,7 +132,7 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
       const std::string_view before = seg.continues ? std::string_view(canary_tail)
                                                     : Tail(seg.context, kContextBytes);
       doc_canary.Add(canary::ExtractEvents(seg.text, options_.canary->lexicon(),
-                                           options_.canary->active_sets(), before));
+                                           options_.canary->active_forms(), before));
       canary_tail = std::string(Tail(seg.text, kContextBytes));
     }
     std::vector<int32_t> ids;

@@ -43,6 +43,9 @@ class CanaryKey {
   uint64_t account() const { return account_; }
   // The member index, uniform on [0, set_size), for the set and context.
   uint32_t Choice(uint32_t set, uint32_t set_size, uint64_t context) const;
+  // A keyed uniform in [0, 1) for the set and context, independent of Choice (decides whether a
+  // multi-token member's continuation is forced).
+  double Uniform(uint32_t set, uint64_t context) const;
 
  private:
   CanaryKey(uint64_t account, watermark::SipKey key) : account_(account), key_(key) {}
