@@ -196,9 +196,9 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
       std::cout << "  (give --accounts to test every issued account)\n";
     }
     for (const verifier::AccountSummary& a : s.accounts) {
-      if (a.canary_tuples == 0) continue;
-      std::cout << absl::StrFormat("  account %d (decoded documents): %d of %d tuples match, "
-                                   "p = %s (corrected)\n",
+      if (a.canary_tuples == 0 || a.attributed == 0) continue;  // --json lists every group
+      std::cout << absl::StrFormat("  account %d (its attributed documents' group): %d of %d "
+                                   "tuples match, p = %s (corrected)\n",
                                    a.account, a.canary_matches, a.canary_tuples,
                                    a.canary_p_value.ToString());
     }

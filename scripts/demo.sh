@@ -13,9 +13,10 @@ key=out/demo/master.key
 prompt="Fellow citizens of the Senate and House of Representatives:"
 scheme="${TRACEMARK_DEMO_SCHEME:-kgw}"
 echo
-echo "== serving 1000-token answers to accounts 101, 202 and 303 (scheme $scheme, provider + account layers)"
+echo "== serving 1000-token answers to accounts 101, 202 and 303 (scheme $scheme, provider + account"
+echo "   layers, canary phrasings)"
 for acct in 101 202 303; do
-  "$tm" generate --key "$key" --scheme "$scheme" --account "$acct" --prompt "$prompt" \
+  "$tm" generate --key "$key" --scheme "$scheme" --account "$acct" --prompt "$prompt" --canary \
     --max-tokens 1000 --seed "$acct" > "out/demo/answers/answer-$acct.txt"
   echo "account $acct: $(head -c 110 "out/demo/answers/answer-$acct.txt" | tr '\n' ' ')..."
 done
@@ -35,3 +36,17 @@ echo
 echo "== the four answers as a dataset: tracemark scan"
 "$tm" scan --key "$key" --scheme "$scheme" --accounts 1000 --no-progress out/demo/answers \
   | sed 's/^/   /'
+echo
+echo "== canary phrasings: 30 answers harvested by account 404 (elicitation-suite prompts), scanned"
+"$tm" canary suite --force --out out/demo/suite.jsonl
+harvest=out/demo/harvest.jsonl
+: > "$harvest"
+for i in $(seq 1 30); do
+  prefix=$(sed -n "${i}p" out/demo/suite.jsonl | python3 -c 'import json,sys; print(json.load(sys.stdin)["prefix"])')
+  "$tm" generate --key "$key" --scheme "$scheme" --account 404 --canary --prompt "$prefix" \
+    --max-tokens 300 --seed "$i" --json \
+    | python3 -c 'import json,sys; j=json.load(sys.stdin); print(json.dumps({"prompt": j["prompt"], "completion": j["text"]}))' \
+    >> "$harvest"
+done
+"$tm" scan --key "$key" --scheme "$scheme" --accounts 1000 --no-progress "$harvest" \
+  | sed -n '/^canary/,/^$/p' | sed 's/^/   /'

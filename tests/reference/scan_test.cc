@@ -5,10 +5,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "reference_fixture.h"
+#include "tracemark/canary/suite.h"
 #include "tracemark/verifier/scanner.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -207,6 +209,80 @@ TEST_F(ScanTest, AMismatchedTokenizerIsRefused) {
   std::ofstream(dir_ / "t.txt") << "text";
   auto reader = *verifier::DocumentReader::Open({dir_.string()});
   EXPECT_EQ(scanner.Scan(*reader).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tracemark::reference
+
+namespace tracemark::reference {
+namespace {
+
+// Canary evidence through the scanner: answers served with canaries to one account, pooled with
+// a second account's, are attributed to both by their canary choices, the cohort test finds them,
+// and an innocent cohort is not accused.
+class CanaryScanTest : public ScanTest {};
+
+TEST_F(CanaryScanTest, CanaryEvidenceAttributesAccountsAndCohorts) {
+  auto proc = *canary::CanaryProcessor::Create(&canary::Lexicon::BuiltIn(), *tok_);
+  auto suite = *canary::ParseSuite(canary::BuiltInSuiteText());
+  const watermark::Key epoch = *watermark::DeriveEpochKey(Master(), 1);
+  auto answer = [&](uint64_t account, uint64_t seed) {
+    auto acct = *wm_->ForAccount(account);
+    const canary::CanaryKey key = canary::CanaryKey::FromAccountKeys(acct);
+    GenerateOptions opt;
+    opt.max_tokens = 300;
+    opt.seed = seed;
+    opt.canary = proc.get();
+    opt.canary_key = &key;
+    ReferenceGenerator gen(model_, tok_);
+    const std::string& prefix = suite[seed % suite.size()].prefix;
+    auto g = gen.Generate(prefix, wm_.get(), &acct, opt);
+    EXPECT_TRUE(g.ok()) << g.status();
+    return std::make_pair(prefix, g->text);
+  };
+  {
+    std::ofstream out(dir_ / "harvest.jsonl");
+    for (uint64_t i = 0; i < 120; ++i) {
+      const auto [prompt, text] = answer(i % 2 == 0 ? 41 : 97, i);
+      out << nlohmann::json{{"prompt", prompt}, {"completion", text}}.dump() << "\n";
+    }
+  }
+  std::ofstream(dir_ / "cohort.txt") << "41\n97\n";
+  auto v = *verifier::Verifier::Create(Master(), config_, {1});
+  verifier::ScanOptions opt;
+  opt.account_limit = 200;
+  opt.threads = 2;
+  opt.canary = proc.get();
+  opt.cohort = {41, 97};
+  verifier::Scanner scanner(*v, *tok_, opt);
+  auto reader = *verifier::DocumentReader::Open({dir_.string() + "/harvest.jsonl"});
+  auto r = scanner.Scan(*reader);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto s = scanner.Summarize(*r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(s->canary.has_value());
+  const verifier::CanarySummary& c = *s->canary;
+  EXPECT_GT(c.tuples, 60u);
+  EXPECT_EQ(c.attribution.accounts_tried, 200u);
+  ASSERT_GE(c.attribution.top.size(), 2u);
+  const std::set<uint64_t> top2 = {c.attribution.top[0].account, c.attribution.top[1].account};
+  EXPECT_EQ(top2, (std::set<uint64_t>{41, 97}));
+  EXPECT_LT(c.attribution.corrected.log10(), -3);
+  EXPECT_GT(c.attribution.top[2].p.log10(), -3);  // the best innocent account
+  ASSERT_TRUE(c.cohort.has_value());
+  EXPECT_EQ(c.cohort->accounts, 2u);
+  EXPECT_LT(c.cohort->p.log10(), -10);
+  // Documents attributed by their payload carry their account's canary test.
+  int with_canary = 0;
+  for (const DocumentResult& d : r->documents) with_canary += d.canary_p_value.log10() < 0;
+  EXPECT_GT(with_canary, 0);
+  // An innocent cohort of the same size.
+  verifier::ScanOptions innocent = opt;
+  innocent.cohort = {5, 6};
+  verifier::Scanner scanner2(*v, *tok_, innocent);
+  auto s2 = scanner2.Summarize(*r);
+  ASSERT_TRUE(s2.ok());
+  EXPECT_GT(s2->canary->cohort->p.log10(), -3);
 }
 
 }  // namespace
