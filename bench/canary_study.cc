@@ -97,9 +97,9 @@ int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
         o.canary = s.proc.get();
         o.canary_key = &ck;
       }
-      auto g = gen.GenerateIds(PromptFor(s, static_cast<uint64_t>(i)),
-                               v.watermark ? s.wm.get() : nullptr, v.watermark ? &*keys : nullptr,
-                               o);
+      auto g =
+          gen.GenerateIds(PromptFor(s, static_cast<uint64_t>(i)),
+                          v.watermark ? s.wm.get() : nullptr, v.watermark ? &*keys : nullptr, o);
       if (!g.ok()) std::abort();
       const auto ev = Events(s, *g);
       const auto idx = static_cast<size_t>(i);
@@ -115,17 +115,19 @@ int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
     for (size_t i = 0; i < ppl.size(); ++i) ev += events[i], m += matches[i], mv += moved[i];
     const double tokens = static_cast<double>(f.generations) * f.tokens;
     const double per_k = 1000.0 * static_cast<double>(ev) / tokens;
-    std::printf("%-17s events/1k tokens %.2f, matching the key %.1f %%, steps moved/1k %.1f, "
-                "perplexity median %.2f\n",
-                v.name, per_k, ev ? 100.0 * static_cast<double>(m) / static_cast<double>(ev) : 0.0,
-                1000.0 * static_cast<double>(mv) / tokens, Quantile(ppl, 0.5));
+    std::printf(
+        "%-17s events/1k tokens %.2f, matching the key %.1f %%, steps moved/1k %.1f, "
+        "perplexity median %.2f\n",
+        v.name, per_k, ev ? 100.0 * static_cast<double>(m) / static_cast<double>(ev) : 0.0,
+        1000.0 * static_cast<double>(mv) / tokens, Quantile(ppl, 0.5));
     std::fflush(stdout);
-    (*out)["variants"][v.name] = {{"events_per_1k_tokens", per_k},
-                                  {"events", ev},
-                                  {"matching_key", m},
-                                  {"steps_moved_per_1k_tokens", 1000.0 * static_cast<double>(mv) / tokens},
-                                  {"perplexity_median", Quantile(ppl, 0.5)},
-                                  {"perplexity_p90", Quantile(ppl, 0.9)}};
+    (*out)["variants"][v.name] = {
+        {"events_per_1k_tokens", per_k},
+        {"events", ev},
+        {"matching_key", m},
+        {"steps_moved_per_1k_tokens", 1000.0 * static_cast<double>(mv) / tokens},
+        {"perplexity_median", Quantile(ppl, 0.5)},
+        {"perplexity_p90", Quantile(ppl, 0.9)}};
   }
   return 0;
 }
@@ -134,7 +136,8 @@ int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
 std::vector<tmk::canary::CanaryKey> KeysOf(const Setup& s, uint64_t n, int threads) {
   std::vector<std::optional<tmk::canary::CanaryKey>> keys(n);
   ParallelFor(static_cast<int>(n), threads, [&](int i) {
-    keys[static_cast<size_t>(i)] = *tmk::canary::CanaryKey::Derive(*s.epoch, static_cast<uint64_t>(i));
+    keys[static_cast<size_t>(i)] =
+        *tmk::canary::CanaryKey::Derive(*s.epoch, static_cast<uint64_t>(i));
   });
   std::vector<tmk::canary::CanaryKey> out;
   for (auto& k : keys) out.push_back(*k);
@@ -154,11 +157,13 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
     tmk::canary::CanaryStatistics stats;
     uint64_t total_tokens = 0;
     for (int a = 1; a <= f.max_answers; ++a) {
-      tmk::reference::GenerateOptions o = Options(f, Hash(static_cast<uint64_t>(t), static_cast<uint64_t>(a)));
+      tmk::reference::GenerateOptions o =
+          Options(f, Hash(static_cast<uint64_t>(t), static_cast<uint64_t>(a)));
       o.canary = s.proc.get();
       o.canary_key = &ck;
-      auto g = gen.GenerateIds(PromptFor(s, Hash(static_cast<uint64_t>(t), 1000u + static_cast<uint64_t>(a))),
-                               s.wm.get(), &*wk, o);
+      auto g = gen.GenerateIds(
+          PromptFor(s, Hash(static_cast<uint64_t>(t), 1000u + static_cast<uint64_t>(a))),
+          s.wm.get(), &*wk, o);
       if (!g.ok()) std::abort();
       stats.Add(Events(s, *g));
       total_tokens += g->ids.size();
@@ -179,12 +184,13 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
   for (size_t i = 0; i < answers.size(); ++i) {
     if (!std::isnan(answers[i])) a_ok.push_back(answers[i]), t_ok.push_back(tokens[i]);
   }
-  std::printf("attribution among %llu accounts at corrected p <= 1e-9: %d of %d targets within %d "
-              "answers of %d tokens; answers median %.0f p90 %.0f; tokens median %.0f p90 %.0f; "
-              "wrong account on top: %d\n",
-              static_cast<unsigned long long>(f.accounts), reached, f.targets, f.max_answers,
-              f.tokens, Quantile(a_ok, 0.5), Quantile(a_ok, 0.9), Quantile(t_ok, 0.5),
-              Quantile(t_ok, 0.9), wrong_top.load());
+  std::printf(
+      "attribution among %llu accounts at corrected p <= 1e-9: %d of %d targets within %d "
+      "answers of %d tokens; answers median %.0f p90 %.0f; tokens median %.0f p90 %.0f; "
+      "wrong account on top: %d\n",
+      static_cast<unsigned long long>(f.accounts), reached, f.targets, f.max_answers, f.tokens,
+      Quantile(a_ok, 0.5), Quantile(a_ok, 0.9), Quantile(t_ok, 0.5), Quantile(t_ok, 0.9),
+      wrong_top.load());
   (*out)["attribution"] = {{"accounts", f.accounts},
                            {"targets", f.targets},
                            {"reached", reached},
@@ -210,16 +216,18 @@ struct NullCounts {
     min_log10 = std::min(min_log10, l);
   }
   nlohmann::json Json() const {
-    return {{"tested", tested},       {"attributed_1e-3", at3}, {"attributed_1e-6", at6},
-            {"attributed_1e-9", at9}, {"tuples", tuples},       {"min_corrected_log10_p", min_log10}};
+    return {{"tested", tested},       {"attributed_1e-3", at3},
+            {"attributed_1e-6", at6}, {"attributed_1e-9", at9},
+            {"tuples", tuples},       {"min_corrected_log10_p", min_log10}};
   }
   void Print(const char* what) const {
-    std::printf("%-34s %8llu tested (%.1f tuples each): attributed at 1e-3 %llu, 1e-6 %llu, "
-                "1e-9 %llu; smallest corrected p 1e%.1f\n",
-                what, static_cast<unsigned long long>(tested),
-                tested ? static_cast<double>(tuples) / static_cast<double>(tested) : 0.0,
-                static_cast<unsigned long long>(at3), static_cast<unsigned long long>(at6),
-                static_cast<unsigned long long>(at9), min_log10);
+    std::printf(
+        "%-34s %8llu tested (%.1f tuples each): attributed at 1e-3 %llu, 1e-6 %llu, "
+        "1e-9 %llu; smallest corrected p 1e%.1f\n",
+        what, static_cast<unsigned long long>(tested),
+        tested ? static_cast<double>(tuples) / static_cast<double>(tested) : 0.0,
+        static_cast<unsigned long long>(at3), static_cast<unsigned long long>(at6),
+        static_cast<unsigned long long>(at9), min_log10);
     std::fflush(stdout);
   }
 };

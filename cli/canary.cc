@@ -56,13 +56,11 @@ absl::Status CanaryLexiconInfo(const CanaryLexiconFlags& f) {
     k.second += proc->active_sets()[s];
   }
   if (f.common.json) {
-    nlohmann::json j = {{"lexicon", lex->version()},
-                        {"digest", lex->digest()},
-                        {"sets", lex->sets().size()},
-                        {"members", lex->member_count()},
-                        {"tokenizer", f.common.encoding},
-                        {"active_sets", proc->active_count()}};
-    for (const auto& [kind, n] : kinds) j["kinds"][kind] = {{"sets", n.first}, {"active", n.second}};
+    nlohmann::json j = {{"lexicon", lex->version()},      {"digest", lex->digest()},
+                        {"sets", lex->sets().size()},     {"members", lex->member_count()},
+                        {"tokenizer", f.common.encoding}, {"active_sets", proc->active_count()}};
+    for (const auto& [kind, n] : kinds)
+      j["kinds"][kind] = {{"sets", n.first}, {"active", n.second}};
     if (f.list) {
       for (size_t s = 0; s < lex->sets().size(); ++s) {
         j["list"].push_back({{"id", s},
@@ -74,10 +72,11 @@ absl::Status CanaryLexiconInfo(const CanaryLexiconFlags& f) {
     std::cout << j.dump(2) << "\n";
     return absl::OkStatus();
   }
-  std::cout << absl::StrFormat("lexicon %s (sha256 %s)\n%d sets, %d members; %d sets active "
-                               "with tokenizer %s\n",
-                               lex->version(), lex->digest(), lex->sets().size(),
-                               lex->member_count(), proc->active_count(), f.common.encoding);
+  std::cout << absl::StrFormat(
+      "lexicon %s (sha256 %s)\n%d sets, %d members; %d sets active "
+      "with tokenizer %s\n",
+      lex->version(), lex->digest(), lex->sets().size(), lex->member_count(), proc->active_count(),
+      f.common.encoding);
   for (const auto& [kind, n] : kinds) {
     std::cout << absl::StrFormat("  %-12s %5d sets, %5d active\n", kind, n.first, n.second);
   }

@@ -111,7 +111,7 @@ absl::StatusOr<const canary::Lexicon*> LoadLexicon(const std::string& path,
 }
 
 absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,
-                                                            const std::string& flag) {
+                                                             const std::string& flag) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read '", path, "'"));
   absl::flat_hash_set<uint64_t> ids;

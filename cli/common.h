@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "tracemark/canary/lexicon.h"
 #include "nlohmann/json.hpp"
+#include "tracemark/canary/lexicon.h"
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/tokenizer/tokenizer.h"
@@ -62,7 +62,7 @@ absl::StatusOr<const canary::Lexicon*> LoadLexicon(const std::string& path,
 
 // Account ids from a file: one a line, '#' starts a comment. `flag` names the option in errors.
 absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,
-                                                            const std::string& flag);
+                                                             const std::string& flag);
 
 // Prints "tracemark: error: ..." and returns the exit code for `s` (0 when OK).
 int Report(const absl::Status& s);

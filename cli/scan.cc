@@ -182,25 +182,26 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
   }
   if (s.canary.has_value()) {
     const verifier::CanarySummary& c = *s.canary;
-    std::cout << absl::StrFormat("\ncanary phrasings (%s, %d sets active): %d events, %d distinct "
-                                 "(set, context) tuples\n",
-                                 c.lexicon, c.active_sets, c.events, c.tuples);
+    std::cout << absl::StrFormat(
+        "\ncanary phrasings (%s, %d sets active): %d events, %d distinct "
+        "(set, context) tuples\n",
+        c.lexicon, c.active_sets, c.events, c.tuples);
     if (c.attribution.accounts_tried > 0 && !c.attribution.top.empty()) {
       const canary::CanaryResult& t = c.attribution.top.front();
       std::cout << absl::StrFormat(
           "  best account %d (epoch %d): %d of %d tuples match its keyed choices (%.1f "
           "expected); p = %s, corrected for %d (account, epoch) pairs: %s\n",
-          t.account, c.attribution_epochs.front(), t.matches, t.tuples, t.expected,
-          t.p.ToString(), c.attribution.accounts_tried, c.attribution.corrected.ToString());
+          t.account, c.attribution_epochs.front(), t.matches, t.tuples, t.expected, t.p.ToString(),
+          c.attribution.accounts_tried, c.attribution.corrected.ToString());
     } else {
       std::cout << "  (give --accounts to test every issued account)\n";
     }
     for (const verifier::AccountSummary& a : s.accounts) {
       if (a.canary_tuples == 0 || a.attributed == 0) continue;  // --json lists every group
-      std::cout << absl::StrFormat("  account %d (its attributed documents' group): %d of %d "
-                                   "tuples match, p = %s (corrected)\n",
-                                   a.account, a.canary_matches, a.canary_tuples,
-                                   a.canary_p_value.ToString());
+      std::cout << absl::StrFormat(
+          "  account %d (its attributed documents' group): %d of %d "
+          "tuples match, p = %s (corrected)\n",
+          a.account, a.canary_matches, a.canary_tuples, a.canary_p_value.ToString());
     }
     if (c.cohort.has_value()) {
       std::cout << absl::StrFormat(

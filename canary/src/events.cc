@@ -110,7 +110,8 @@ std::vector<Event> ExtractEvents(std::string_view text, const Lexicon& lexicon,
     if (!counts) {
       // The occurrence's surface form: spaced or bare, lower case or capitalised.
       bool rest_lower = true;
-      for (size_t k = 1; k < match->words.size(); ++k) rest_lower = rest_lower && words[i + k].all_lower;
+      for (size_t k = 1; k < match->words.size(); ++k)
+        rest_lower = rest_lower && words[i + k].all_lower;
       const size_t b = words[i].begin;
       const char before = b > 0 ? text[b - 1] : (preceding.empty() ? '\n' : preceding.back());
       const bool spaced = before == ' ';

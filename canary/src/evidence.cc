@@ -32,7 +32,8 @@ std::vector<Tuple> CanaryStatistics::Tuples(const Lexicon& lexicon) const {
     t.set = key.set;
     t.context = key.context;
     t.set_size = static_cast<uint32_t>(lexicon.sets()[key.set].members.size());
-    t.member = static_cast<uint32_t>(std::max_element(c.begin(), c.begin() + t.set_size) - c.begin());
+    t.member =
+        static_cast<uint32_t>(std::max_element(c.begin(), c.begin() + t.set_size) - c.begin());
     out.push_back(t);
   }
   std::sort(out.begin(), out.end(), [](const Tuple& a, const Tuple& b) {

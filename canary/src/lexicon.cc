@@ -20,7 +20,8 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
   size_t begin = 0;
   while (true) {
     const size_t end = s.find(sep, begin);
-    out.push_back(s.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin));
+    out.push_back(
+        s.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin));
     if (end == std::string_view::npos) return out;
     begin = end + 1;
   }
@@ -73,19 +74,20 @@ absl::StatusOr<Lexicon> Lexicon::Parse(std::string_view text, std::string versio
         return bad(absl::StrCat("member '", A(m), "' has more than ", kMaxMemberWords, " words"));
       }
       for (const std::string& w : words) {
-        if (!IsWord(w)) return bad(absl::StrCat("member '", A(m), "' is not lowercase ASCII words"));
+        if (!IsWord(w))
+          return bad(absl::StrCat("member '", A(m), "' is not lowercase ASCII words"));
       }
       if (!seen.insert(std::string(m)).second) {
         return bad(absl::StrCat("member '", A(m), "' appears twice"));
       }
       set.members.emplace_back(m);
-      lex.by_first_word_[words.front()].push_back(
-          {static_cast<uint32_t>(lex.sets_.size()), static_cast<uint32_t>(set.members.size() - 1),
-           std::move(words)});
+      lex.by_first_word_[words.front()].push_back({static_cast<uint32_t>(lex.sets_.size()),
+                                                   static_cast<uint32_t>(set.members.size() - 1),
+                                                   std::move(words)});
     }
     if (set.members.size() < 2 || set.members.size() > kMaxSetSize) {
-      return bad(absl::StrCat("a set needs 2 to ", kMaxSetSize, " members, not ",
-                              set.members.size()));
+      return bad(
+          absl::StrCat("a set needs 2 to ", kMaxSetSize, " members, not ", set.members.size()));
     }
     lex.sets_.push_back(std::move(set));
   }
@@ -96,9 +98,9 @@ absl::StatusOr<Lexicon> Lexicon::Parse(std::string_view text, std::string versio
     for (const MemberRef& a : refs) {
       for (const MemberRef& b : refs) {
         if (&a != &b && IsPrefix(a.words, b.words)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("lexicon ", lex.version_, ": member '", lex.sets_[a.set].members[a.member],
-                           "' is a prefix of '", lex.sets_[b.set].members[b.member], "'"));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "lexicon ", lex.version_, ": member '", lex.sets_[a.set].members[a.member],
+              "' is a prefix of '", lex.sets_[b.set].members[b.member], "'"));
         }
       }
     }

@@ -32,7 +32,8 @@ bool IsJoiner(char c) { return c == '\'' || c == '-'; }
 
 absl::Status CheckId(int32_t id, int32_t vocab) {
   if (id < 0 || id >= vocab) {
-    return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is outside [0, ", vocab, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("token id ", id, " is outside [0, ", vocab, ")"));
   }
   return absl::OkStatus();
 }
@@ -83,7 +84,8 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
       size_t shared = 0;
       bool fits = true;
       while (fits) {
-        for (const auto& seq : seqs) fits = fits && shared < seq.size() && seq[shared] == seqs[0][shared];
+        for (const auto& seq : seqs)
+          fits = fits && shared < seq.size() && seq[shared] == seqs[0][shared];
         if (fits) ++shared;
       }
       fits = shared <= kMaxPrefixTokens;
@@ -115,8 +117,8 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
         for (uint32_t other : it->second) clash = clash || p->forms_[other].prefix == form.prefix;
       }
       if (clash) continue;
-      static constexpr uint8_t kBits[kFormKinds] = {kFormSpaceLower, kFormSpaceUpper, kFormBareLower,
-                                                    kFormBareUpper};
+      static constexpr uint8_t kBits[kFormKinds] = {kFormSpaceLower, kFormSpaceUpper,
+                                                    kFormBareLower, kFormBareUpper};
       p->active_forms_[s] |= kBits[kind];
       const auto index = static_cast<uint32_t>(p->forms_.size());
       for (int32_t t : form.tokens) p->by_token_[t].push_back(index);
@@ -142,8 +144,7 @@ size_t CanaryProcessor::active_count() const {
   return static_cast<size_t>(std::count(active_.begin(), active_.end(), true));
 }
 
-bool CanaryProcessor::Applies(const Form& form, absl::Span<const int32_t> history,
-                              Context*) const {
+bool CanaryProcessor::Applies(const Form& form, absl::Span<const int32_t> history, Context*) const {
   const size_t n = form.prefix.size();
   if (history.size() < n) return false;
   if (!std::equal(form.prefix.begin(), form.prefix.end(), history.end() - n)) return false;
@@ -211,7 +212,8 @@ bool CanaryProcessor::Continue(absl::Span<const int32_t> history, CanaryState* s
       if (candidates[i].id == t) break;
     }
     candidates[keep].id = t;
-    for (size_t i = 0; i < candidates.size(); ++i) candidates[i].logit = i == keep ? 0.0f : -INFINITY;
+    for (size_t i = 0; i < candidates.size(); ++i)
+      candidates[i].logit = i == keep ? 0.0f : -INFINITY;
   } else {
     for (float& l : logits) l = -INFINITY;
     logits[static_cast<size_t>(t)] = 0.0f;
@@ -224,8 +226,7 @@ bool CanaryProcessor::Continue(absl::Span<const int32_t> history, CanaryState* s
 }
 
 bool CanaryProcessor::MoveMass(const Form& form, std::vector<Slot>& slots, const CanaryKey& key,
-                               absl::Span<const int32_t> history, Context* ctx,
-                               CanaryState* state,
+                               absl::Span<const int32_t> history, Context* ctx, CanaryState* state,
                                absl::Span<const watermark::Candidate> list) const {
   // The exact members present, and their total mass (log-sum-exp of their logits).
   double max_logit = -INFINITY;
@@ -263,8 +264,8 @@ bool CanaryProcessor::MoveMass(const Form& form, std::vector<Slot>& slots, const
     *target->logit = static_cast<float>(mass);
   } else if (multi) {
     const double q = *target->logit;
-    const double total = q > mass ? q + std::log1p(std::exp(mass - q))
-                                  : mass + std::log1p(std::exp(q - mass));
+    const double total =
+        q > mass ? q + std::log1p(std::exp(mass - q)) : mass + std::log1p(std::exp(q - mass));
     ratio = std::exp(mass - total);
     *target->logit = static_cast<float>(total);
   } else {
@@ -384,18 +385,17 @@ absl::Status CanaryProcessor::ProcessBatch(absl::Span<const CanaryKey* const> ke
   const auto v = static_cast<size_t>(vocab_size_);
   if (histories.size() != rows || counts.size() != rows || logits.size() != rows * v ||
       (!states.empty() && states.size() != rows)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch of ", rows, " keys needs ", rows, " histories, ", rows,
-                     " counts, ", rows, " x ", v, " logits and ", rows, " states or none"));
+    return absl::InvalidArgumentError(absl::StrCat("batch of ", rows, " keys needs ", rows,
+                                                   " histories, ", rows, " counts, ", rows, " x ",
+                                                   v, " logits and ", rows, " states or none"));
   }
   for (size_t b = 0; b < rows; ++b) {
     for (float l : logits.subspan(b * v, v)) TRACEMARK_RETURN_IF_ERROR(CheckLogit(l));
     TRACEMARK_RETURN_IF_ERROR(CheckHistory(histories[b]));
   }
   for (size_t b = 0; b < rows; ++b) {
-    TRACEMARK_ASSIGN_OR_RETURN(
-        counts[b], DenseRow(keys[b], histories[b], logits.subspan(b * v, v),
-                            states.empty() ? nullptr : states[b]));
+    TRACEMARK_ASSIGN_OR_RETURN(counts[b], DenseRow(keys[b], histories[b], logits.subspan(b * v, v),
+                                                   states.empty() ? nullptr : states[b]));
   }
   return absl::OkStatus();
 }

@@ -27,7 +27,8 @@ absl::StatusOr<std::vector<SuitePrompt>> ParseSuite(std::string_view jsonl) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     auto bad = [&](std::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat("suite line ", line_no, ": ", absl::string_view(why.data(), why.size())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("suite line ", line_no, ": ", absl::string_view(why.data(), why.size())));
     };
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) return bad("not a JSON object");

@@ -88,9 +88,8 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     return absl::InvalidArgumentError("canary needs both a processor and a key");
   }
   if (options.canary != nullptr && options.canary->vocab_size() != vocab) {
-    return absl::InvalidArgumentError(absl::StrCat("canary built for vocabulary ",
-                                                   options.canary->vocab_size(), ", model has ",
-                                                   vocab));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "canary built for vocabulary ", options.canary->vocab_size(), ", model has ", vocab));
   }
   Generation out;
   out.prompt_ids = prompt_ids;
@@ -113,9 +112,8 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     const double u = rng.NextDouble();  // drawn every step so runs stay aligned
     if (options.canary != nullptr) {
       TRACEMARK_ASSIGN_OR_RETURN(
-          int moved,
-          options.canary->ProcessSparse(options.canary_key, history, absl::MakeSpan(cands),
-                                        &canary_state));
+          int moved, options.canary->ProcessSparse(options.canary_key, history,
+                                                   absl::MakeSpan(cands), &canary_state));
       out.canary_moves += static_cast<uint64_t>(moved);
     }
     if (watermarker != nullptr) {

@@ -36,16 +36,16 @@ TEST(LexiconTest, ParsesSetsMembersAndDigest) {
 
 TEST(LexiconTest, RejectsMalformedLexicons) {
   const char* bad[] = {
-      "",                                              // no sets
-      "synonym\tbig\n",                                // one member
-      "synonym\tbig|large\nsynonym\tlarge|huge\n",     // member in two sets
-      "synonym\tBig|large\n",                          // not lower case
-      "synonym\tbig |large\n",                         // stray space
+      "",                                                            // no sets
+      "synonym\tbig\n",                                              // one member
+      "synonym\tbig|large\nsynonym\tlarge|huge\n",                   // member in two sets
+      "synonym\tBig|large\n",                                        // not lower case
+      "synonym\tbig |large\n",                                       // stray space
       "synonym\tfor|since\nconnective\tfor example|for instance\n",  // prefix
-      "synonym\ta|b|c|d|e|f|g|h|i\n",                  // too many members
-      "nothing-here\n",                                // no tab
-      "synonym\tone two three four|x\n",               // too many words
-      "synonym\tdon''t|do\n",                          // double joiner
+      "synonym\ta|b|c|d|e|f|g|h|i\n",                                // too many members
+      "nothing-here\n",                                              // no tab
+      "synonym\tone two three four|x\n",                             // too many words
+      "synonym\tdon''t|do\n",                                        // double joiner
   };
   for (const char* text : bad) {
     EXPECT_FALSE(Lexicon::Parse(text, "bad").ok()) << text;
@@ -118,11 +118,11 @@ TEST(EventsTest, OnlyActiveSurfaceFormsAreEvents) {
             0u);
   EXPECT_EQ(ExtractEvents("NEVERTHELESS and NeverTheless", lex, all).size(), 0u);
   // At the start of the text the form follows the preceding text's last byte.
-  EXPECT_EQ(ExtractEvents("Nevertheless", lex, std::vector<uint8_t>{kFormBareUpper, 0, 0, 0}).size(),
-            1u);
-  EXPECT_EQ(ExtractEvents(" Nevertheless", lex, std::vector<uint8_t>{kFormSpaceUpper, 0, 0, 0})
-                .size(),
-            1u);
+  EXPECT_EQ(
+      ExtractEvents("Nevertheless", lex, std::vector<uint8_t>{kFormBareUpper, 0, 0, 0}).size(), 1u);
+  EXPECT_EQ(
+      ExtractEvents(" Nevertheless", lex, std::vector<uint8_t>{kFormSpaceUpper, 0, 0, 0}).size(),
+      1u);
   EXPECT_EQ(ExtractEvents("Nevertheless", lex, std::vector<uint8_t>{kFormBareUpper, 0, 0, 0},
                           "It failed. ")
                 .size(),
@@ -172,8 +172,10 @@ TEST(SuiteTest, RejectsMalformedSuites) {
   EXPECT_FALSE(ParseSuite("{\"id\":\"a\",\"prompt\":\"p\",\"prefix\":\"x\"}\n"
                           "{\"id\":\"a\",\"prompt\":\"p\",\"prefix\":\"x\"}\n")
                    .ok());
-  EXPECT_FALSE(ParseSuite("{\"id\":\"a\",\"prompt\":\"p\",\"prefix\":\"x\",\"targets\":[-1]}\n").ok());
-  EXPECT_TRUE(ParseSuite("{\"id\":\"a\",\"prompt\":\"p\",\"prefix\":\"x\",\"targets\":[3]}\n").ok());
+  EXPECT_FALSE(
+      ParseSuite("{\"id\":\"a\",\"prompt\":\"p\",\"prefix\":\"x\",\"targets\":[-1]}\n").ok());
+  EXPECT_TRUE(
+      ParseSuite("{\"id\":\"a\",\"prompt\":\"p\",\"prefix\":\"x\",\"targets\":[3]}\n").ok());
 }
 
 }  // namespace

@@ -110,8 +110,8 @@ TEST_F(ProcessorTest, MultiTokenKeyedMemberIsCompletedThroughTheState) {
   for (size_t i = 1; i < member.size(); ++i) {
     std::vector<watermark::Candidate> next = {{the, 0.0f}, {buy, 2.0f}};
     ASSERT_EQ(*proc_->ProcessSparse(&key, history, absl::MakeSpan(next), &state), 1);
-    const auto chosen = std::find_if(next.begin(), next.end(),
-                                     [](const auto& x) { return x.logit == 0.0f; });
+    const auto chosen =
+        std::find_if(next.begin(), next.end(), [](const auto& x) { return x.logit == 0.0f; });
     ASSERT_NE(chosen, next.end());
     EXPECT_EQ(chosen->id, member[i]);
     for (const auto& x : next) EXPECT_TRUE(&x == &*chosen || x.logit == -INFINITY);
@@ -164,8 +164,8 @@ TEST_F(ProcessorTest, PhraseSetsChooseAfterTheSharedPrefix) {
 TEST_F(ProcessorTest, CapitalisedFormsAndBoundaries) {
   // A set whose bare capitalised form is one token per member with this tokenizer.
   std::vector<int32_t> pair;
-  for (auto [a, b] : {std::pair<const char*, const char*>{"Nevertheless", "Nonetheless"},
-                      {"Color", "Colour"}}) {
+  for (auto [a, b] :
+       {std::pair<const char*, const char*>{"Nevertheless", "Nonetheless"}, {"Color", "Colour"}}) {
     if (Ids(a).size() == 1 && Ids(b).size() == 1) {
       pair = {Ids(a)[0], Ids(b)[0]};
       break;
@@ -210,7 +210,8 @@ TEST_F(ProcessorTest, DenseAndBatchAgreeWithSparseOnTheMembers) {
   const CanaryKey* keys[2] = {&key, nullptr};
   const absl::Span<const int32_t> histories[2] = {history, history};
   int counts[2];
-  ASSERT_TRUE(proc_->ProcessBatch(keys, histories, absl::MakeSpan(batch), absl::MakeSpan(counts)).ok());
+  ASSERT_TRUE(
+      proc_->ProcessBatch(keys, histories, absl::MakeSpan(batch), absl::MakeSpan(counts)).ok());
   EXPECT_EQ(counts[0], *moved);
   EXPECT_EQ(counts[1], 0);
   EXPECT_TRUE(std::equal(dense.begin(), dense.end(), batch.begin()));

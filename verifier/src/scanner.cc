@@ -129,8 +129,8 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
       repaired = true;
     }
     if (options_.canary != nullptr) {
-      const std::string_view before = seg.continues ? std::string_view(canary_tail)
-                                                    : Tail(seg.context, kContextBytes);
+      const std::string_view before =
+          seg.continues ? std::string_view(canary_tail) : Tail(seg.context, kContextBytes);
       doc_canary.Add(canary::ExtractEvents(seg.text, options_.canary->lexicon(),
                                            options_.canary->active_forms(), before));
       canary_tail = std::string(Tail(seg.text, kContextBytes));
@@ -422,8 +422,9 @@ absl::StatusOr<CanarySummary> Scanner::SummarizeCanary(const ScanResult& result)
   const int threads = options_.threads > 0
                           ? options_.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto keys_of = [&](size_t i, const std::vector<uint64_t>& ids)
-      -> absl::StatusOr<std::vector<canary::CanaryKey>> {
+  auto keys_of =
+      [&](size_t i,
+          const std::vector<uint64_t>& ids) -> absl::StatusOr<std::vector<canary::CanaryKey>> {
     std::vector<canary::CanaryKey> keys;
     keys.reserve(ids.size());
     for (uint64_t a : ids) {
@@ -442,8 +443,7 @@ absl::StatusOr<CanarySummary> Scanner::SummarizeCanary(const ScanResult& result)
       }
     }
     c.attribution.accounts_tried = accounts.size() * epochs;
-    c.attribution.corrected =
-        Bonferroni(c.attribution.top.front().p, c.attribution.accounts_tried);
+    c.attribution.corrected = Bonferroni(c.attribution.top.front().p, c.attribution.accounts_tried);
   }
   if (!options_.cohort.empty()) {
     for (size_t i = 0; i < epochs; ++i) {

@@ -174,9 +174,9 @@ absl::StatusOr<AccountKeys> Layout::ForAccount(uint64_t account) const {
   }
   Wipe(&fp_key, sizeof(fp_key));
   TRACEMARK_ASSIGN_OR_RETURN(SipKey canary_key, SubKey(account_key, "canary"));
-  AccountKeys keys = AccountKeysBuilder::Make(id_, account, account_key.Id(),
-                                              account_key.Commitment(), PayloadSymbols(account),
-                                              std::move(fingerprint), canary_key);
+  AccountKeys keys =
+      AccountKeysBuilder::Make(id_, account, account_key.Id(), account_key.Commitment(),
+                               PayloadSymbols(account), std::move(fingerprint), canary_key);
   Wipe(&canary_key, sizeof(canary_key));
   return keys;
 }

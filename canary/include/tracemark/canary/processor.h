@@ -136,9 +136,9 @@ class CanaryProcessor {
   std::vector<Form> forms_;
   std::vector<bool> active_;
   std::vector<uint8_t> active_forms_;
-  std::vector<uint32_t> unprefixed_;                                  // forms with empty prefix
+  std::vector<uint32_t> unprefixed_;                                    // forms with empty prefix
   absl::flat_hash_map<int32_t, std::vector<uint32_t>> by_last_prefix_;  // prefix's last token
-  absl::flat_hash_map<int32_t, std::vector<uint32_t>> by_token_;  // first own token -> forms
+  absl::flat_hash_map<int32_t, std::vector<uint32_t>> by_token_;        // first own token -> forms
 };
 
 }  // namespace tracemark::canary

@@ -124,7 +124,7 @@ struct CanarySummary {
   // Every issued account (x epoch) tested on the dataset's pooled tuples; empty when the accounts
   // issued are not known (no --accounts).
   canary::CanaryAttribution attribution;
-  std::vector<uint32_t> attribution_epochs;  // epoch of each attribution.top entry
+  std::vector<uint32_t> attribution_epochs;    // epoch of each attribution.top entry
   std::optional<canary::CohortResult> cohort;  // best epoch, corrected for the epochs
   std::string method;
 };
