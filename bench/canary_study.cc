@@ -203,6 +203,46 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
   return 0;
 }
 
+// Calibration: every (text, account) test's uncorrected p-value, counted at each level; a valid
+// test has at most level x tests at or below each level.
+struct Calibration {
+  static constexpr int kLevels = 5;  // 1e-2 .. 1e-6
+  uint64_t tests = 0;
+  uint64_t at[kLevels] = {0, 0, 0, 0, 0};
+  void AddAll(absl::Span<const tmk::canary::Tuple> tuples,
+              const std::vector<tmk::canary::CanaryKey>& keys) {
+    const tmk::stats::BinomialSum null = tmk::canary::NullOfMatches(tuples);
+    for (const auto& k : keys) {
+      const double l = null.UpperTail(tmk::canary::CountMatches(tuples, k)).log10();
+      ++tests;
+      for (int i = 0; i < kLevels; ++i) at[i] += l <= -(i + 2);
+    }
+  }
+  void Merge(const Calibration& o) {
+    tests += o.tests;
+    for (int i = 0; i < kLevels; ++i) at[i] += o.at[i];
+  }
+  nlohmann::json Json() const {
+    nlohmann::json j = {{"tests", tests}};
+    for (int i = 0; i < kLevels; ++i) {
+      j[absl::StrFormat("at_1e-%d", i + 2)] = at[i];
+      j[absl::StrFormat("expected_at_most_1e-%d", i + 2)] =
+          static_cast<double>(tests) * std::pow(10.0, -(i + 2));
+    }
+    return j;
+  }
+  void Print(const char* what) const {
+    std::printf("%-34s %llu (text, account) tests; uncorrected p <=", what,
+                static_cast<unsigned long long>(tests));
+    for (int i = 0; i < kLevels; ++i) {
+      std::printf(" 1e-%d: %llu (<= %.0f)", i + 2, static_cast<unsigned long long>(at[i]),
+                  static_cast<double>(tests) * std::pow(10.0, -(i + 2)));
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+};
+
 struct NullCounts {
   uint64_t tested = 0, at3 = 0, at6 = 0, at9 = 0, tuples = 0;
   double min_log10 = 0;
@@ -239,6 +279,7 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
   const int pools = f.docs / kPool;
   std::mutex mu;
   NullCounts single, pooled;
+  Calibration calibration;
   std::atomic<int> done{0};
   ParallelFor(pools, f.threads, [&](int p) {
     tmk::canary::CanaryStatistics pool_stats;
@@ -261,7 +302,10 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
     }
     const auto tup = pool_stats.Tuples(s.proc->lexicon());
     const auto at = tmk::canary::AttributeAmong(tup, keys, 1, 1);
+    Calibration cal;
+    cal.AddAll(tup, keys);
     std::lock_guard<std::mutex> lock(mu);
+    calibration.Merge(cal);
     single.tested += local.tested, single.at3 += local.at3, single.at6 += local.at6;
     single.at9 += local.at9, single.tuples += local.tuples;
     single.min_log10 = std::min(single.min_log10, local.min_log10);
@@ -270,8 +314,10 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
   });
   single.Print("other accounts' documents");
   pooled.Print("pooled by 100 (other accounts)");
+  calibration.Print("pooled by 100, every account");
   (*out)["other_accounts"] = single.Json();
   (*out)["other_accounts_pooled_100"] = pooled.Json();
+  (*out)["other_accounts_pooled_100_calibration"] = calibration.Json();
   if (!f.clean.empty()) {
     std::ifstream in(f.clean);
     if (!in) return std::cerr << "cannot read " << f.clean << "\n", 1;
@@ -296,6 +342,28 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
     for (size_t i = 0; i < texts.size(); ++i) clean.Add(*results[i], sizes[i]);
     clean.Print("clean documents");
     (*out)["clean"] = clean.Json();
+    // Clean documents pooled 1,000 at a time (in corpus order), every account's p-value counted.
+    constexpr size_t kCleanPool = 1000;
+    const int clean_pools = static_cast<int>(texts.size() / kCleanPool);
+    NullCounts clean_pooled;
+    Calibration clean_cal;
+    ParallelFor(clean_pools, f.threads, [&](int q) {
+      tmk::canary::CanaryStatistics st;
+      for (size_t i = static_cast<size_t>(q) * kCleanPool; i < (static_cast<size_t>(q) + 1) * kCleanPool; ++i) {
+        st.Add(tmk::canary::ExtractEvents(texts[i], s.proc->lexicon(), s.proc->active_forms()));
+      }
+      const auto tup = st.Tuples(s.proc->lexicon());
+      const auto at = tmk::canary::AttributeAmong(tup, keys, 1, 1);
+      Calibration cal;
+      cal.AddAll(tup, keys);
+      std::lock_guard<std::mutex> lock(mu);
+      clean_pooled.Add(at, tup.size());
+      clean_cal.Merge(cal);
+    });
+    clean_pooled.Print("clean, pooled by 1,000");
+    clean_cal.Print("clean pooled, every account");
+    (*out)["clean_pooled_1000"] = clean_pooled.Json();
+    (*out)["clean_pooled_1000_calibration"] = clean_cal.Json();
   }
   return 0;
 }

@@ -52,22 +52,18 @@ stats::BinomialSum NullOfMatches(absl::Span<const Tuple> tuples, uint64_t accoun
   return null;
 }
 
-namespace {
-
-uint64_t Matches(absl::Span<const Tuple> tuples, const CanaryKey& key) {
+uint64_t CountMatches(absl::Span<const Tuple> tuples, const CanaryKey& key) {
   uint64_t m = 0;
   for (const Tuple& t : tuples) m += key.Choice(t.set, t.set_size, t.context) == t.member;
   return m;
 }
-
-}  // namespace
 
 CanaryResult TestAccount(absl::Span<const Tuple> tuples, const CanaryKey& key) {
   const stats::BinomialSum null = NullOfMatches(tuples);
   CanaryResult r;
   r.account = key.account();
   r.tuples = tuples.size();
-  r.matches = Matches(tuples, key);
+  r.matches = CountMatches(tuples, key);
   r.expected = null.Mean();
   r.p = null.UpperTail(r.matches);
   return r;
@@ -81,7 +77,7 @@ CanaryAttribution AttributeAmong(absl::Span<const Tuple> tuples, absl::Span<cons
   std::vector<std::thread> pool;
   for (size_t w = 0; w < workers; ++w) {
     pool.emplace_back([&, w] {
-      for (size_t i = w; i < keys.size(); i += workers) matches[i] = Matches(tuples, keys[i]);
+      for (size_t i = w; i < keys.size(); i += workers) matches[i] = CountMatches(tuples, keys[i]);
     });
   }
   for (auto& t : pool) t.join();
@@ -118,7 +114,7 @@ CohortResult TestCohort(absl::Span<const Tuple> tuples, absl::Span<const CanaryK
   for (const CanaryKey& key : cohort) {
     if (!seen.insert(key.account()).second) continue;
     ++r.accounts;
-    r.matches += Matches(tuples, key);
+    r.matches += CountMatches(tuples, key);
   }
   const stats::BinomialSum null = NullOfMatches(tuples, r.accounts);
   r.expected = null.Mean();

@@ -77,6 +77,9 @@ struct CanaryResult {
 
 CanaryResult TestAccount(absl::Span<const Tuple> tuples, const CanaryKey& key);
 
+// The number of tuples whose text member equals the key's choice (the statistic of TestAccount).
+uint64_t CountMatches(absl::Span<const Tuple> tuples, const CanaryKey& key);
+
 struct CanaryAttribution {
   std::vector<CanaryResult> top;  // the accounts with most matches, best first
   uint64_t accounts_tried = 0;

@@ -19,7 +19,9 @@
 //    probability p / (p + q), decided by the keyed PRF, so that exactly the moved mass turns into
 //    the member (this needs a CanaryState; without one such sets are left alone at that step).
 // Every other token keeps its probability. In a sparse list where the keyed member's first token
-// is not a candidate, the best exact member's slot takes its id. Apply the canary before the
+// is not a candidate, the best exact member's slot takes its id. In a dense row, a set whose exact
+// members are all more than 14 below the row's largest logit (each under 8e-7 of probability) is
+// left alone: that saves the work for almost every set at every step. Apply the canary before the
 // watermark layers; they then work on the redistributed logits.
 //
 //   auto proc = CanaryProcessor::Create(&Lexicon::BuiltIn(), *tokenizer);     // once
@@ -104,6 +106,7 @@ class CanaryProcessor {
     std::vector<int32_t> prefix;
     std::vector<int32_t> tokens;             // by member index
     std::vector<std::vector<int32_t>> rest;  // continuation by member (empty: exact member)
+    bool shared = false;                     // a token of it also belongs to another form
   };
   // A member's first token in one step: its logit, and its id in a sparse list (null in dense).
   struct Slot {
@@ -128,7 +131,7 @@ class CanaryProcessor {
   template <typename Fn>
   void ForEachForm(absl::Span<const int32_t> history, Fn&& fn) const;
   absl::StatusOr<int> DenseRow(const CanaryKey* key, absl::Span<const int32_t> history,
-                               absl::Span<float> logits, CanaryState* state) const;
+                               absl::Span<float> logits, float row_max, CanaryState* state) const;
 
   const Lexicon* lexicon_ = nullptr;
   int32_t vocab_size_ = 0;
@@ -139,6 +142,7 @@ class CanaryProcessor {
   std::vector<uint32_t> unprefixed_;                                    // forms with empty prefix
   absl::flat_hash_map<int32_t, std::vector<uint32_t>> by_last_prefix_;  // prefix's last token
   absl::flat_hash_map<int32_t, std::vector<uint32_t>> by_token_;        // first own token -> forms
+  std::vector<uint8_t> is_member_token_;  // by token id: whether by_token_ has it
 };
 
 }  // namespace tracemark::canary
