@@ -7,6 +7,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/canary/events.h"
@@ -91,7 +92,7 @@ struct CanaryProcessor::Context {
     size_t prefix_len;
     uint64_t id;
   };
-  std::vector<Entry> entries;
+  absl::InlinedVector<Entry, 2> entries;
   // Per prefix length: -1 unknown, else whether a bare form may start there.
   int8_t boundary[kMaxPrefixTokens + 1] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
 };
@@ -183,6 +184,9 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
 absl::Status CanaryProcessor::CheckHistory(absl::Span<const int32_t> history) const {
   // Only the ids the choice can read: the longest prefix and the look-back before it.
   const size_t n = std::min(history.size(), kMaxLookbackTokens + kMaxPrefixTokens + kMaxOwnTokens);
+  bool bad = false;
+  for (int32_t id : history.last(n)) bad |= id < 0 || id >= vocab_size_;
+  if (!bad) return absl::OkStatus();
   for (int32_t id : history.last(n)) TRACEMARK_RETURN_IF_ERROR(CheckId(id, vocab_size_));
   return absl::OkStatus();
 }
@@ -278,7 +282,7 @@ bool CanaryProcessor::Continue(absl::Span<const int32_t> history, CanaryState* s
   return true;
 }
 
-bool CanaryProcessor::MoveMass(const Form& form, std::vector<Slot>& slots, const CanaryKey& key,
+bool CanaryProcessor::MoveMass(const Form& form, absl::Span<Slot> slots, const CanaryKey& key,
                                absl::Span<const int32_t> history, Context* ctx, CanaryState* state,
                                absl::Span<const watermark::Candidate> list) const {
   // The exact members present, and their total mass (log-sum-exp of their logits).
@@ -342,9 +346,15 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
                                                    absl::Span<const int32_t> history,
                                                    absl::Span<watermark::Candidate> candidates,
                                                    CanaryState* state) const {
+  bool bad = false;
   for (const auto& c : candidates) {
-    TRACEMARK_RETURN_IF_ERROR(CheckId(c.id, vocab_size_));
-    TRACEMARK_RETURN_IF_ERROR(CheckLogit(c.logit));
+    bad |= c.id < 0 || c.id >= vocab_size_ || std::isnan(c.logit) || c.logit == INFINITY;
+  }
+  if (bad) {
+    for (const auto& c : candidates) {
+      TRACEMARK_RETURN_IF_ERROR(CheckId(c.id, vocab_size_));
+      TRACEMARK_RETURN_IF_ERROR(CheckLogit(c.logit));
+    }
   }
   if (candidates.empty()) return absl::InvalidArgumentError("empty candidate list");
   TRACEMARK_RETURN_IF_ERROR(CheckHistory(history));
@@ -354,9 +364,9 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
   // Group candidates by the applicable form with the longest prefix that owns their token.
   struct Group {
     uint32_t form;
-    std::vector<Slot> slots;
+    absl::InlinedVector<Slot, kMaxSetSize> slots;
   };
-  std::vector<Group> groups;
+  absl::InlinedVector<Group, 2> groups;
   for (size_t i = 0; i < candidates.size(); ++i) {
     if (!is_member_token_[static_cast<size_t>(candidates[i].id)]) continue;
     auto it = by_token_.find(candidates[i].id);
@@ -382,7 +392,8 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
   }
   int moved = 0;
   for (Group& g : groups) {
-    moved += MoveMass(forms_[g.form], g.slots, *key, history, &ctx, state, candidates);
+    moved +=
+        MoveMass(forms_[g.form], absl::MakeSpan(g.slots), *key, history, &ctx, state, candidates);
   }
   return moved;
 }
@@ -419,7 +430,7 @@ absl::StatusOr<int> CanaryProcessor::DenseRow(const CanaryKey* key,
       if (form.shared && !owned(form.tokens[m])) return;
       slots.push_back({m, &logits[static_cast<size_t>(form.tokens[m])], nullptr});
     }
-    moved += MoveMass(form, slots, *key, history, &ctx, state, {});
+    moved += MoveMass(form, absl::MakeSpan(slots), *key, history, &ctx, state, {});
   });
   return moved;
 }

@@ -117,7 +117,7 @@ class CanaryProcessor {
   struct Context;
   // Moves the exact members' mass to the keyed member; true if it moved. `list` is the sparse
   // candidate list (empty in dense) for the check that a rewritten id is not already there.
-  bool MoveMass(const Form& form, std::vector<Slot>& slots, const CanaryKey& key,
+  bool MoveMass(const Form& form, absl::Span<Slot> slots, const CanaryKey& key,
                 absl::Span<const int32_t> history, Context* ctx, CanaryState* state,
                 absl::Span<const watermark::Candidate> list) const;
   // Forces the next continuation token if `state` says so; true when it did.
