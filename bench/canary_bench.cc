@@ -11,8 +11,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <optional>
 
@@ -42,8 +42,8 @@ const Inputs* Load() {
   static const Inputs* const inputs = []() -> const Inputs* {
     auto* in = new Inputs;
     auto tok = tmk::tokenizer::LoadTiktokenFromDataDir(TRACEMARK_DATA_DIR, "cl100k_base");
-    auto model = tmk::refmodel::KneserNeyModel::Load(
-        tmk::reference::DefaultModelPath(TRACEMARK_DATA_DIR));
+    auto model =
+        tmk::refmodel::KneserNeyModel::Load(tmk::reference::DefaultModelPath(TRACEMARK_DATA_DIR));
     auto files = tmk::reference::CorpusFiles(TRACEMARK_DATA_DIR);
     if (!tok.ok() || !model.ok() || !files.ok()) {
       std::cerr << "canary_bench needs the data and model of scripts/demo.sh\n";
@@ -51,7 +51,8 @@ const Inputs* Load() {
     }
     in->tok = *std::move(tok);
     in->proc = *tmk::canary::CanaryProcessor::Create(&tmk::canary::Lexicon::BuiltIn(), *in->tok);
-    in->key = tmk::canary::CanaryKey::FromSipKey(42, {0x0123456789abcdefull, 0xfedcba9876543210ull});
+    in->key =
+        tmk::canary::CanaryKey::FromSipKey(42, {0x0123456789abcdefull, 0xfedcba9876543210ull});
     std::ifstream f(files->back());
     const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     const std::vector<int32_t> ids = *in->tok->Encode(text);
@@ -85,7 +86,8 @@ void BM_CanarySparse(benchmark::State& state, bool canary) {
   for (auto _ : state) {
     cands = in->sparse[p];
     if (canary) {
-      moved += *in->proc->ProcessSparse(&*in->key, in->histories[p], absl::MakeSpan(cands), &cstate);
+      moved +=
+          *in->proc->ProcessSparse(&*in->key, in->histories[p], absl::MakeSpan(cands), &cstate);
     }
     logits.clear();
     for (const auto& c : cands) logits.push_back(c.logit);

@@ -349,7 +349,8 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
     Calibration clean_cal;
     ParallelFor(clean_pools, f.threads, [&](int q) {
       tmk::canary::CanaryStatistics st;
-      for (size_t i = static_cast<size_t>(q) * kCleanPool; i < (static_cast<size_t>(q) + 1) * kCleanPool; ++i) {
+      for (size_t i = static_cast<size_t>(q) * kCleanPool;
+           i < (static_cast<size_t>(q) + 1) * kCleanPool; ++i) {
         st.Add(tmk::canary::ExtractEvents(texts[i], s.proc->lexicon(), s.proc->active_forms()));
       }
       const auto tup = st.Tuples(s.proc->lexicon());

@@ -13,7 +13,10 @@
 //     prefixes, T tokens each.
 //  5. Tests on the student's answers only:
 //     - provider layer: unique (context, token) tuples over all answers (prompt positions not
-//       scored), exact binomial test;
+//       scored), exact binomial test; and the same restricted to positions whose context window
+//       (the h ids before) occurs in the watermarked training data, as an investigator holding
+//       the suspected training data (the harvest) can do (the 0 % control is tested on the
+//       windows of the whole harvest);
 //     - canary cohort: the cluster's summed canary matches over the answers' distinct tuples, and
 //       the same test for R random cohorts of honest accounts of the same size (the empirical
 //       null: how many would be accused at the cluster's p-value and at 1e-3);
@@ -28,6 +31,7 @@
 #include <mutex>
 #include <numeric>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "study_common.h"
 #include "tracemark/canary/evidence.h"
@@ -140,18 +144,38 @@ int main(int argc, char** argv) {
       {"queries", f.queries},           {"tokens", f.tokens},   {"cohorts", f.cohorts},
       {"parameters", config.Describe()}};
   std::printf(
-      "| watermarked share | student training tokens (watermarked) | provider p | canary: "
-      "cluster p | honest cohorts at <= cluster p / <= 1e-3 | fingerprint: cluster "
-      "accused / honest accused (1e-3, corrected) |\n|---|---|---|---|---|---|\n");
+      "| watermarked share | student training tokens (watermarked) | provider p | provider p, "
+      "seen windows | canary: cluster p | honest cohorts at <= cluster p / <= 1e-3 | "
+      "fingerprint: cluster accused / honest accused (1e-3, corrected) |\n"
+      "|---|---|---|---|---|---|---|\n");
   for (double share : shares) {
     // 3. The student.
     std::vector<std::vector<int32_t>> docs;
     uint64_t wm_tokens = 0, clean_tokens = 0;
     const auto want_wm = static_cast<uint64_t>(share * static_cast<double>(f.budget));
+    const auto h = static_cast<size_t>(config.context_width);
+    absl::flat_hash_set<uint64_t> seen;  // context windows of the watermarked training answers
+    auto window_key = [&](const std::vector<int32_t>& ids, size_t i) {
+      uint64_t k = 0x9E3779B97F4A7C15ull;
+      for (size_t j = i - h; j < i; ++j) k = Hash(k, static_cast<uint64_t>(ids[j]));
+      return k;
+    };
     for (const Doc& d : harvest) {
       if (wm_tokens >= want_wm) break;
       docs.push_back(d.ids);
       wm_tokens += d.ids.size() - d.prompt;
+      for (size_t i = std::max(d.prompt, h); i < d.ids.size(); ++i) {
+        seen.insert(window_key(d.ids, i));
+      }
+    }
+    if (share == 0) {
+      // The control: a student that never saw the harvest, tested on the windows of all of it
+      // (the null of the seen-window test).
+      for (const Doc& d : harvest) {
+        for (size_t i = std::max(d.prompt, h); i < d.ids.size(); ++i) {
+          seen.insert(window_key(d.ids, i));
+        }
+      }
     }
     for (size_t i = 0; i < clean.size() && wm_tokens + clean_tokens < f.budget; ++i) {
       docs.push_back(clean[(i * 7919) % clean.size()]);
@@ -175,17 +199,26 @@ int main(int argc, char** argv) {
       prefixes[static_cast<size_t>(q)] = p.prefix;
     });
     // 5. Provider layer over all answers' unique tuples.
-    tmk::watermark::TextStatistics stats;
+    tmk::watermark::TextStatistics stats, seen_stats;
     tmk::canary::CanaryStatistics cstats;
     for (size_t q = 0; q < answers_out.size(); ++q) {
+      const std::vector<int32_t>& ids = answers_out[q].ids;
       tmk::watermark::TextStatistics s;
-      if (!det->Score(answers_out[q].ids, answers_out[q].prompt, &s).ok()) std::abort();
+      if (!det->Score(ids, answers_out[q].prompt, &s).ok()) std::abort();
       if (!stats.Merge(s).ok()) std::abort();
+      for (size_t i = std::max(answers_out[q].prompt, h); i < ids.size(); ++i) {
+        if (!seen.contains(window_key(ids, i))) continue;
+        // Score position i alone: its h context ids, then the token.
+        const absl::Span<const int32_t> one(ids.data() + i - h, h + 1);
+        if (!det->Score(one, h, &seen_stats).ok()) std::abort();
+      }
       cstats.Add(
           tmk::canary::ExtractEvents(texts[q], proc->lexicon(), proc->active_forms(), prefixes[q]));
     }
     const auto provider =
         *det->TestProvider(*det->Project(stats, tmk::watermark::Layer::kProvider));
+    const auto provider_seen =
+        *det->TestProvider(*det->Project(seen_stats, tmk::watermark::Layer::kProvider));
     // Canary cohort test: the cluster, then random honest cohorts of the same size.
     const auto tuples = cstats.Tuples(proc->lexicon());
     const std::vector<tmk::canary::CanaryKey> cluster_keys(
@@ -221,11 +254,12 @@ int main(int argc, char** argv) {
       (a < f.cluster ? cluster_accused : honest_accused)++;
     }
     std::printf(
-        "| %g %% | %llu (%llu) | %s over %llu tuples | %s (%llu matches, %.0f expected, %zu "
-        "tuples) | %d / %d of %d | %d of %llu / %d of %llu |\n",
+        "| %g %% | %llu (%llu) | %s over %llu tuples | %s over %llu tuples | %s (%llu matches, "
+        "%.0f expected, %zu tuples) | %d / %d of %d | %d of %llu / %d of %llu |\n",
         100 * share, static_cast<unsigned long long>(wm_tokens + clean_tokens),
         static_cast<unsigned long long>(wm_tokens), provider.p_value.ToString().c_str(),
-        static_cast<unsigned long long>(provider.tuples), cluster_result.p.ToString().c_str(),
+        static_cast<unsigned long long>(provider.tuples), provider_seen.p_value.ToString().c_str(),
+        static_cast<unsigned long long>(provider_seen.tuples), cluster_result.p.ToString().c_str(),
         static_cast<unsigned long long>(cluster_result.matches), cluster_result.expected,
         tuples.size(), below_cluster, below_1e3, f.cohorts, cluster_accused,
         static_cast<unsigned long long>(f.cluster), honest_accused,
@@ -236,6 +270,8 @@ int main(int argc, char** argv) {
                              {"watermarked_tokens", wm_tokens},
                              {"provider_log10_p", provider.p_value.log10()},
                              {"provider_tuples", provider.tuples},
+                             {"provider_seen_windows_log10_p", provider_seen.p_value.log10()},
+                             {"provider_seen_windows_tuples", provider_seen.tuples},
                              {"canary_cluster_log10_p", cluster_result.p.log10()},
                              {"canary_cluster_matches", cluster_result.matches},
                              {"canary_cluster_expected", cluster_result.expected},
