@@ -200,6 +200,7 @@ int main(int argc, char** argv) {
     });
     // 5. Provider layer over all answers' unique tuples.
     tmk::watermark::TextStatistics stats, seen_stats;
+    nlohmann::json by_queries = nlohmann::json::array();
     tmk::canary::CanaryStatistics cstats;
     for (size_t q = 0; q < answers_out.size(); ++q) {
       const std::vector<int32_t>& ids = answers_out[q].ids;
@@ -214,6 +215,20 @@ int main(int argc, char** argv) {
       }
       cstats.Add(
           tmk::canary::ExtractEvents(texts[q], proc->lexicon(), proc->active_forms(), prefixes[q]));
+      // p-values against the number of queries: at 250, 500, 1,000, 2,000, ... and the last.
+      const size_t n = q + 1;
+      if (n == answers_out.size() ||
+          (n >= 250 && (n % 250 == 0) && ((n / 250) & (n / 250 - 1)) == 0)) {
+        const auto all = *det->TestProvider(*det->Project(stats, tmk::watermark::Layer::kProvider));
+        const auto sw =
+            *det->TestProvider(*det->Project(seen_stats, tmk::watermark::Layer::kProvider));
+        by_queries.push_back({{"queries", n},
+                              {"provider_log10_p", all.p_value.log10()},
+                              {"provider_seen_windows_log10_p", sw.p_value.log10()},
+                              {"seen_windows_tuples", sw.tuples}});
+        std::fprintf(stderr, "  share %g, %zu queries: provider p %s, seen windows p %s\n", share,
+                     n, all.p_value.ToString().c_str(), sw.p_value.ToString().c_str());
+      }
     }
     const auto provider =
         *det->TestProvider(*det->Project(stats, tmk::watermark::Layer::kProvider));
@@ -272,6 +287,7 @@ int main(int argc, char** argv) {
                              {"provider_tuples", provider.tuples},
                              {"provider_seen_windows_log10_p", provider_seen.p_value.log10()},
                              {"provider_seen_windows_tuples", provider_seen.tuples},
+                             {"by_queries", by_queries},
                              {"canary_cluster_log10_p", cluster_result.p.log10()},
                              {"canary_cluster_matches", cluster_result.matches},
                              {"canary_cluster_expected", cluster_result.expected},

@@ -1,6 +1,7 @@
 #include "tracemark/canary/processor.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #ifdef __SSE2__
@@ -362,9 +363,11 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
   if (Continue(history, state, candidates, {})) return 1;
   Context ctx;
   // Group candidates by the applicable form with the longest prefix that owns their token.
+  // A form's slots among the candidates (a repeated candidate id beyond the set size is ignored).
   struct Group {
-    uint32_t form;
-    absl::InlinedVector<Slot, kMaxSetSize> slots;
+    uint32_t form = 0;
+    size_t n = 0;
+    std::array<Slot, kMaxSetSize> slots{};
   };
   absl::InlinedVector<Group, 2> groups;
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -385,15 +388,17 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
     auto g = std::find_if(groups.begin(), groups.end(),
                           [&](const Group& x) { return x.form == static_cast<uint32_t>(best); });
     if (g == groups.end()) {
-      groups.push_back({static_cast<uint32_t>(best), {}});
+      groups.emplace_back();
       g = groups.end() - 1;
+      g->form = static_cast<uint32_t>(best);
     }
-    g->slots.push_back({member, &candidates[i].logit, &candidates[i].id});
+    if (g->n < g->slots.size())
+      g->slots[g->n++] = {member, &candidates[i].logit, &candidates[i].id};
   }
   int moved = 0;
   for (Group& g : groups) {
-    moved +=
-        MoveMass(forms_[g.form], absl::MakeSpan(g.slots), *key, history, &ctx, state, candidates);
+    moved += MoveMass(forms_[g.form], absl::MakeSpan(g.slots.data(), g.n), *key, history, &ctx,
+                      state, candidates);
   }
   return moved;
 }
