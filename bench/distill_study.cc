@@ -17,6 +17,8 @@
 //       (the h ids before) occurs in the watermarked training data, as an investigator holding
 //       the suspected training data (the harvest) can do (the 0 % control is tested on the
 //       windows of the whole harvest);
+//     - white-box (the radioactivity "open model" setting): at up to W seen windows, the
+//       student's own most likely next token, scored as unique tuples; no sampling at all;
 //     - canary cohort: the cluster's summed canary matches over the answers' distinct tuples, and
 //       the same test for R random cohorts of honest accounts of the same size (the empirical
 //       null: how many would be accused at the cluster's p-value and at 1e-3);
@@ -59,6 +61,7 @@ struct Flags {
   int queries = 500;          // suite prompts sent to the student
   int tokens = 200;           // per student answer
   int cohorts = 1000;         // random honest cohorts for the empirical null
+  int white_box = 20000;      // seen windows scored through the student's own distributions
   int threads = 2;
 };
 
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
       .Add("--queries", &f.queries)
       .Add("--tokens", &f.tokens)
       .Add("--cohorts", &f.cohorts)
+      .Add("--white-box", &f.white_box)
       .Add("--threads", &f.threads);
   if (!flags.Parse(argc, argv)) return 2;
   std::vector<double> shares;
@@ -145,9 +149,10 @@ int main(int argc, char** argv) {
       {"parameters", config.Describe()}};
   std::printf(
       "| watermarked share | student training tokens (watermarked) | provider p | provider p, "
-      "seen windows | canary: cluster p | honest cohorts at <= cluster p / <= 1e-3 | "
+      "seen windows | provider p, white-box | canary: cluster p | honest cohorts at <= cluster p / "
+      "<= 1e-3 | "
       "fingerprint: cluster accused / honest accused (1e-3, corrected) |\n"
-      "|---|---|---|---|---|---|---|\n");
+      "|---|---|---|---|---|---|---|---|\n");
   for (double share : shares) {
     // 3. The student.
     std::vector<std::vector<int32_t>> docs;
@@ -155,26 +160,30 @@ int main(int argc, char** argv) {
     const auto want_wm = static_cast<uint64_t>(share * static_cast<double>(f.budget));
     const auto h = static_cast<size_t>(config.context_width);
     absl::flat_hash_set<uint64_t> seen;  // context windows of the watermarked training answers
+    std::vector<std::vector<int32_t>> windows;  // the first --white-box of them, in order
     auto window_key = [&](const std::vector<int32_t>& ids, size_t i) {
       uint64_t k = 0x9E3779B97F4A7C15ull;
       for (size_t j = i - h; j < i; ++j) k = Hash(k, static_cast<uint64_t>(ids[j]));
       return k;
     };
+    auto add_window = [&](const std::vector<int32_t>& ids, size_t i) {
+      if (seen.insert(window_key(ids, i)).second &&
+          windows.size() < static_cast<size_t>(f.white_box)) {
+        windows.emplace_back(ids.begin() + static_cast<ptrdiff_t>(i - h),
+                             ids.begin() + static_cast<ptrdiff_t>(i));
+      }
+    };
     for (const Doc& d : harvest) {
       if (wm_tokens >= want_wm) break;
       docs.push_back(d.ids);
       wm_tokens += d.ids.size() - d.prompt;
-      for (size_t i = std::max(d.prompt, h); i < d.ids.size(); ++i) {
-        seen.insert(window_key(d.ids, i));
-      }
+      for (size_t i = std::max(d.prompt, h); i < d.ids.size(); ++i) add_window(d.ids, i);
     }
     if (share == 0) {
       // The control: a student that never saw the harvest, tested on the windows of all of it
       // (the null of the seen-window test).
       for (const Doc& d : harvest) {
-        for (size_t i = std::max(d.prompt, h); i < d.ids.size(); ++i) {
-          seen.insert(window_key(d.ids, i));
-        }
+        for (size_t i = std::max(d.prompt, h); i < d.ids.size(); ++i) add_window(d.ids, i);
       }
     }
     for (size_t i = 0; i < clean.size() && wm_tokens + clean_tokens < f.budget; ++i) {
@@ -184,6 +193,30 @@ int main(int argc, char** argv) {
     auto student = tmk::refmodel::KneserNeyModel::Train(docs, tok.vocab_size(), 4);
     if (!student.ok()) return std::cerr << student.status() << "\n", 1;
     const tmk::reference::ReferenceGenerator gen(&*student, &tok);
+    // White-box: at each seen window, the student's most likely next token (a function of the
+    // student alone, so green with probability exactly gamma under the null), as unique tuples.
+    tmk::watermark::TextStatistics wb_stats;
+    {
+      std::mutex wb_mu;
+      const int chunks = std::max(1, f.threads) * 8;
+      ParallelFor(chunks, f.threads, [&](int c) {
+        std::vector<float> lp(static_cast<size_t>(student->vocab_size()));
+        tmk::watermark::TextStatistics local;
+        for (size_t w = static_cast<size_t>(c); w < windows.size();
+             w += static_cast<size_t>(chunks)) {
+          student->LogProbs(windows[w], absl::MakeSpan(lp));
+          const auto best =
+              static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin());
+          std::vector<int32_t> one = windows[w];
+          one.push_back(best);
+          if (!det->Score(one, h, &local).ok()) std::abort();
+        }
+        std::lock_guard<std::mutex> lock(wb_mu);
+        if (!wb_stats.Merge(local).ok()) std::abort();
+      });
+    }
+    const auto provider_wb =
+        *det->TestProvider(*det->Project(wb_stats, tmk::watermark::Layer::kProvider));
     // 4. Black-box queries with the suite's prefixes.
     std::vector<Doc> answers_out(static_cast<size_t>(f.queries));
     std::vector<std::string> texts(answers_out.size()), prefixes(answers_out.size());
@@ -269,12 +302,15 @@ int main(int argc, char** argv) {
       (a < f.cluster ? cluster_accused : honest_accused)++;
     }
     std::printf(
-        "| %g %% | %llu (%llu) | %s over %llu tuples | %s over %llu tuples | %s (%llu matches, "
+        "| %g %% | %llu (%llu) | %s over %llu tuples | %s over %llu tuples | %s over %llu tuples | "
+        "%s (%llu matches, "
         "%.0f expected, %zu tuples) | %d / %d of %d | %d of %llu / %d of %llu |\n",
         100 * share, static_cast<unsigned long long>(wm_tokens + clean_tokens),
         static_cast<unsigned long long>(wm_tokens), provider.p_value.ToString().c_str(),
         static_cast<unsigned long long>(provider.tuples), provider_seen.p_value.ToString().c_str(),
-        static_cast<unsigned long long>(provider_seen.tuples), cluster_result.p.ToString().c_str(),
+        static_cast<unsigned long long>(provider_seen.tuples),
+        provider_wb.p_value.ToString().c_str(), static_cast<unsigned long long>(provider_wb.tuples),
+        cluster_result.p.ToString().c_str(),
         static_cast<unsigned long long>(cluster_result.matches), cluster_result.expected,
         tuples.size(), below_cluster, below_1e3, f.cohorts, cluster_accused,
         static_cast<unsigned long long>(f.cluster), honest_accused,
@@ -288,6 +324,8 @@ int main(int argc, char** argv) {
                              {"provider_seen_windows_log10_p", provider_seen.p_value.log10()},
                              {"provider_seen_windows_tuples", provider_seen.tuples},
                              {"by_queries", by_queries},
+                             {"provider_white_box_log10_p", provider_wb.p_value.log10()},
+                             {"provider_white_box_tuples", provider_wb.tuples},
                              {"canary_cluster_log10_p", cluster_result.p.log10()},
                              {"canary_cluster_matches", cluster_result.matches},
                              {"canary_cluster_expected", cluster_result.expected},
