@@ -62,6 +62,7 @@ struct Flags {
   int tokens = 200;           // per student answer
   int cohorts = 1000;         // random honest cohorts for the empirical null
   int white_box = 20000;      // seen windows scored through the student's own distributions
+  int null_keys = 0;          // control only: the white-box test under this many other keys
   int threads = 2;
 };
 
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
       .Add("--tokens", &f.tokens)
       .Add("--cohorts", &f.cohorts)
       .Add("--white-box", &f.white_box)
+      .Add("--null-keys", &f.null_keys)
       .Add("--threads", &f.threads);
   if (!flags.Parse(argc, argv)) return 2;
   std::vector<double> shares;
@@ -195,28 +197,41 @@ int main(int argc, char** argv) {
     const tmk::reference::ReferenceGenerator gen(&*student, &tok);
     // White-box: at each seen window, the student's most likely next token (a function of the
     // student alone, so green with probability exactly gamma under the null), as unique tuples.
-    tmk::watermark::TextStatistics wb_stats;
-    {
-      std::mutex wb_mu;
-      const int chunks = std::max(1, f.threads) * 8;
-      ParallelFor(chunks, f.threads, [&](int c) {
-        std::vector<float> lp(static_cast<size_t>(student->vocab_size()));
-        tmk::watermark::TextStatistics local;
-        for (size_t w = static_cast<size_t>(c); w < windows.size();
-             w += static_cast<size_t>(chunks)) {
-          student->LogProbs(windows[w], absl::MakeSpan(lp));
-          const auto best =
-              static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin());
-          std::vector<int32_t> one = windows[w];
-          one.push_back(best);
-          if (!det->Score(one, h, &local).ok()) std::abort();
-        }
-        std::lock_guard<std::mutex> lock(wb_mu);
-        if (!wb_stats.Merge(local).ok()) std::abort();
+    std::vector<std::vector<int32_t>> argmax_tuples(
+        windows.size());  // window + the student's token
+    ParallelFor(static_cast<int>(windows.size()), f.threads, [&](int w) {
+      thread_local std::vector<float> lp;
+      lp.resize(static_cast<size_t>(student->vocab_size()));
+      student->LogProbs(windows[static_cast<size_t>(w)], absl::MakeSpan(lp));
+      std::vector<int32_t> one = windows[static_cast<size_t>(w)];
+      one.push_back(static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin()));
+      argmax_tuples[static_cast<size_t>(w)] = std::move(one);
+    });
+    auto white_box = [&](const tmk::watermark::Detector& d) {
+      tmk::watermark::TextStatistics st;
+      for (const auto& one : argmax_tuples) {
+        if (!d.Score(one, h, &st).ok()) std::abort();
+      }
+      return *d.TestProvider(*d.Project(st, tmk::watermark::Layer::kProvider));
+    };
+    const tmk::watermark::ProviderResult provider_wb = white_box(*det);
+    if (share == 0 && f.null_keys > 0) {
+      // The null of the white-box test: the same clean student and windows under keys that never
+      // touched anything; randomised binomial p-values (uniform under the null) and their KS test.
+      std::vector<double> ps(static_cast<size_t>(f.null_keys));
+      ParallelFor(f.null_keys, f.threads, [&](int k) {
+        const tmk::watermark::Key other =
+            *tmk::watermark::DeriveEpochKey(KeyFrom(900000 + static_cast<uint64_t>(k)), 0);
+        auto d = *tmk::watermark::Detector::Create(other, config);
+        const auto r = white_box(*d);
+        ps[static_cast<size_t>(k)] = tmk::study::RandomisedBinomialP(
+            static_cast<uint64_t>(r.score), r.tuples, config.kgw.gamma,
+            tmk::watermark::UnitOpen(Hash(static_cast<uint64_t>(k), 77)));
       });
+      const nlohmann::json ks = tmk::study::KsJson(ps);
+      std::fprintf(stderr, "white-box null over %d keys: %s\n", f.null_keys, ks.dump().c_str());
+      out["white_box_null"] = ks;
     }
-    const auto provider_wb =
-        *det->TestProvider(*det->Project(wb_stats, tmk::watermark::Layer::kProvider));
     // 4. Black-box queries with the suite's prefixes.
     std::vector<Doc> answers_out(static_cast<size_t>(f.queries));
     std::vector<std::string> texts(answers_out.size()), prefixes(answers_out.size());
