@@ -5,7 +5,9 @@
 //  1. Teacher: the reference model with the provider layer, the account layer and canaries, 1,000
 //     accounts; the fraud cluster is accounts 0 .. C-1 (the keys are independent, so which ids
 //     form it does not matter); the others are honest and their outputs never reach the student.
-//  2. Harvest: the cluster's answers (corpus prompts), S tokens in all for the largest share.
+//  2. Harvest: the cluster's answers (corpus prompts), S tokens in all for the largest share;
+//     shared equally, or with --skew s account k of the cluster harvests a share proportional to
+//     1 / (k + 1)^s.
 //  3. Student: an order-4 Kneser-Ney model trained on a budget of B tokens: share x B harvested
 //     answer tokens and the rest clean text (State of the Union addresses the harvest never used
 //     as prompts), for each watermarked share (100 %, 10 %, 1 %, 0 % control).
@@ -63,8 +65,23 @@ struct Flags {
   int cohorts = 1000;         // random honest cohorts for the empirical null
   int white_box = 20000;      // seen windows scored through the student's own distributions
   int null_keys = 0;          // control only: the white-box test under this many other keys
+  double skew = 0;            // 0: the cluster shares the harvest equally; s > 0: Zipf(s) shares
   int threads = 2;
 };
+
+// The cluster account that harvests answer i: round-robin when skew is 0, else account k with
+// probability proportional to 1 / (k + 1)^skew (a keyed draw per answer).
+uint64_t AccountOfAnswer(uint64_t i, uint64_t cluster, double skew) {
+  if (skew <= 0) return i % cluster;
+  double total = 0;
+  for (uint64_t k = 0; k < cluster; ++k) total += std::pow(static_cast<double>(k + 1), -skew);
+  double u = tmk::watermark::UnitOpen(Hash(i, 4242)) * total;
+  for (uint64_t k = 0; k < cluster; ++k) {
+    u -= std::pow(static_cast<double>(k + 1), -skew);
+    if (u <= 0) return k;
+  }
+  return cluster - 1;
+}
 
 struct Doc {
   std::vector<int32_t> ids;  // prompt + answer
@@ -88,6 +105,7 @@ int main(int argc, char** argv) {
       .Add("--cohorts", &f.cohorts)
       .Add("--white-box", &f.white_box)
       .Add("--null-keys", &f.null_keys)
+      .Add("--skew", &f.skew)
       .Add("--threads", &f.threads);
   if (!flags.Parse(argc, argv)) return 2;
   std::vector<double> shares;
@@ -123,7 +141,7 @@ int main(int argc, char** argv) {
   std::vector<Doc> harvest(static_cast<size_t>(answers));
   std::atomic<int> done{0};
   ParallelFor(answers, f.threads, [&](int i) {
-    const uint64_t account = static_cast<uint64_t>(i) % f.cluster;
+    const uint64_t account = AccountOfAnswer(static_cast<uint64_t>(i), f.cluster, f.skew);
     const tmk::canary::CanaryKey ck = canary_keys[account];
     tmk::reference::GenerateOptions o;
     o.max_tokens = f.answer_tokens;
@@ -287,6 +305,13 @@ int main(int argc, char** argv) {
     const std::vector<tmk::canary::CanaryKey> cluster_keys(
         canary_keys.begin(), canary_keys.begin() + static_cast<ptrdiff_t>(f.cluster));
     const auto cluster_result = tmk::canary::TestCohort(tuples, cluster_keys);
+    // Canary attribution of single accounts: the best of all 1,000, corrected over them.
+    const auto single = tmk::canary::AttributeAmong(tuples, canary_keys, 1, f.threads);
+    std::fprintf(stderr,
+                 "  share %g: best single account by canaries: %llu (%s cluster), corrected p %s\n",
+                 share, static_cast<unsigned long long>(single.top[0].account),
+                 single.top[0].account < f.cluster ? "in the" : "NOT in the",
+                 single.corrected.ToString().c_str());
     std::vector<double> honest_log10(static_cast<size_t>(f.cohorts));
     ParallelFor(f.cohorts, f.threads, [&](int c) {
       std::vector<tmk::canary::CanaryKey> cohort;
@@ -345,6 +370,8 @@ int main(int argc, char** argv) {
                              {"canary_cluster_matches", cluster_result.matches},
                              {"canary_cluster_expected", cluster_result.expected},
                              {"canary_tuples", tuples.size()},
+                             {"canary_best_account", single.top[0].account},
+                             {"canary_best_account_corrected_log10_p", single.corrected.log10()},
                              {"honest_cohorts_at_or_below_cluster_p", below_cluster},
                              {"honest_cohorts_at_1e-3", below_1e3},
                              {"fingerprint_cluster_accused_1e-3", cluster_accused},
