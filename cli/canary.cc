@@ -45,15 +45,16 @@ absl::Status CanarySuite(const CanarySuiteFlags& f) {
 
 absl::Status CanaryLexiconInfo(const CanaryLexiconFlags& f) {
   std::optional<canary::Lexicon> holder;
-  TRACEMARK_ASSIGN_OR_RETURN(const canary::Lexicon* lex, LoadLexicon(f.lexicon, &holder));
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<canary::CanaryProcessor> proc,
-                             canary::CanaryProcessor::Create(lex, *tok));
+                             LoadCanaryProcessor(f.lexicon, *tok, &holder));
+  const canary::Lexicon* lex = &proc->lexicon();
+  const std::vector<bool> active = proc->active_sets();
   std::map<std::string, std::pair<size_t, size_t>> kinds;  // kind -> (sets, active)
   for (size_t s = 0; s < lex->sets().size(); ++s) {
     auto& k = kinds[lex->sets()[s].kind];
     ++k.first;
-    k.second += proc->active_sets()[s];
+    k.second += active[s];
   }
   if (f.common.json) {
     nlohmann::json j = {{"lexicon", lex->version()},      {"digest", lex->digest()},
@@ -66,7 +67,7 @@ absl::Status CanaryLexiconInfo(const CanaryLexiconFlags& f) {
         j["list"].push_back({{"id", s},
                              {"kind", lex->sets()[s].kind},
                              {"members", lex->sets()[s].members},
-                             {"active", static_cast<bool>(proc->active_sets()[s])}});
+                             {"active", static_cast<bool>(active[s])}});
       }
     }
     std::cout << j.dump(2) << "\n";
@@ -84,7 +85,7 @@ absl::Status CanaryLexiconInfo(const CanaryLexiconFlags& f) {
     for (size_t s = 0; s < lex->sets().size(); ++s) {
       std::cout << absl::StrFormat("%5d %-12s %s%s\n", s, lex->sets()[s].kind,
                                    absl::StrJoin(lex->sets()[s].members, " | "),
-                                   proc->active_sets()[s] ? "" : "   (inactive)");
+                                   active[s] ? "" : "   (inactive)");
     }
   }
   return absl::OkStatus();

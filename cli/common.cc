@@ -103,11 +103,15 @@ int Report(const absl::Status& s) {
   return 1;
 }
 
-absl::StatusOr<const canary::Lexicon*> LoadLexicon(const std::string& path,
-                                                   std::optional<canary::Lexicon>* holder) {
-  if (path.empty()) return &canary::Lexicon::BuiltIn();
-  TRACEMARK_ASSIGN_OR_RETURN(canary::Lexicon lex, canary::Lexicon::ReadFile(path));
-  return &holder->emplace(std::move(lex));
+absl::StatusOr<std::unique_ptr<canary::CanaryProcessor>> LoadCanaryProcessor(
+    const std::string& path, const tokenizer::Tokenizer& tok,
+    std::optional<canary::Lexicon>* holder) {
+  const canary::Lexicon* lexicon = &canary::Lexicon::BuiltIn();
+  if (!path.empty()) {
+    TRACEMARK_ASSIGN_OR_RETURN(canary::Lexicon lex, canary::Lexicon::ReadFile(path));
+    lexicon = &holder->emplace(std::move(lex));
+  }
+  return canary::CanaryProcessor::Create(lexicon, tok);
 }
 
 absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/canary/lexicon.h"
+#include "tracemark/canary/processor.h"
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/tokenizer/tokenizer.h"
@@ -55,10 +56,11 @@ absl::StatusOr<std::string> ReadInput(const std::string& path);
 // Parses "0,1,3" or "0-3".
 absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec);
 
-// The lexicon from --lexicon FILE, or the built-in one when `path` is empty. `holder` keeps a
-// loaded lexicon alive; the result points into it or at the built-in lexicon.
-absl::StatusOr<const canary::Lexicon*> LoadLexicon(const std::string& path,
-                                                   std::optional<canary::Lexicon>* holder);
+// The canary processor for `tok` over the lexicon from --lexicon FILE, or the built-in one when
+// `path` is empty. `holder` keeps a loaded lexicon alive for as long as the processor is used.
+absl::StatusOr<std::unique_ptr<canary::CanaryProcessor>> LoadCanaryProcessor(
+    const std::string& path, const tokenizer::Tokenizer& tok,
+    std::optional<canary::Lexicon>* holder);
 
 // Account ids from a file: one a line, '#' starts a comment. `flag` names the option in errors.
 absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,

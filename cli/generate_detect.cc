@@ -32,8 +32,7 @@ absl::Status Generate(const GenerateFlags& f) {
     if (!account.has_value()) {
       return absl::InvalidArgumentError("--canary needs the watermark keys (drop --no-watermark)");
     }
-    TRACEMARK_ASSIGN_OR_RETURN(const canary::Lexicon* lex, LoadLexicon(f.lexicon, &lexicon_holder));
-    TRACEMARK_ASSIGN_OR_RETURN(canary_proc, canary::CanaryProcessor::Create(lex, *tok));
+    TRACEMARK_ASSIGN_OR_RETURN(canary_proc, LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
     canary_key = canary::CanaryKey::FromAccountKeys(*account);
   }
   reference::GenerateOptions opt;

@@ -30,12 +30,13 @@ absl::Status ParseAccounts(const std::string& spec, verifier::ScanOptions* opt,
     opt->account_limit = n;
     return absl::OkStatus();
   }
-  if (!std::ifstream(spec)) {
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> ids = ReadAccountIds(spec, "--accounts");
+  if (absl::IsNotFound(ids.status())) {
     return absl::NotFoundError(
         absl::StrCat("--accounts: '", spec, "' is neither a number nor a readable file"));
   }
-  TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<uint64_t> ids, ReadAccountIds(spec, "--accounts"));
-  opt->issued = &issued->emplace(std::move(ids));
+  if (!ids.ok()) return ids.status();
+  opt->issued = &issued->emplace(*std::move(ids));
   return absl::OkStatus();
 }
 
@@ -243,8 +244,7 @@ absl::Status Scan(const ScanFlags& f) {
   std::optional<canary::Lexicon> lexicon_holder;
   std::unique_ptr<canary::CanaryProcessor> canary_proc;
   if (!f.no_canary) {
-    TRACEMARK_ASSIGN_OR_RETURN(const canary::Lexicon* lex, LoadLexicon(f.lexicon, &lexicon_holder));
-    TRACEMARK_ASSIGN_OR_RETURN(canary_proc, canary::CanaryProcessor::Create(lex, *tok));
+    TRACEMARK_ASSIGN_OR_RETURN(canary_proc, LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
     opt.canary = canary_proc.get();
     if (!f.cohort.empty()) {
       TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<uint64_t> ids,

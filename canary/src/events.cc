@@ -5,8 +5,6 @@
 namespace tracemark::canary {
 namespace {
 
-bool IsJoiner(char c) { return c == '\'' || c == '-'; }
-
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 struct Word {

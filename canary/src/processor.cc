@@ -34,8 +34,6 @@ std::string Surface(const std::string& member, int kind) {
   return s;
 }
 
-bool IsJoiner(char c) { return c == '\'' || c == '-'; }
-
 absl::Status CheckId(int32_t id, int32_t vocab) {
   if (id < 0 || id >= vocab) {
     return absl::InvalidArgumentError(
@@ -44,8 +42,11 @@ absl::Status CheckId(int32_t id, int32_t vocab) {
   return absl::OkStatus();
 }
 
+// NaN or +inf: what no logit may be (-inf marks a masked token).
+bool BadLogit(float l) { return std::isnan(l) || l == INFINITY; }
+
 absl::Status CheckLogit(float l) {
-  if (std::isnan(l) || l == INFINITY) {
+  if (BadLogit(l)) {
     return absl::InvalidArgumentError("logits must not be NaN or +inf");
   }
   return absl::OkStatus();
@@ -73,7 +74,7 @@ absl::StatusOr<float> CheckedRowMax(absl::Span<const float> row) {
 #endif
   for (; i < row.size(); ++i) {
     const float l = row[i];
-    bad = bad || std::isnan(l) || l == INFINITY;
+    bad = bad || BadLogit(l);
     m = std::max(m, l);
   }
   if (bad) return absl::InvalidArgumentError("logits must not be NaN or +inf");
@@ -110,7 +111,6 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
     if (bytes.ok()) p->token_bytes_[static_cast<size_t>(id)] = *std::move(bytes);
   }
   const std::vector<PhraseSet>& sets = lexicon->sets();
-  p->active_.assign(sets.size(), false);
   p->active_forms_.assign(sets.size(), 0);
   for (uint32_t s = 0; s < sets.size(); ++s) {
     for (int kind = 0; kind < kFormKinds; ++kind) {
@@ -149,7 +149,6 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
         if (kind == kSpaceLower) break;  // the set is inactive: no form of it is used
         continue;
       }
-      if (kind == kSpaceLower) p->active_[s] = true;
       form.prefix.assign(seqs[0].begin(), seqs[0].begin() + static_cast<ptrdiff_t>(shared));
       // A token can serve two forms only with different prefixes (the longer applies first).
       bool clash = false;
@@ -192,8 +191,15 @@ absl::Status CanaryProcessor::CheckHistory(absl::Span<const int32_t> history) co
   return absl::OkStatus();
 }
 
+std::vector<bool> CanaryProcessor::active_sets() const {
+  std::vector<bool> active(active_forms_.size());
+  for (size_t s = 0; s < active.size(); ++s) active[s] = active_forms_[s] != 0;
+  return active;
+}
+
 size_t CanaryProcessor::active_count() const {
-  return static_cast<size_t>(std::count(active_.begin(), active_.end(), true));
+  return static_cast<size_t>(
+      std::count_if(active_forms_.begin(), active_forms_.end(), [](uint8_t f) { return f != 0; }));
 }
 
 bool CanaryProcessor::Applies(const Form& form, absl::Span<const int32_t> history,
@@ -349,7 +355,7 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
                                                    CanaryState* state) const {
   bool bad = false;
   for (const auto& c : candidates) {
-    bad |= c.id < 0 || c.id >= vocab_size_ || std::isnan(c.logit) || c.logit == INFINITY;
+    bad |= c.id < 0 || c.id >= vocab_size_ || BadLogit(c.logit);
   }
   if (bad) {
     for (const auto& c : candidates) {

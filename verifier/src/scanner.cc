@@ -242,9 +242,7 @@ absl::StatusOr<ScanResult> Scanner::Scan(DocumentReader& reader,
         absl::StrCat("tokenizer ", std::string(tokenizer_.name()), " has ", tokenizer_.vocab_size(),
                      " ids but the watermark configuration has ", verifier_.config().vocab_size));
   }
-  const int threads = options_.threads > 0
-                          ? options_.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = Threads();
   std::mutex mu;
   std::condition_variable not_empty, not_full;
   std::deque<Document> queue;
@@ -401,6 +399,11 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
   return s;
 }
 
+int Scanner::Threads() const {
+  return options_.threads > 0 ? options_.threads
+                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 absl::StatusOr<CanarySummary> Scanner::SummarizeCanary(const ScanResult& result) const {
   const canary::Lexicon& lexicon = options_.canary->lexicon();
   CanarySummary c;
@@ -419,9 +422,7 @@ absl::StatusOr<CanarySummary> Scanner::SummarizeCanary(const ScanResult& result)
     for (uint64_t a = 0; a < options_.account_limit; ++a) accounts.push_back(a);
   }
   const size_t epochs = verifier_.num_epochs();
-  const int threads = options_.threads > 0
-                          ? options_.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = Threads();
   auto keys_of =
       [&](size_t i,
           const std::vector<uint64_t>& ids) -> absl::StatusOr<std::vector<canary::CanaryKey>> {

@@ -52,6 +52,9 @@ inline bool IsWordByte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
+// True for the apostrophe and hyphen, which join two word bytes into one word.
+inline bool IsJoiner(char c) { return c == '\'' || c == '-'; }
+
 // The events of `text`. Members in an inactive form are still matched (so that they are not taken
 // for other words) but give no event.
 std::vector<Event> ExtractEvents(std::string_view text, const Lexicon& lexicon,

@@ -6,10 +6,11 @@
 // start). Within a set and form, the members' token sequences are a shared prefix (possibly empty)
 // followed by each member's own first token, distinct between members, and its continuation:
 // " for example" / " for instance" share " for"; " labor" / " lab"+"our" share nothing. A member
-// whose own part is one token is *exact*: that token's probability is the member's. A set whose
-// lower-case spaced form has this shape and at least one exact member is *active*; its other forms
-// are used where they fit. Detection counts only occurrences in the forms used (active_forms()), a
-// function of the lexicon and tokenizer alone.
+// whose own part is one token is *exact*: that token's probability is the member's. Only sets whose
+// lower-case spaced form has this shape and at least one exact member are considered; of those,
+// each form that fits is used unless one of its tokens already serves an earlier set's form under
+// the same prefix. A set with at least one form used is *active*. Detection counts only occurrences
+// in the forms used (active_forms()), a function of the lexicon and tokenizer alone.
 //
 // At a step whose history ends with a form's prefix, the exact members among the candidates give
 // up their mass p (their logits become -inf) to the keyed member:
@@ -76,8 +77,9 @@ class CanaryProcessor {
 
   const Lexicon& lexicon() const { return *lexicon_; }
   int32_t vocab_size() const { return vocab_size_; }
-  // One flag per lexicon set: whether the decode-time choice applies to it with this tokenizer.
-  const std::vector<bool>& active_sets() const { return active_; }
+  // One flag per lexicon set: whether the decode-time choice applies to it with this tokenizer
+  // (some form of it is used; derived from active_forms()).
+  std::vector<bool> active_sets() const;
   // One bit mask per set of the surface forms used (kFormSpaceLower ... in events.h): what
   // ExtractEvents must count.
   const std::vector<uint8_t>& active_forms() const { return active_forms_; }
@@ -137,7 +139,6 @@ class CanaryProcessor {
   int32_t vocab_size_ = 0;
   std::vector<std::string> token_bytes_;
   std::vector<Form> forms_;
-  std::vector<bool> active_;
   std::vector<uint8_t> active_forms_;
   std::vector<uint32_t> unprefixed_;                                    // forms with empty prefix
   absl::flat_hash_map<int32_t, std::vector<uint32_t>> by_last_prefix_;  // prefix's last token

@@ -164,6 +164,7 @@ class Scanner {
 
  private:
   absl::StatusOr<CanarySummary> SummarizeCanary(const ScanResult& result) const;
+  int Threads() const;  // options_.threads, or one per hardware thread
   const Verifier& verifier_;
   const tokenizer::Tokenizer& tokenizer_;
   ScanOptions options_;
