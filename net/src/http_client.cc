@@ -60,6 +60,11 @@ size_t ReadHeader(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+int CheckCancel(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancel = static_cast<const std::atomic<bool>*>(user);
+  return cancel->load() ? 1 : 0;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create() {
@@ -79,7 +84,8 @@ HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 absl::StatusOr<HttpResult> HttpClient::Send(const std::string& method, const std::string& url,
                                             const std::vector<std::string>& headers,
                                             const std::string& body, double timeout_s,
-                                            size_t max_response_bytes) {
+                                            size_t max_response_bytes,
+                                            const std::atomic<bool>* cancel) {
   CURL* c = static_cast<CURL*>(curl_);
   curl_easy_reset(c);  // keeps the connection cache
   HttpResult result;
@@ -100,6 +106,11 @@ absl::StatusOr<HttpResult> HttpClient::Send(const std::string& method, const std
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ReadHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &seen);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever libcurl can decode
+  if (cancel != nullptr) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, CheckCancel);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
   if (method == "POST") {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
@@ -116,6 +127,8 @@ absl::StatusOr<HttpResult> HttpClient::Send(const std::string& method, const std
   if (rc != CURLE_OK) {
     const std::string why = absl::StrCat(curl_easy_strerror(rc));
     switch (rc) {
+      case CURLE_ABORTED_BY_CALLBACK:
+        return absl::CancelledError("request cancelled");
       case CURLE_OPERATION_TIMEDOUT:
         return absl::DeadlineExceededError(absl::StrCat("no answer in ", timeout_s, " s"));
       case CURLE_URL_MALFORMAT:

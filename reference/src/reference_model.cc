@@ -14,6 +14,31 @@ namespace tracemark::reference {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The k most likely ids of a log-probability row, most likely first (ties: smaller id first).
+TokenLogprobs TopLogprobs(const std::vector<float>& lp, int k) {
+  TokenLogprobs t;
+  auto better = [](const std::pair<int32_t, float>& a, const std::pair<int32_t, float>& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  };
+  for (size_t i = 0; i < lp.size(); ++i) {
+    const std::pair<int32_t, float> c{static_cast<int32_t>(i), lp[i]};
+    if (static_cast<int>(t.top.size()) < k) {
+      t.top.push_back(c);
+      std::push_heap(t.top.begin(), t.top.end(), better);  // worst on top
+    } else if (k > 0 && better(c, t.top.front())) {
+      std::pop_heap(t.top.begin(), t.top.end(), better);
+      t.top.back() = c;
+      std::push_heap(t.top.begin(), t.top.end(), better);
+    }
+  }
+  std::sort_heap(t.top.begin(), t.top.end(), better);
+  return t;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<std::string>> CorpusFiles(const std::string& data_dir) {
   const fs::path dir = fs::path(data_dir) / "npm" / "sotu" / "data";
   std::error_code ec;
@@ -84,6 +109,9 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
                                                    watermarker->config().vocab_size, ", model has ",
                                                    vocab));
   }
+  if (options.top_logprobs < -1 || options.top_logprobs > 20) {
+    return absl::InvalidArgumentError("top_logprobs must be in -1..20");
+  }
   if ((options.canary == nullptr) != (options.canary_key == nullptr)) {
     return absl::InvalidArgumentError("canary needs both a processor and a key");
   }
@@ -94,7 +122,7 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
   Generation out;
   out.prompt_ids = prompt_ids;
   std::vector<int32_t> history = std::move(prompt_ids);
-  std::vector<float> logprobs(static_cast<size_t>(vocab));
+  std::vector<float> logprobs(static_cast<size_t>(vocab)), raw;
   std::vector<watermark::Candidate> cands;
   std::vector<float> cand_logits;
   watermark::SequenceState state;
@@ -103,6 +131,10 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
   const float inv_t = static_cast<float>(1.0 / options.temperature);
   for (int step = 0; step < options.max_tokens; ++step) {
     model_->LogProbs(history, absl::MakeSpan(logprobs));
+    if (options.top_logprobs >= 0) {
+      raw = logprobs;  // kept for the sampled token's log-probability
+      out.logprobs.push_back(TopLogprobs(raw, options.top_logprobs));
+    }
     for (float& l : logprobs) l *= inv_t;
     const std::vector<int32_t> top =
         refmodel::TopCandidates(logprobs, options.top_k, options.top_p);
@@ -134,6 +166,10 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     }
     history.push_back(token);
     out.ids.push_back(token);
+    if (options.top_logprobs >= 0) {
+      out.logprobs.back().token = token;
+      out.logprobs.back().logprob = raw[static_cast<size_t>(token)];
+    }
   }
   TRACEMARK_ASSIGN_OR_RETURN(out.text, tok_->Decode(out.ids));
   return out;

@@ -13,6 +13,7 @@
 #ifndef TRACEMARK_NET_HTTP_CLIENT_H_
 #define TRACEMARK_NET_HTTP_CLIENT_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,10 +39,12 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // `headers` are full lines ("Authorization: Bearer ..."). `max_response_bytes` bounds the body
-  // kept (a larger answer is a ResourceExhausted error).
+  // kept (a larger answer is a ResourceExhausted error). When `cancel` (if given) becomes true,
+  // the request is abandoned within about a second with a Cancelled error.
   absl::StatusOr<HttpResult> Send(const std::string& method, const std::string& url,
                                   const std::vector<std::string>& headers, const std::string& body,
-                                  double timeout_s, size_t max_response_bytes = size_t{64} << 20);
+                                  double timeout_s, size_t max_response_bytes = size_t{64} << 20,
+                                  const std::atomic<bool>* cancel = nullptr);
 
  private:
   explicit HttpClient(void* curl) : curl_(curl) {}

@@ -48,6 +48,16 @@ struct GenerateOptions {
   // Canary phrasings (docs/canary.md): applied before the watermark when both are set. Not owned.
   const canary::CanaryProcessor* canary = nullptr;
   const canary::CanaryKey* canary_key = nullptr;
+  // Per-token log-probabilities in Generation::logprobs: -1 for none, else the sampled token's
+  // and this many most likely alternatives' (at most 20). They are the model's own distribution,
+  // before temperature, truncation and any logit processor (what vLLM reports by default).
+  int top_logprobs = -1;
+};
+
+struct TokenLogprobs {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // most likely first
 };
 
 struct Generation {
@@ -59,6 +69,7 @@ struct Generation {
   uint64_t chosen = 0;
   // Steps at which a canary set's mass was given to the keyed member.
   uint64_t canary_moves = 0;
+  std::vector<TokenLogprobs> logprobs;  // one per generated id when options.top_logprobs >= 0
 
   // Prompt ids followed by the generated ids (what a detector scores from prompt_ids.size()).
   std::vector<int32_t> AllIds() const {
