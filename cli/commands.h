@@ -76,6 +76,43 @@ struct CanaryLexiconFlags {
 };
 absl::Status CanaryLexiconInfo(const CanaryLexiconFlags& f);
 
+struct ServeFlags {
+  CommonFlags common;
+  std::string model;  // default: the reference model under the data dir
+  std::string name = "tracemark-reference";
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string port_file;  // write the bound port here (with --port 0)
+  int threads = 4;
+  int max_tokens_limit = 4096;
+  bool watermark = false;  // provider mode: watermark each answer for its API key's account
+  uint32_t epoch = 0;
+  bool canary = false;
+  std::string lexicon;
+  std::string api_keys;  // file of "KEY ACCOUNT" lines
+};
+absl::Status ModelServe(const ServeFlags& f);
+
+struct ProbeFlags {
+  std::string endpoint;
+  std::string model;
+  std::string api_key_env;
+  std::string suite;                    // empty: the built-in suite
+  std::string prompt_field = "prompt";  // "prompt" (chat) or "prefix" (continuation models)
+  std::string out;
+  int concurrency = 4;
+  double rate = 0;
+  int attempts = 6;
+  double timeout = 120;
+  int samples = 1;
+  int max_tokens = 256;
+  double temperature = 1.0;
+  int logprobs = -1;
+  size_t limit = 0;
+  bool no_progress = false;
+};
+absl::Status Probe(const ProbeFlags& f);
+
 }  // namespace tracemark::cli
 
 #endif  // TRACEMARK_CLI_COMMANDS_H_

@@ -54,6 +54,65 @@ int main(int argc, char** argv) {
   model_train->add_option("--order", train.order, "n-gram order (2..6)")->capture_default_str();
   model_train->add_option("--out", train.out, "Model file (default: under the data dir)");
 
+  tracemark::cli::ServeFlags serve;
+  CLI::App* model_serve = model->add_subcommand(
+      "serve", "Serve a model on an OpenAI-compatible endpoint (chat completions, logprobs)");
+  AddDataFlags(model_serve, &serve.common);
+  AddKeyFlags(model_serve, &serve.common);
+  AddWatermarkFlags(model_serve, &serve.common);
+  model_serve->add_option("--model", serve.model, "Model file (default: under the data dir)");
+  model_serve->add_option("--name", serve.name, "Model name the endpoint answers to")
+      ->capture_default_str();
+  model_serve->add_option("--host", serve.host, "IPv4 address to listen on")->capture_default_str();
+  model_serve->add_option("--port", serve.port, "Port (0: any free port)")->capture_default_str();
+  model_serve->add_option("--port-file", serve.port_file, "Write the bound port to this file");
+  model_serve->add_option("--threads", serve.threads, "Requests served at once")
+      ->capture_default_str();
+  model_serve->add_option("--max-tokens-limit", serve.max_tokens_limit, "Largest max_tokens")
+      ->capture_default_str();
+  model_serve->add_flag(
+      "--provider", serve.watermark,
+      "Provider mode: watermark every answer for its account (needs --key or --key-env)");
+  model_serve->add_option("--epoch", serve.epoch, "Key epoch")->capture_default_str();
+  model_serve->add_flag("--canary", serve.canary, "Canary phrasings for each account");
+  model_serve->add_option("--lexicon", serve.lexicon, "Canary lexicon file");
+  model_serve->add_option("--api-keys", serve.api_keys,
+                          "File of 'KEY ACCOUNT' lines: required bearer keys, each an account");
+
+  tracemark::cli::ProbeFlags probe;
+  CLI::App* probe_cmd = app.add_subcommand(
+      "probe", "Send the elicitation suite to an OpenAI-compatible endpoint and keep the answers");
+  probe_cmd->add_option("--endpoint", probe.endpoint, "Base URL, e.g. http://127.0.0.1:8080/v1")
+      ->required();
+  probe_cmd->add_option("--model", probe.model, "Model name sent with each request");
+  probe_cmd->add_option("--api-key-env", probe.api_key_env,
+                        "Environment variable holding the API key (sent as a bearer token)");
+  probe_cmd->add_option("--suite", probe.suite, "Suite file (default: the built-in suite-v1)");
+  probe_cmd
+      ->add_option("--send", probe.prompt_field,
+                   "What to send: 'prompt' (chat instruction) or 'prefix' (raw text)")
+      ->capture_default_str();
+  probe_cmd->add_option("--out", probe.out, "Directory for the answers (resumable)")->required();
+  probe_cmd->add_option("--concurrency", probe.concurrency, "Requests in flight")
+      ->capture_default_str();
+  probe_cmd->add_option("--rate", probe.rate, "Requests per second at most (0: no limit)")
+      ->capture_default_str();
+  probe_cmd->add_option("--attempts", probe.attempts, "Attempts per request, with backoff")
+      ->capture_default_str();
+  probe_cmd->add_option("--timeout", probe.timeout, "Seconds per attempt")->capture_default_str();
+  probe_cmd->add_option("--samples", probe.samples, "Answers per prompt (seeds 0..N-1)")
+      ->capture_default_str();
+  probe_cmd->add_option("--max-tokens", probe.max_tokens, "max_tokens of each request")
+      ->capture_default_str();
+  probe_cmd->add_option("--temperature", probe.temperature, "Sampling temperature")
+      ->capture_default_str();
+  probe_cmd
+      ->add_option("--logprobs", probe.logprobs,
+                   "Ask for log-probabilities with this many alternatives (0..20; -1: none)")
+      ->capture_default_str();
+  probe_cmd->add_option("--limit", probe.limit, "Only the first N prompts (0: all)");
+  probe_cmd->add_flag("--no-progress", probe.no_progress, "No progress line on a terminal");
+
   tracemark::cli::GenerateFlags gen;
   CLI::App* generate =
       app.add_subcommand("generate", "Generate watermarked text with the reference model");
@@ -146,6 +205,10 @@ int main(int argc, char** argv) {
     status = tracemark::cli::Keygen(keygen_out);
   } else if (*model_train) {
     status = tracemark::cli::TrainModel(train);
+  } else if (*model_serve) {
+    status = tracemark::cli::ModelServe(serve);
+  } else if (*probe_cmd) {
+    status = tracemark::cli::Probe(probe);
   } else if (*generate) {
     status = tracemark::cli::Generate(gen);
   } else if (*suite_cmd) {

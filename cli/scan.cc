@@ -140,6 +140,17 @@ nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSumma
                                {"p_value", PValueJson(c.cohort->p)}};
     }
   }
+  if (s.white_box.has_value()) {
+    const verifier::WhiteBoxSummary& w = *s.white_box;
+    j["white_box"] = {{"p_value", PValueJson(w.p_value)},
+                      {"tuples", w.tuples},
+                      {"epoch", w.epoch},
+                      {"documents", w.documents},
+                      {"positions", w.positions},
+                      {"unusable_documents", w.unusable},
+                      {"problem", w.problem},
+                      {"method", w.method}};
+  }
   j["skipped"] = nlohmann::json::array();
   for (const verifier::Skipped& k : r.skipped) {
     j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
@@ -179,6 +190,16 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
       }
       std::cout << absl::StrFormat("%-12d %6d %10d %11d %9d  %s\n", a.account, a.epoch, a.documents,
                                    a.attributed, a.tuples, a.combined_p_value.ToString());
+    }
+  }
+  if (s.white_box.has_value()) {
+    const verifier::WhiteBoxSummary& w = *s.white_box;
+    std::cout << "white-box (the suspect's reported log-probabilities): p = "
+              << w.p_value.ToString() << " over " << w.tuples << " unique tuples from "
+              << w.documents << " answers\n";
+    if (w.unusable > 0) {
+      std::cout << "  " << w.unusable << " answers' log-probabilities not used: " << w.problem
+                << "\n";
     }
   }
   if (s.canary.has_value()) {

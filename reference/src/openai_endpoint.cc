@@ -62,8 +62,7 @@ uint64_t Mix(uint64_t x) {  // SplitMix64 finaliser: request seeds from a counte
 }  // namespace
 
 OpenAiEndpoint::OpenAiEndpoint(const ReferenceGenerator* generator,
-                               const tokenizer::Tokenizer* tokenizer,
-                               OpenAiEndpointOptions options)
+                               const tokenizer::Tokenizer* tokenizer, OpenAiEndpointOptions options)
     : generator_(generator), tokenizer_(tokenizer), options_(std::move(options)) {}
 
 net::HttpResponse OpenAiEndpoint::Handle(const net::HttpRequest& request) const {
@@ -71,11 +70,10 @@ net::HttpResponse OpenAiEndpoint::Handle(const net::HttpRequest& request) const 
   if (path == "/health") return JsonResponse(200, {{"status", "ok"}});
   if (path == "/v1/models") {
     if (request.method != "GET") return ApiError(405, "invalid_request_error", "use GET");
-    return JsonResponse(
-        200, {{"object", "list"},
-              {"data", json::array({{{"id", options_.model_name},
-                                     {"object", "model"},
-                                     {"owned_by", "tracemark"}}})}});
+    return JsonResponse(200, {{"object", "list"},
+                              {"data", json::array({{{"id", options_.model_name},
+                                                     {"object", "model"},
+                                                     {"owned_by", "tracemark"}}})}});
   }
   if (path == "/v1/chat/completions") {
     if (request.method != "POST") return ApiError(405, "invalid_request_error", "use POST");
@@ -110,11 +108,11 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
   if (body.contains("model") && !body["model"].is_null()) {
     if (!body["model"].is_string()) return bad("model must be a string");
     if (body["model"].get<std::string>() != options_.model_name) {
-      return ApiError(404, "invalid_request_error",
-                      absl::StrCat("model '", body["model"].get<std::string>(),
-                                   "' does not exist; this endpoint serves '", options_.model_name,
-                                   "'"),
-                      "model_not_found");
+      return ApiError(
+          404, "invalid_request_error",
+          absl::StrCat("model '", body["model"].get<std::string>(),
+                       "' does not exist; this endpoint serves '", options_.model_name, "'"),
+          "model_not_found");
     }
   }
   if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
@@ -123,8 +121,8 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
   std::string prompt;
   for (const json& m : body["messages"]) {
     std::string text;
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() ||
-        !m.contains("content") || !ContentText(m["content"], &text)) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !ContentText(m["content"], &text)) {
       return bad("each message needs a string role and a text content");
     }
     if (!prompt.empty() && !text.empty()) prompt += "\n\n";
@@ -233,8 +231,7 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
                               {"total_tokens", prompt_tokens + completion_tokens}}}});
 }
 
-absl::StatusOr<absl::flat_hash_map<std::string, uint64_t>> ReadApiKeyFile(
-    const std::string& path) {
+absl::StatusOr<absl::flat_hash_map<std::string, uint64_t>> ReadApiKeyFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read API-key file ", path));
   absl::flat_hash_map<std::string, uint64_t> out;

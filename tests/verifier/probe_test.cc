@@ -87,8 +87,9 @@ class ProbeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = (fs::temp_directory_path() /
-            absl::StrCat("probe_test_", ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-                         "_", ::getpid()))
+            absl::StrCat("probe_test_",
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_",
+                         ::getpid()))
                .string();
     fs::remove_all(dir_);
   }
@@ -150,8 +151,8 @@ TEST_F(ProbeTest, GivesUpAfterMaxAttemptsAndARerunFinishes) {
   std::atomic<bool> healthy{false};
   FakeEndpoint e([&](const std::string& p, int) -> std::optional<net::HttpResponse> {
     if (!healthy.load() && p == "Tell me 3") return net::HttpResponse{500, "", {}, "oops"};
-    if (p == "Tell me 4") return net::HttpResponse{400, "application/json", {},
-                                                   R"({"error":{"message":"too long"}})"};
+    if (p == "Tell me 4")
+      return net::HttpResponse{400, "application/json", {}, R"({"error":{"message":"too long"}})"};
     return std::nullopt;
   });
   ProbeOptions o = Options(e);

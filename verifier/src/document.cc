@@ -1,5 +1,6 @@
 #include "tracemark/verifier/document.h"
 
+#include <limits>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
@@ -61,10 +62,55 @@ absl::Status FromTurns(const json& turns, const char* list_key, const char* role
     if (!t.contains(text_key)) return Bad(absl::StrCat(where, " has no \"", text_key, "\""));
     TRACEMARK_ASSIGN_OR_RETURN(std::string text, ContentText(t[text_key], where));
     if (IsModelRole(t[role_key].get<std::string>())) {
-      if (!text.empty()) doc->segments.push_back(Segment{context, text, false});
+      if (!text.empty()) doc->segments.push_back(Segment{context, text, false, {}});
     } else {
       context = std::move(text);
     }
+  }
+  return absl::OkStatus();
+}
+
+// The bytes of one logprobs entry: its "bytes" list when given, else its "token" string.
+bool EntryBytes(const json& e, std::string* out) {
+  if (!e.is_object()) return false;
+  if (e.contains("bytes") && e["bytes"].is_array()) {
+    out->clear();
+    for (const json& b : e["bytes"]) {
+      if (!b.is_number_integer() || b.get<int64_t>() < 0 || b.get<int64_t>() > 255) return false;
+      out->push_back(static_cast<char>(b.get<int>()));
+    }
+    return true;
+  }
+  if (!e.contains("token") || !e["token"].is_string()) return false;
+  *out = e["token"].get<std::string>();
+  return true;
+}
+
+// OpenAI chat logprobs: {"content": [{"token", "bytes", "logprob", "top_logprobs": [...]}]}.
+absl::Status ParseLogprobs(const json& lp, std::vector<TokenChoice>* out) {
+  if (!lp.is_object() || !lp.contains("content") || !lp["content"].is_array()) {
+    return Bad("\"logprobs\" has no \"content\" list");
+  }
+  out->clear();
+  for (size_t i = 0; i < lp["content"].size(); ++i) {
+    const json& e = lp["content"][i];
+    TokenChoice c;
+    if (!EntryBytes(e, &c.sampled))
+      return Bad(absl::StrCat("logprobs.content[", i, "] is malformed"));
+    if (e.contains("top_logprobs") && e["top_logprobs"].is_array()) {
+      double best = -std::numeric_limits<double>::infinity();
+      for (const json& t : e["top_logprobs"]) {
+        std::string bytes;
+        if (!EntryBytes(t, &bytes) || !t.contains("logprob") || !t["logprob"].is_number()) {
+          return Bad(absl::StrCat("logprobs.content[", i, "].top_logprobs is malformed"));
+        }
+        if (t["logprob"].get<double>() > best) {
+          best = t["logprob"].get<double>();
+          c.top = std::move(bytes);
+        }
+      }
+    }
+    out->push_back(std::move(c));
   }
   return absl::OkStatus();
 }
@@ -92,23 +138,31 @@ absl::Status ParseRecord(const json& record, Document* doc) {
     TRACEMARK_ASSIGN_OR_RETURN(std::string input, StringField(record, "input"));
     TRACEMARK_ASSIGN_OR_RETURN(std::string output, StringField(record, "output"));
     if (!input.empty()) absl::StrAppend(&instruction, "\n\n", input);
-    if (!output.empty()) doc->segments.push_back(Segment{instruction, output, false});
+    if (!output.empty()) doc->segments.push_back(Segment{instruction, output, false, {}});
   } else if (record.contains("prompt") &&
              (record.contains("completion") || record.contains("response"))) {
     TRACEMARK_ASSIGN_OR_RETURN(std::string prompt, StringField(record, "prompt"));
     TRACEMARK_ASSIGN_OR_RETURN(
         std::string out,
         StringField(record, record.contains("completion") ? "completion" : "response"));
-    if (!out.empty()) doc->segments.push_back(Segment{prompt, out, false});
+    if (!out.empty()) doc->segments.push_back(Segment{prompt, out, false, {}});
   } else if (record.contains("text")) {
     TRACEMARK_ASSIGN_OR_RETURN(std::string text, StringField(record, "text"));
-    if (!text.empty()) doc->segments.push_back(Segment{"", text, false});
+    if (!text.empty()) doc->segments.push_back(Segment{"", text, false, {}});
   } else {
     return Bad(
         "unknown record shape (expected \"messages\", \"conversations\", "
         "\"instruction\"/\"output\", \"prompt\"/\"completion\" or \"text\")");
   }
   if (doc->segments.empty()) return Bad("no model-written text in the record");
+  doc->logprobs_error.clear();
+  if (record.contains("logprobs") && !record["logprobs"].is_null()) {
+    if (absl::Status s = ParseLogprobs(record["logprobs"], &doc->segments.back().choices);
+        !s.ok()) {
+      doc->segments.back().choices.clear();
+      doc->logprobs_error = std::string(s.message());
+    }
+  }
   return absl::OkStatus();
 }
 

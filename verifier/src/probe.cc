@@ -36,9 +36,8 @@ std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 // Sleeps up to `seconds`, in slices, returning early (false) when `stop` is set.
 bool SleepUnlessStopped(double seconds, const std::atomic<bool>* stop) {
-  const Clock::time_point until =
-      Clock::now() +
-      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const Clock::time_point until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                     std::chrono::duration<double>(seconds));
   while (Clock::now() < until) {
     if (stop != nullptr && stop->load()) return false;
     std::this_thread::sleep_for(std::min<Clock::duration>(
@@ -59,10 +58,13 @@ uint64_t Mix(uint64_t x) {  // SplitMix64 finaliser, for backoff jitter
 json Settings(const std::vector<ProbePrompt>& prompts, const ProbeOptions& o) {
   std::string all;
   for (const ProbePrompt& p : prompts) absl::StrAppend(&all, p.id.size(), ":", p.id, p.text, "\n");
-  return {{"model", o.model},           {"prompts", prompts.size()},
+  return {{"model", o.model},
+          {"prompts", prompts.size()},
           {"prompts_sha256", watermark::Sha256Hex(all)},
-          {"samples", o.samples},       {"max_tokens", o.max_tokens},
-          {"temperature", o.temperature}, {"top_logprobs", o.top_logprobs}};
+          {"samples", o.samples},
+          {"max_tokens", o.max_tokens},
+          {"temperature", o.temperature},
+          {"top_logprobs", o.top_logprobs}};
 }
 
 absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) {
@@ -75,8 +77,8 @@ absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) 
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot write ", path.string(), ": ",
-                                                     ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("cannot write ", path.string(), ": ", ec.message()));
   return absl::OkStatus();
 }
 
@@ -163,8 +165,8 @@ struct Shared {
     absl::MutexLock lock(&mu);
     if (std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fflush(out) != 0 ||
         ::fsync(::fileno(out)) != 0) {
-      return absl::UnavailableError(absl::StrCat("cannot write the answers file: ",
-                                                 std::strerror(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot write the answers file: ", std::strerror(errno)));
     }
     ++counts.answered;
     return absl::OkStatus();
@@ -196,8 +198,7 @@ void Worker(Shared* sh) {
   if (!client_or.ok()) return sh->Fatal(client_or.status());
   net::HttpClient& client = **client_or;
   const ProbeOptions& o = *sh->options;
-  std::vector<std::string> headers = {"Content-Type: application/json",
-                                      "Accept: application/json"};
+  std::vector<std::string> headers = {"Content-Type: application/json", "Accept: application/json"};
   if (!o.api_key.empty()) headers.push_back(absl::StrCat("Authorization: Bearer ", o.api_key));
   while (!sh->cancel.load() && !(sh->stop != nullptr && sh->stop->load())) {
     const size_t w = sh->next.fetch_add(1);
@@ -225,8 +226,8 @@ void Worker(Shared* sh) {
       }
       if (!sh->AwaitSlot()) break;
       std::optional<double> wait;
-      auto r = client.Send("POST", sh->url, headers, body, o.timeout_s, size_t{64} << 20,
-                           &sh->cancel);
+      auto r =
+          client.Send("POST", sh->url, headers, body, o.timeout_s, size_t{64} << 20, &sh->cancel);
       if (!r.ok()) {
         if (r.status().code() == absl::StatusCode::kCancelled) break;
         if (r.status().code() == absl::StatusCode::kInvalidArgument) {
@@ -265,11 +266,10 @@ void Worker(Shared* sh) {
           break;
         }
       } else if (r->status == 401 || r->status == 403) {
-        return sh->Fatal(absl::Status(
-            r->status == 401 ? absl::StatusCode::kUnauthenticated
-                             : absl::StatusCode::kPermissionDenied,
-            absl::StrCat("the endpoint refused the API key (HTTP ", r->status,
-                         "): ", ServerMessage(*r))));
+        return sh->Fatal(absl::Status(r->status == 401 ? absl::StatusCode::kUnauthenticated
+                                                       : absl::StatusCode::kPermissionDenied,
+                                      absl::StrCat("the endpoint refused the API key (HTTP ",
+                                                   r->status, "): ", ServerMessage(*r))));
       } else if (r->status == 404) {
         return sh->Fatal(absl::NotFoundError(absl::StrCat(
             "no such endpoint or model (HTTP 404 from ", sh->url, "): ", ServerMessage(*r))));
@@ -282,8 +282,8 @@ void Worker(Shared* sh) {
       }
       if (attempt == o.max_attempts) break;
       const double backoff = std::min(o.max_backoff_s, 0.5 * std::pow(2.0, attempt - 1));
-      const double u = static_cast<double>(Mix(w * 64 + static_cast<uint64_t>(attempt)) >> 11) *
-                       0x1.0p-53;
+      const double u =
+          static_cast<double>(Mix(w * 64 + static_cast<uint64_t>(attempt)) >> 11) * 0x1.0p-53;
       const double delay = wait ? std::min(o.max_backoff_s, *wait) : backoff * (0.5 + 0.5 * u);
       if (!SleepUnlessStopped(delay, &sh->cancel)) break;
     }
@@ -300,9 +300,8 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
   if (options.endpoint.empty()) return absl::InvalidArgumentError("no endpoint");
   if (!absl::StartsWith(options.endpoint, "http://") &&
       !absl::StartsWith(options.endpoint, "https://")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the endpoint must be an http:// or https:// URL, not '", options.endpoint,
-                     "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the endpoint must be an http:// or https:// URL, not '", options.endpoint, "'"));
   }
   if (options.concurrency < 1 || options.concurrency > 256) {
     return absl::InvalidArgumentError("concurrency must be in 1..256");
@@ -325,7 +324,8 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
   const fs::path dir(out_dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
 
   const json settings = Settings(prompts, options);
   const fs::path manifest_path = dir / kManifestFile;
@@ -337,9 +337,9 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
       return absl::DataLossError(absl::StrCat(manifest_path.string(), " is unreadable"));
     }
     if (old["settings"] != settings) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          out_dir, " holds answers of a different probe (", Dump(old["settings"]),
-          "; now: ", Dump(settings), "). Use another --out directory."));
+      return absl::FailedPreconditionError(
+          absl::StrCat(out_dir, " holds answers of a different probe (", Dump(old["settings"]),
+                       "; now: ", Dump(settings), "). Use another --out directory."));
     }
     manifest = old;
   } else if (fs::exists(dir / kAnswersFile)) {
@@ -351,8 +351,7 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
   TRACEMARK_RETURN_IF_ERROR(WriteFileAtomically(manifest_path, manifest.dump(2) + "\n"));
 
   const fs::path answers_path = dir / kAnswersFile;
-  TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<std::string> answered,
-                             ReadAnswered(answers_path));
+  TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<std::string> answered, ReadAnswered(answers_path));
   Shared sh;
   sh.prompts = &prompts;
   sh.options = &options;
@@ -375,8 +374,8 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
   }
   FILE* out = std::fopen(answers_path.c_str(), "ab");
   if (out == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot open ", answers_path.string(), ": ",
-                                               std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot open ", answers_path.string(), ": ", std::strerror(errno)));
   }
   {
     absl::MutexLock lock(&sh.mu);

@@ -52,6 +52,11 @@ absl::Status ScanResult::Merge(ScanResult other) {
   for (const auto& [key, n] : other.group_documents) group_documents[key] += n;
   canary.Merge(other.canary);
   for (const auto& [key, c] : other.canary_groups) canary_groups[key].Merge(c);
+  TRACEMARK_RETURN_IF_ERROR(MergeInto(&white_box, std::move(other.white_box)));
+  white_box_documents += other.white_box_documents;
+  white_box_positions += other.white_box_positions;
+  white_box_unusable += other.white_box_unusable;
+  if (white_box_problem.empty()) white_box_problem = std::move(other.white_box_problem);
   for (DocumentResult& d : other.documents) documents.push_back(std::move(d));
   for (Skipped& s : other.skipped) skipped.push_back(std::move(s));
   tokens += other.tokens;
@@ -62,7 +67,11 @@ absl::Status ScanResult::Merge(ScanResult other) {
 
 Scanner::Scanner(const Verifier& verifier, const tokenizer::Tokenizer& tokenizer,
                  ScanOptions options)
-    : verifier_(verifier), tokenizer_(tokenizer), options_(options) {}
+    : verifier_(verifier), tokenizer_(tokenizer), options_(options) {
+  if (options_.white_box) {
+    if (auto s = WhiteBoxScorer::Create(tokenizer_); s.ok()) white_box_.emplace(*std::move(s));
+  }
+}
 
 absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   const size_t h = static_cast<size_t>(verifier_.config().context_width);
@@ -148,6 +157,9 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer_.Encode(seg.text));
     ids.insert(ids.end(), body.begin(), body.end());
     TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, from, &stats));
+    if (!seg.choices.empty() && white_box_.has_value()) {
+      TRACEMARK_RETURN_IF_ERROR(ScoreWhiteBox(seg, out));
+    }
     if (!seg.continues) {  // a new turn: windows do not span turns
       window.clear();
     }
@@ -157,6 +169,12 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     tail.assign(ids.end() - static_cast<ptrdiff_t>(std::min(h, ids.size())), ids.end());
     return absl::OkStatus();
   };
+  if (!doc.logprobs_error.empty() && options_.white_box) {
+    ++out->white_box_unusable;
+    if (out->white_box_problem.empty()) {
+      out->white_box_problem = absl::StrCat(doc.source, ": ", doc.logprobs_error);
+    }
+  }
   for (Segment& seg : doc.segments) TRACEMARK_RETURN_IF_ERROR(score(seg));
   if (doc.more != nullptr) {
     Segment seg;
@@ -232,6 +250,28 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   if (options_.canary != nullptr) out->canary.Merge(doc_canary);
   out->tokens += tokens;
   out->bytes += bytes;
+  return absl::OkStatus();
+}
+
+absl::Status Scanner::ScoreWhiteBox(const Segment& seg, ScanResult* out) const {
+  std::string context(seg.context);
+  if (!tokenizer::IsValidUtf8(context)) context = tokenizer::ReplaceInvalidUtf8(context);
+  TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> prompt_ids, tokenizer_.Encode(context));
+  std::vector<TextStatistics> stats(verifier_.num_epochs());
+  absl::StatusOr<uint64_t> n = white_box_->Score(verifier_, seg.choices, prompt_ids, &stats);
+  if (!n.ok()) {
+    ++out->white_box_unusable;
+    if (out->white_box_problem.empty()) out->white_box_problem = std::string(n.status().message());
+    return absl::OkStatus();
+  }
+  if (out->white_box.empty()) out->white_box.resize(verifier_.num_epochs());
+  for (size_t i = 0; i < stats.size(); ++i) {
+    TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
+                               verifier_.detector(i).Project(stats[i], Layer::kProvider));
+    TRACEMARK_RETURN_IF_ERROR(out->white_box[i].Merge(p));
+  }
+  ++out->white_box_documents;
+  out->white_box_positions += *n;
   return absl::OkStatus();
 }
 
@@ -384,6 +424,30 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
             });
   if (options_.canary != nullptr) {
     TRACEMARK_ASSIGN_OR_RETURN(s.canary, SummarizeCanary(result));
+  }
+  if (result.white_box_documents + result.white_box_unusable > 0) {
+    WhiteBoxSummary w;
+    w.documents = result.white_box_documents;
+    w.positions = result.white_box_positions;
+    w.unusable = result.white_box_unusable;
+    w.problem = result.white_box_problem;
+    PValue wbest;
+    for (size_t i = 0; i < result.white_box.size(); ++i) {
+      TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult p,
+                                 verifier_.detector(i).TestProvider(result.white_box[i]));
+      if (p.p_value < wbest || i == 0) {
+        wbest = p.p_value;
+        w.tuples = p.tuples;
+        w.epoch = verifier_.epoch(i);
+      }
+    }
+    w.p_value = Bonferroni(wbest, n_epochs);
+    w.method = absl::StrCat(
+        "white-box: at each answer position whose window lies inside the answer and does not "
+        "occur in the prompt, the suspect's most likely token (from its reported "
+        "log-probabilities) with that window, as unique tuples; provider-layer test under each of ",
+        n_epochs, " epoch(s), the smallest p-value Bonferroni-corrected for them.");
+    s.white_box = std::move(w);
   }
   s.method = absl::StrCat(
       "unique (context, token) tuples. Per document: provider test under each of ", n_epochs,

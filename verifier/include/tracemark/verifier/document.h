@@ -14,6 +14,10 @@
 //  - plain: {"text": "..."} (all scored, no context).
 // Turns by "assistant", "gpt", "model", "chatgpt", "bot" or "bing" are scored; "user", "human",
 // "system", "tool" and the like are context. An "id" (string or number) becomes the document id.
+// A top-level "logprobs" in the OpenAI chat shape ({"content": [{"token", "bytes", "logprob",
+// "top_logprobs": [...]}]}, as `tracemark probe` writes it) belongs to the last model turn and
+// feeds the white-box test (white_box.h); when it cannot be read, the text is still scored and
+// Document::logprobs_error says why.
 #ifndef TRACEMARK_VERIFIER_DOCUMENT_H_
 #define TRACEMARK_VERIFIER_DOCUMENT_H_
 
@@ -27,12 +31,20 @@
 
 namespace tracemark::verifier {
 
+// One position of a model-written turn as the model's API reported it: the bytes of the token it
+// sampled, and of its most likely token there (empty when the API gave no alternatives).
+struct TokenChoice {
+  std::string sampled;
+  std::string top;
+};
+
 struct Segment {
   std::string context;  // what the model saw just before; never scored
   std::string text;     // what the model wrote; scored
   // True when this segment continues the previous one's text (a long file read in pieces): the
   // previous segment's last tokens are its context.
   bool continues = false;
+  std::vector<TokenChoice> choices;  // the API's per-token report, when the record has one
 };
 
 // Yields the rest of a document's segments lazily (long text files), so a document of any size
@@ -50,6 +62,7 @@ struct Document {
   std::string source;  // "file:line" for a record, "file" for a text file
   std::vector<Segment> segments;
   std::unique_ptr<SegmentSource> more;  // further segments, read by whoever scores the document
+  std::string logprobs_error;           // why the record's "logprobs" were not used (empty: fine)
 };
 
 // What went wrong with an input that was not scored (or not whole).

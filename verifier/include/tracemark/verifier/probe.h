@@ -47,9 +47,9 @@ struct ProbeOptions {
   // Base URL ("http://127.0.0.1:8080/v1"): requests go to ENDPOINT/chat/completions, or to
   // ENDPOINT itself when it already ends in /chat/completions.
   std::string endpoint;
-  std::string model;    // the request's "model" field (empty: not sent)
-  std::string api_key;  // bearer token (empty: no Authorization header)
-  int concurrency = 4;  // requests in flight at once
+  std::string model;               // the request's "model" field (empty: not sent)
+  std::string api_key;             // bearer token (empty: no Authorization header)
+  int concurrency = 4;             // requests in flight at once
   double requests_per_second = 0;  // 0: no limit (retries count against it too)
   int max_attempts = 6;            // per request, the first included
   double timeout_s = 120;          // per attempt

@@ -34,6 +34,7 @@
 #include "tracemark/verifier/document.h"
 #include "tracemark/verifier/input.h"
 #include "tracemark/verifier/verifier.h"
+#include "tracemark/verifier/white_box.h"
 #include "tracemark/watermark/detector.h"
 
 namespace tracemark::verifier {
@@ -61,6 +62,8 @@ struct ScanOptions {
   const canary::CanaryProcessor* canary = nullptr;
   // A named cohort of accounts whose pooled canary choices are tested together (empty: none).
   std::vector<uint64_t> cohort;
+  // White-box test (white_box.h) over the per-token reports of records that carry "logprobs".
+  bool white_box = true;
 };
 
 struct DocumentResult {
@@ -97,6 +100,12 @@ struct ScanResult {
   // Canary events of every document, and per (epoch index, decoded account) group.
   canary::CanaryStatistics canary;
   absl::flat_hash_map<std::pair<size_t, uint64_t>, canary::CanaryStatistics> canary_groups;
+  // White-box: per epoch, the provider-layer (window, most likely token) tuples of every record
+  // with usable log-probabilities; how many such records and positions; how many records had
+  // log-probabilities that could not be used, and the first reason.
+  std::vector<watermark::TextStatistics> white_box;
+  uint64_t white_box_documents = 0, white_box_positions = 0, white_box_unusable = 0;
+  std::string white_box_problem;
   uint64_t tokens = 0;  // model-written tokens scored
   uint64_t bytes = 0;   // model-written bytes scored
   double seconds = 0;   // wall time of Scan (summed over merged results)
@@ -129,6 +138,15 @@ struct CanarySummary {
   std::string method;
 };
 
+struct WhiteBoxSummary {
+  stats::PValue p_value;  // best epoch, corrected for the epochs
+  uint64_t tuples = 0;
+  uint32_t epoch = 0;
+  uint64_t documents = 0, positions = 0, unusable = 0;
+  std::string problem;  // the first reason a record's log-probabilities were not used
+  std::string method;
+};
+
 struct ScanSummary {
   stats::PValue provider_p_value;  // all documents' unique provider tuples, best epoch, corrected
   uint64_t provider_tuples = 0;
@@ -137,6 +155,8 @@ struct ScanSummary {
   uint64_t documents_flagged = 0;        // provider p-value <= attribution_alpha
   uint64_t documents_attributed = 0;
   std::optional<CanarySummary> canary;  // when ScanOptions::canary was set
+  // When any record carried log-probabilities (used or not).
+  std::optional<WhiteBoxSummary> white_box;
   std::string method;
 };
 
@@ -164,10 +184,12 @@ class Scanner {
 
  private:
   absl::StatusOr<CanarySummary> SummarizeCanary(const ScanResult& result) const;
+  absl::Status ScoreWhiteBox(const Segment& segment, ScanResult* out) const;
   int Threads() const;  // options_.threads, or one per hardware thread
   const Verifier& verifier_;
   const tokenizer::Tokenizer& tokenizer_;
   ScanOptions options_;
+  std::optional<WhiteBoxScorer> white_box_;  // when options_.white_box
 };
 
 }  // namespace tracemark::verifier

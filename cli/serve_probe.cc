@@ -1,0 +1,168 @@
+// tracemark model serve (an OpenAI-compatible endpoint on loopback) and tracemark probe (the
+// elicitation suite sent to any such endpoint).
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "commands.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/canary/suite.h"
+#include "tracemark/net/http_server.h"
+#include "tracemark/reference/openai_endpoint.h"
+#include "tracemark/verifier/probe.h"
+#include "tracemark/watermark/watermarker.h"
+
+namespace tracemark::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnSignal(int) { g_stop.store(true); }
+
+void CatchStopSignals() {
+  g_stop = false;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+void Wipe(std::string* s) {
+  volatile char* p = s->data();
+  for (size_t i = 0; i < s->size(); ++i) p[i] = 0;
+  s->clear();
+}
+
+}  // namespace
+
+absl::Status ModelServe(const ServeFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
+  TRACEMARK_ASSIGN_OR_RETURN(refmodel::KneserNeyModel model, LoadModel(f.common, f.model));
+  reference::OpenAiEndpointOptions eo;
+  eo.model_name = f.name;
+  eo.max_tokens_limit = f.max_tokens_limit;
+  std::unique_ptr<watermark::Watermarker> wm;
+  std::optional<canary::Lexicon> lexicon_holder;
+  std::unique_ptr<canary::CanaryProcessor> canary_proc;
+  if (!f.api_keys.empty()) {
+    TRACEMARK_ASSIGN_OR_RETURN(eo.api_key_accounts, reference::ReadApiKeyFile(f.api_keys));
+  }
+  if (f.watermark) {
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key epoch_key,
+                               watermark::DeriveEpochKey(master, f.epoch));
+    TRACEMARK_ASSIGN_OR_RETURN(wm, watermark::Watermarker::Create(epoch_key, config));
+    eo.watermarker = wm.get();
+    if (f.canary) {
+      TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
+                                 LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
+      eo.canary = canary_proc.get();
+    }
+  } else if (f.canary || !f.common.key_file.empty() || !f.common.key_env.empty()) {
+    return absl::InvalidArgumentError("--canary and --key go with --provider");
+  }
+  if (f.watermark && eo.api_key_accounts.empty()) {
+    std::cerr << "tracemark: warning: no --api-keys: answers carry the provider layer only\n";
+  }
+  const reference::ReferenceGenerator gen(&model, tok.get());
+  const reference::OpenAiEndpoint endpoint(&gen, tok.get(), std::move(eo));
+  net::HttpServerOptions so;
+  so.host = f.host;
+  so.port = f.port;
+  so.threads = f.threads;
+  TRACEMARK_ASSIGN_OR_RETURN(
+      std::unique_ptr<net::HttpServer> server,
+      net::HttpServer::Start(so, [&](const net::HttpRequest& r) { return endpoint.Handle(r); }));
+  if (!f.port_file.empty()) {
+    std::ofstream(f.port_file) << server->port() << "\n";
+  }
+  CatchStopSignals();
+  std::cerr << "serving '" << f.name << "' on http://" << f.host << ":" << server->port() << "/v1 ("
+            << (f.watermark ? "watermarked" : "plain") << "; Ctrl-C stops)\n";
+  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  server->Stop();
+  std::cerr << "stopped after " << endpoint.completions() << " completions\n";
+  return absl::OkStatus();
+}
+
+absl::Status Probe(const ProbeFlags& f) {
+  std::string suite_text;
+  if (f.suite.empty()) {
+    suite_text = std::string(canary::BuiltInSuiteText());
+  } else {
+    TRACEMARK_ASSIGN_OR_RETURN(suite_text, ReadInput(f.suite));
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(std::vector<canary::SuitePrompt> suite,
+                             canary::ParseSuite(suite_text));
+  if (f.prompt_field != "prompt" && f.prompt_field != "prefix") {
+    return absl::InvalidArgumentError("--send must be 'prompt' (chat models) or 'prefix'");
+  }
+  std::vector<verifier::ProbePrompt> prompts;
+  for (const canary::SuitePrompt& p : suite) {
+    if (f.limit > 0 && prompts.size() >= f.limit) break;
+    prompts.push_back({p.id, f.prompt_field == "prefix" ? p.prefix : p.prompt});
+  }
+  verifier::ProbeOptions o;
+  o.endpoint = f.endpoint;
+  o.model = f.model;
+  if (!f.api_key_env.empty()) {
+    const char* v = std::getenv(f.api_key_env.c_str());
+    if (v == nullptr || *v == '\0') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--api-key-env: $", f.api_key_env, " is not set"));
+    }
+    o.api_key = v;
+  }
+  o.concurrency = f.concurrency;
+  o.requests_per_second = f.rate;
+  o.max_attempts = f.attempts;
+  o.timeout_s = f.timeout;
+  o.samples = f.samples;
+  o.max_tokens = f.max_tokens;
+  o.temperature = f.temperature;
+  o.top_logprobs = f.logprobs;
+  CatchStopSignals();
+  const bool tty = !f.no_progress && ::isatty(2);
+  auto progress = [&](const verifier::ProbeProgress& p) {
+    if (!tty) return;
+    const uint64_t have = p.already + p.answered;
+    std::cerr << absl::StrFormat(
+        "\r  %llu / %llu answers (%llu this run, %llu failed, %llu retries) %.0f s   ",
+        static_cast<unsigned long long>(have), static_cast<unsigned long long>(p.total),
+        static_cast<unsigned long long>(p.answered), static_cast<unsigned long long>(p.failed),
+        static_cast<unsigned long long>(p.retries), p.seconds);
+  };
+  auto s = verifier::Probe(prompts, o, f.out, progress, &g_stop);
+  Wipe(&o.api_key);
+  if (tty) std::cerr << "\n";
+  if (!s.ok()) return s.status();
+  const auto& c = s->counts;
+  std::cout << absl::StrFormat(
+      "%llu of %llu answers in %s (%llu collected now, %llu already there); %llu failed, %llu "
+      "retries, %.1f s\n",
+      static_cast<unsigned long long>(c.already + c.answered),
+      static_cast<unsigned long long>(c.total), s->answers_path,
+      static_cast<unsigned long long>(c.answered), static_cast<unsigned long long>(c.already),
+      static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.retries),
+      c.seconds);
+  for (size_t i = 0; i < s->failures.size() && i < 5; ++i) {
+    std::cout << "  failed " << s->failures[i] << "\n";
+  }
+  if (s->interrupted) {
+    return absl::CancelledError(absl::StrCat("interrupted; rerun the same command to ask the ",
+                                             c.total - c.already - c.answered,
+                                             " remaining prompts"));
+  }
+  if (c.failed > 0) {
+    return absl::UnavailableError(
+        absl::StrCat(c.failed, " answers failed; rerun the same command to ask them again"));
+  }
+  std::cout << "next: tracemark scan " << f.out << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace tracemark::cli

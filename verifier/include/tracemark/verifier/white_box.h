@@ -1,0 +1,56 @@
+// White-box evidence from a suspect model's own per-token reports: what an API returns with
+// "logprobs" (tracemark probe --logprobs N collects it), or what an open model gives directly.
+//
+// At each answer position the model's most likely next token, given the context it actually had,
+// is a function of the model alone. Under the null (a model that never learnt from the provider's
+// watermarked text) that token is green with probability gamma, independently over distinct
+// (window, token) tuples, whatever was sampled; a student that learnt the green preferences
+// prefers green tokens at the windows it saw. This is the radioactivity work's "open model"
+// setting, and it needs far fewer queries than testing sampled text (docs/distillation.md).
+//
+// Scored: positions whose whole window (the h tokens before) lies inside the answer, and whose
+// window does not occur in the prompt (a watermarked prompt must not make a clean model look
+// radioactive); unique tuples only, as everywhere.
+//
+//   TRACEMARK_ASSIGN_OR_RETURN(WhiteBoxScorer s, WhiteBoxScorer::Create(tokenizer));
+//   TRACEMARK_ASSIGN_OR_RETURN(uint64_t n, s.Score(verifier, segment.choices, prompt_ids, &stats));
+//
+// Thread-safe after Create (Score is const).
+#ifndef TRACEMARK_VERIFIER_WHITE_BOX_H_
+#define TRACEMARK_VERIFIER_WHITE_BOX_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "tracemark/tokenizer/tokenizer.h"
+#include "tracemark/verifier/document.h"
+#include "tracemark/verifier/verifier.h"
+#include "tracemark/watermark/detector.h"
+
+namespace tracemark::verifier {
+
+class WhiteBoxScorer {
+ public:
+  // Indexes the tokenizer's vocabulary by token bytes.
+  static absl::StatusOr<WhiteBoxScorer> Create(const tokenizer::Tokenizer& tokenizer);
+
+  // Adds the (window, most likely token) tuples of one answer to stats[i] for each epoch i of
+  // `verifier` (resized if empty); returns the number of positions scored. FailedPrecondition
+  // when a reported token is not one token of this vocabulary: the suspect's tokenizer differs
+  // from the one the verifier was given, and its reports cannot be read as ids.
+  absl::StatusOr<uint64_t> Score(const Verifier& verifier, absl::Span<const TokenChoice> choices,
+                                 absl::Span<const int32_t> prompt_ids,
+                                 std::vector<watermark::TextStatistics>* stats) const;
+
+ private:
+  explicit WhiteBoxScorer(absl::flat_hash_map<std::string, int32_t> ids) : ids_(std::move(ids)) {}
+  absl::flat_hash_map<std::string, int32_t> ids_;  // token bytes -> id
+};
+
+}  // namespace tracemark::verifier
+
+#endif  // TRACEMARK_VERIFIER_WHITE_BOX_H_
