@@ -22,6 +22,7 @@ absl::StatusOr<uint64_t> WhiteBoxScorer::Score(
     const Verifier& verifier, absl::Span<const TokenChoice> choices,
     absl::Span<const int32_t> prompt_ids, std::vector<watermark::TextStatistics>* stats) const {
   const size_t h = static_cast<size_t>(verifier.config().context_width);
+  if (stats->empty()) stats->resize(verifier.num_epochs());
   auto id_of = [&](const std::string& bytes, size_t i) -> absl::StatusOr<int32_t> {
     auto it = ids_.find(bytes);
     if (it == ids_.end()) {

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Probing from the command line, as an investigator runs it against a real HTTP endpoint: a
+# watermarked model served with `tracemark model serve --provider` (API keys mapped to accounts),
+# the elicitation suite sent by `tracemark probe` with log-probabilities, the probe interrupted and
+# resumed, the server killed mid-probe and the probe finished against a restarted server, then
+# `tracemark scan DIR` attributing the answers; and clear failures on bad input.
+set -euo pipefail
+tm="$1"
+data="$2"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+echo "work dir: $tmp" >&2
+export TRACEMARK_DATA_DIR="$data"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+json() { /usr/bin/python3 -c "import json,sys; j=json.load(open('$1')); print($2)"; }
+lines() { wc -l < "$1" | tr -d ' '; }
+ids_unique() { /usr/bin/python3 -c "
+import json,sys; ids=[json.loads(l)['id'] for l in open('$1')]; sys.exit(len(ids) != len(set(ids)))"; }
+
+printf '%s' 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
+  | xxd -r -p > "$tmp/k.key"
+chmod 600 "$tmp/k.key"
+"$tm" model train --order 2 --out "$tmp/m.bin" >/dev/null 2>&1
+printf 'sk-fraud-31 31\nsk-honest-5 5\n' > "$tmp/api-keys.txt"
+
+serve() {  # starts a server on a free port; sets $port
+  rm -f "$tmp/port"
+  "$tm" model serve --model "$tmp/m.bin" --port 0 --port-file "$tmp/port" --provider \
+    --key "$tmp/k.key" --canary --api-keys "$tmp/api-keys.txt" 2>> "$tmp/serve.log" &
+  server=$!
+  disown "$server"
+  pids+=("$server")
+  for _ in $(seq 1 300); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+  [ -s "$tmp/port" ] || fail "server did not start: $(cat "$tmp/serve.log")"
+  port=$(cat "$tmp/port")
+}
+serve
+export FRAUD_KEY=sk-fraud-31 WRONG_KEY=sk-nobody
+# The probe command as an array, so that a background run's $! is the probe itself.
+probe_args() {
+  args=("$tm" probe --endpoint "http://127.0.0.1:$port/v1" --api-key-env FRAUD_KEY --send prefix
+    --limit 120 --max-tokens 200 --logprobs 2 --out "$tmp/probe" --no-progress)
+}
+probe() { probe_args; "${args[@]}" "$@"; }
+
+# Interrupted with SIGINT part-way: a clear message, a non-zero exit, the answers so far kept.
+probe_args
+"${args[@]}" --concurrency 1 > "$tmp/p1.out" 2> "$tmp/p1.err" &
+prober=$!
+for _ in $(seq 1 100); do
+  [ -f "$tmp/probe/answers.jsonl" ] && [ "$(lines "$tmp/probe/answers.jsonl")" -ge 10 ] && break
+  sleep 0.1
+done
+kill -INT "$prober"
+if wait "$prober"; then fail "an interrupted probe exited 0"; fi
+grep -q "interrupted" "$tmp/p1.err" || fail "no interruption message: $(cat "$tmp/p1.err")"
+first=$(lines "$tmp/probe/answers.jsonl")
+[ "$first" -ge 10 ] && [ "$first" -lt 120 ] || fail "interrupted probe kept $first answers"
+
+# The server killed mid-probe: the remaining requests fail after their retries, and say so.
+"${args[@]}" --concurrency 2 --attempts 2 --timeout 5 > "$tmp/p2.out" 2> "$tmp/p2.err" &
+prober=$!
+target=$((first + 10))
+for _ in $(seq 1 100); do
+  [ "$(lines "$tmp/probe/answers.jsonl")" -ge "$target" ] && break
+  sleep 0.1
+done
+kill -9 "$server"
+if wait "$prober"; then fail "a probe whose server died exited 0"; fi
+grep -q "failed; rerun" "$tmp/p2.err" || fail "no failure message: $(cat "$tmp/p2.err")"
+second=$(lines "$tmp/probe/answers.jsonl")
+[ "$second" -gt "$first" ] && [ "$second" -lt 120 ] || fail "second run: $first -> $second"
+
+# A restarted server (a new port) and the same command: only the rest is asked.
+serve
+probe > "$tmp/p3.out" 2> "$tmp/p3.err" || fail "resumed probe: $(cat "$tmp/p3.err")"
+grep -q "$second already there" "$tmp/p3.out" || fail "resume count: $(cat "$tmp/p3.out")"
+[ "$(lines "$tmp/probe/answers.jsonl")" = 120 ] || fail "not 120 answers"
+ids_unique "$tmp/probe/answers.jsonl" || fail "duplicate answers"
+if grep -q "sk-fraud-31" "$tmp/probe/answers.jsonl" "$tmp/probe/.tracemark-probe.json"; then
+  fail "the API key was written to the probe directory"
+fi
+
+# The scan: the provider watermark, the account behind the key, and the white-box test on the
+# endpoint's log-probabilities (the served model's own, before the watermark: null).
+"$tm" scan --key "$tmp/k.key" --accounts 100 --json "$tmp/probe" > "$tmp/scan.json"
+[ "$(json "$tmp/scan.json" "len(j['documents'])")" = 120 ] || fail "documents scanned"
+[ "$(json "$tmp/scan.json" "float(j['provider']['p_value']) < 1e-12")" = True ] || fail "provider p"
+[ "$(json "$tmp/scan.json" "j['accounts'][0]['account']")" = 31 ] || fail "account not 31"
+[ "$(json "$tmp/scan.json" "j['canary']['attribution']['top'][0]['account']")" = 31 ] \
+  || fail "canary account not 31"
+[ "$(json "$tmp/scan.json" "j['white_box']['documents']")" = 120 ] || fail "white-box documents"
+[ "$(json "$tmp/scan.json" "float(j['white_box']['p_value']) > 1e-4")" = True ] \
+  || fail "white-box of the raw model is not null"
+
+# Bad input: a refused key, a missing variable, a bad URL, a directory of another probe.
+if WRONG=1 "$tm" probe --endpoint "http://127.0.0.1:$port/v1" --api-key-env WRONG_KEY \
+  --limit 3 --out "$tmp/p-wrong" 2> "$tmp/err"; then fail "wrong key accepted"; fi
+grep -q "HTTP 401" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+if "$tm" probe --endpoint "http://127.0.0.1:$port/v1" --api-key-env NOT_SET_ANYWHERE \
+  --limit 3 --out "$tmp/p-x" 2> "$tmp/err"; then fail "missing variable accepted"; fi
+grep -q "NOT_SET_ANYWHERE" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+if "$tm" probe --endpoint "localhost:$port" --limit 3 --out "$tmp/p-y" 2> "$tmp/err"; then
+  fail "bad URL accepted"
+fi
+grep -q "http://" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+if "$tm" probe --endpoint "http://127.0.0.1:$port/v1" --api-key-env FRAUD_KEY --send prefix \
+  --limit 120 --max-tokens 50 --out "$tmp/probe" 2> "$tmp/err"; then
+  fail "another probe's directory reused"
+fi
+grep -q "different probe" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+echo "probe CLI: all checks passed"
