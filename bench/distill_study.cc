@@ -37,11 +37,13 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "study_common.h"
 #include "tracemark/canary/evidence.h"
 #include "tracemark/canary/processor.h"
 #include "tracemark/canary/suite.h"
 #include "tracemark/stats/pvalue.h"
+#include "tracemark/stats/tails.h"
 #include "tracemark/watermark/detector.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -67,6 +69,13 @@ struct Flags {
   int null_keys = 0;          // control only: the white-box test under this many other keys
   double skew = 0;            // 0: the cluster shares the harvest equally; s > 0: Zipf(s) shares
   int threads = 2;
+  std::string key;            // master secret file (default: a fixed study key)
+  std::string model;          // the teacher (default: the reference model under the data dir)
+  std::string save_students;  // directory: each student written as student-<share>.bin
+  std::string attack_shares = "0.1";  // shares whose student is attacked ("" for none)
+  std::string attacks = "paraphrase,continued,neutralise";
+  uint64_t continue_tokens = 1000000;  // clean tokens of continued training
+  double neutralise_delta = 2.0;       // the bias the targeted attacker subtracts
 };
 
 // The cluster account that harvests answer i: round-robin when skew is 0, else account k with
@@ -106,21 +115,36 @@ int main(int argc, char** argv) {
       .Add("--white-box", &f.white_box)
       .Add("--null-keys", &f.null_keys)
       .Add("--skew", &f.skew)
-      .Add("--threads", &f.threads);
+      .Add("--threads", &f.threads)
+      .Add("--key", &f.key)
+      .Add("--model", &f.model)
+      .Add("--save-students", &f.save_students)
+      .Add("--attack-shares", &f.attack_shares)
+      .Add("--attacks", &f.attacks)
+      .Add("--continue-tokens", &f.continue_tokens)
+      .Add("--neutralise-delta", &f.neutralise_delta);
   if (!flags.Parse(argc, argv)) return 2;
-  std::vector<double> shares;
-  for (size_t pos = 0; pos < f.shares.size();) {
-    size_t comma = f.shares.find(',', pos);
-    if (comma == std::string::npos) comma = f.shares.size();
-    shares.push_back(std::stod(f.shares.substr(pos, comma - pos)));
-    pos = comma + 1;
+  std::vector<double> shares, attack_shares;
+  for (absl::string_view v : absl::StrSplit(f.shares, ',', absl::SkipEmpty())) {
+    shares.push_back(std::stod(std::string(v)));
   }
-  auto data = tmk::study::LoadStudyData(f.data_dir);
+  for (absl::string_view v : absl::StrSplit(f.attack_shares, ',', absl::SkipEmpty())) {
+    attack_shares.push_back(std::stod(std::string(v)));
+  }
+  const std::vector<std::string> attacks = absl::StrSplit(f.attacks, ',', absl::SkipEmpty());
+  std::unique_ptr<tmk::refmodel::KneserNeyModel> attacker_model;  // the targeted attacker's own
+  auto data = tmk::study::LoadStudyData(f.data_dir, f.model);
   if (!data.ok()) return std::cerr << data.status() << "\n", 1;
   const auto& tok = *data->tok;
   tmk::watermark::Config config;
   config.vocab_size = tok.vocab_size();
-  const tmk::watermark::Key epoch = *tmk::watermark::DeriveEpochKey(KeyFrom(5150), 0);
+  tmk::watermark::Key master = KeyFrom(5150);
+  if (!f.key.empty()) {
+    auto k = tmk::watermark::ReadMasterKeyFile(f.key);
+    if (!k.ok()) return std::cerr << k.status() << "\n", 1;
+    master = *std::move(k);
+  }
+  const tmk::watermark::Key epoch = *tmk::watermark::DeriveEpochKey(master, 0);
   auto wm = *tmk::watermark::Watermarker::Create(epoch, config);
   auto det = *tmk::watermark::Detector::Create(epoch, config);
   auto proc = *tmk::canary::CanaryProcessor::Create(&tmk::canary::Lexicon::BuiltIn(), tok);
@@ -135,7 +159,9 @@ int main(int argc, char** argv) {
   for (const auto& k : keys) canary_keys.push_back(tmk::canary::CanaryKey::FromAccountKeys(*k));
 
   // 2. Harvest: the cluster's answers, round-robin over its accounts, enough for the largest share.
-  const double max_share = *std::max_element(shares.begin(), shares.end());
+  double max_share = 0;
+  for (double v : shares) max_share = std::max(max_share, v);
+  for (double v : attack_shares) max_share = std::max(max_share, v);
   const auto harvest_tokens = static_cast<uint64_t>(max_share * static_cast<double>(f.budget));
   const int answers = static_cast<int>((harvest_tokens + f.answer_tokens - 1) / f.answer_tokens);
   std::vector<Doc> harvest(static_cast<size_t>(answers));
@@ -167,38 +193,43 @@ int main(int argc, char** argv) {
       {"accounts", f.accounts},         {"cluster", f.cluster}, {"budget", f.budget},
       {"queries", f.queries},           {"tokens", f.tokens},   {"cohorts", f.cohorts},
       {"parameters", config.Describe()}};
-  std::printf(
-      "| watermarked share | student training tokens (watermarked) | provider p | provider p, "
-      "seen windows | provider p, white-box | canary: cluster p | honest cohorts at <= cluster p / "
-      "<= 1e-3 | "
-      "fingerprint: cluster accused / honest accused (1e-3, corrected) |\n"
-      "|---|---|---|---|---|---|---|---|\n");
-  for (double share : shares) {
-    // 3. The student.
+  // The training data of the student at one watermarked share: harvested answers first, then
+  // clean documents; the context windows of the watermarked answers (seen windows), and the first
+  // --white-box of them in order.
+  struct ShareData {
     std::vector<std::vector<int32_t>> docs;
+    size_t harvested = 0;   // docs[0 .. harvested) are harvested answers (with their prompts)
+    size_t next_clean = 0;  // clean documents used: the first next_clean of the keyed order
     uint64_t wm_tokens = 0, clean_tokens = 0;
+    absl::flat_hash_set<uint64_t> seen;
+    std::vector<std::vector<int32_t>> windows;
+  };
+  const auto h = static_cast<size_t>(config.context_width);
+  auto window_key = [h](absl::Span<const int32_t> ids, size_t i) {
+    uint64_t k = 0x9E3779B97F4A7C15ull;
+    for (size_t j = i - h; j < i; ++j) k = Hash(k, static_cast<uint64_t>(ids[j]));
+    return k;
+  };
+  auto clean_doc = [&](size_t i) -> const std::vector<int32_t>& {
+    return clean[(i * 7919) % clean.size()];
+  };
+  auto build_share = [&](double share) {
+    ShareData sd;
     const auto want_wm = static_cast<uint64_t>(share * static_cast<double>(f.budget));
-    const auto h = static_cast<size_t>(config.context_width);
-    absl::flat_hash_set<uint64_t> seen;  // context windows of the watermarked training answers
-    std::vector<std::vector<int32_t>> windows;  // the first --white-box of them, in order
-    auto window_key = [&](const std::vector<int32_t>& ids, size_t i) {
-      uint64_t k = 0x9E3779B97F4A7C15ull;
-      for (size_t j = i - h; j < i; ++j) k = Hash(k, static_cast<uint64_t>(ids[j]));
-      return k;
-    };
     auto add_window = [&](const std::vector<int32_t>& ids, size_t i) {
-      if (seen.insert(window_key(ids, i)).second &&
-          windows.size() < static_cast<size_t>(f.white_box)) {
-        windows.emplace_back(ids.begin() + static_cast<ptrdiff_t>(i - h),
-                             ids.begin() + static_cast<ptrdiff_t>(i));
+      if (sd.seen.insert(window_key(ids, i)).second &&
+          sd.windows.size() < static_cast<size_t>(f.white_box)) {
+        sd.windows.emplace_back(ids.begin() + static_cast<ptrdiff_t>(i - h),
+                                ids.begin() + static_cast<ptrdiff_t>(i));
       }
     };
     for (const Doc& d : harvest) {
-      if (wm_tokens >= want_wm) break;
-      docs.push_back(d.ids);
-      wm_tokens += d.ids.size() - d.prompt;
+      if (sd.wm_tokens >= want_wm) break;
+      sd.docs.push_back(d.ids);
+      sd.wm_tokens += d.ids.size() - d.prompt;
       for (size_t i = std::max(d.prompt, h); i < d.ids.size(); ++i) add_window(d.ids, i);
     }
+    sd.harvested = sd.docs.size();
     if (share == 0) {
       // The control: a student that never saw the harvest, tested on the windows of all of it
       // (the null of the seen-window test).
@@ -206,22 +237,38 @@ int main(int argc, char** argv) {
         for (size_t i = std::max(d.prompt, h); i < d.ids.size(); ++i) add_window(d.ids, i);
       }
     }
-    for (size_t i = 0; i < clean.size() && wm_tokens + clean_tokens < f.budget; ++i) {
-      docs.push_back(clean[(i * 7919) % clean.size()]);
-      clean_tokens += 256;
+    for (; sd.next_clean < clean.size() && sd.wm_tokens + sd.clean_tokens < f.budget;
+         ++sd.next_clean) {
+      sd.docs.push_back(clean_doc(sd.next_clean));
+      sd.clean_tokens += 256;
     }
+    return sd;
+  };
+  using Adjust = std::function<void(absl::Span<const int32_t>, absl::Span<float>)>;
+
+  // Trains a student on `docs` and runs every test on it; `adjust` is an inference-time logit
+  // change (the targeted attack), applied to sampling and to the white-box distributions.
+  auto evaluate = [&](const std::string& label, double share, const ShareData& sd,
+                      const std::vector<std::vector<int32_t>>& docs, uint64_t training_tokens,
+                      const Adjust& adjust, bool save) -> absl::Status {
     auto student = tmk::refmodel::KneserNeyModel::Train(docs, tok.vocab_size(), 4);
-    if (!student.ok()) return std::cerr << student.status() << "\n", 1;
+    if (!student.ok()) return student.status();
+    if (save && !f.save_students.empty()) {
+      const std::string path = absl::StrFormat("%s/student-%g.bin", f.save_students, share);
+      if (auto st = student->Save(path); !st.ok()) return st;
+      std::fprintf(stderr, "  wrote %s\n", path.c_str());
+    }
     const tmk::reference::ReferenceGenerator gen(&*student, &tok);
     // White-box: at each seen window, the student's most likely next token (a function of the
     // student alone, so green with probability exactly gamma under the null), as unique tuples.
-    std::vector<std::vector<int32_t>> argmax_tuples(
-        windows.size());  // window + the student's token
-    ParallelFor(static_cast<int>(windows.size()), f.threads, [&](int w) {
+    std::vector<std::vector<int32_t>> argmax_tuples(sd.windows.size());
+    ParallelFor(static_cast<int>(sd.windows.size()), f.threads, [&](int w) {
       thread_local std::vector<float> lp;
       lp.resize(static_cast<size_t>(student->vocab_size()));
-      student->LogProbs(windows[static_cast<size_t>(w)], absl::MakeSpan(lp));
-      std::vector<int32_t> one = windows[static_cast<size_t>(w)];
+      const std::vector<int32_t>& window = sd.windows[static_cast<size_t>(w)];
+      student->LogProbs(window, absl::MakeSpan(lp));
+      if (adjust) adjust(window, absl::MakeSpan(lp));
+      std::vector<int32_t> one = window;
       one.push_back(static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin()));
       argmax_tuples[static_cast<size_t>(w)] = std::move(one);
     });
@@ -233,7 +280,12 @@ int main(int argc, char** argv) {
       return *d.TestProvider(*d.Project(st, tmk::watermark::Layer::kProvider));
     };
     const tmk::watermark::ProviderResult provider_wb = white_box(*det);
-    if (share == 0 && f.null_keys > 0) {
+    // The lower tail of the same count: fewer green tokens than chance, as an over-correcting
+    // attacker who knows (roughly) the green lists produces.
+    const auto wb_green = static_cast<uint64_t>(provider_wb.score);
+    const tmk::stats::PValue wb_lower = tmk::stats::BinomialUpperTail(
+        provider_wb.tuples - wb_green, provider_wb.tuples, 1 - config.kgw.gamma);
+    if (share == 0 && f.null_keys > 0 && !adjust) {
       // The null of the white-box test: the same clean student and windows under keys that never
       // touched anything; randomised binomial p-values (uniform under the null) and their KS test.
       std::vector<double> ps(static_cast<size_t>(f.null_keys));
@@ -250,7 +302,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "white-box null over %d keys: %s\n", f.null_keys, ks.dump().c_str());
       out["white_box_null"] = ks;
     }
-    // 4. Black-box queries with the suite's prefixes.
+    // Black-box queries with the suite's prefixes.
     std::vector<Doc> answers_out(static_cast<size_t>(f.queries));
     std::vector<std::string> texts(answers_out.size()), prefixes(answers_out.size());
     ParallelFor(f.queries, f.threads, [&](int q) {
@@ -258,13 +310,14 @@ int main(int argc, char** argv) {
       tmk::reference::GenerateOptions o;
       o.max_tokens = f.tokens;
       o.seed = Hash(static_cast<uint64_t>(q), 3);
+      o.logit_adjust = adjust;
       auto g = gen.Generate(p.prefix, nullptr, nullptr, o);
       if (!g.ok()) std::abort();
       answers_out[static_cast<size_t>(q)] = {g->AllIds(), g->prompt_ids.size()};
       texts[static_cast<size_t>(q)] = g->text;
       prefixes[static_cast<size_t>(q)] = p.prefix;
     });
-    // 5. Provider layer over all answers' unique tuples.
+    // Provider layer over all answers' unique tuples, and over the seen windows only.
     tmk::watermark::TextStatistics stats, seen_stats;
     nlohmann::json by_queries = nlohmann::json::array();
     tmk::canary::CanaryStatistics cstats;
@@ -274,7 +327,7 @@ int main(int argc, char** argv) {
       if (!det->Score(ids, answers_out[q].prompt, &s).ok()) std::abort();
       if (!stats.Merge(s).ok()) std::abort();
       for (size_t i = std::max(answers_out[q].prompt, h); i < ids.size(); ++i) {
-        if (!seen.contains(window_key(ids, i))) continue;
+        if (!sd.seen.contains(window_key(ids, i))) continue;
         // Score position i alone: its h context ids, then the token.
         const absl::Span<const int32_t> one(ids.data() + i - h, h + 1);
         if (!det->Score(one, h, &seen_stats).ok()) std::abort();
@@ -292,7 +345,7 @@ int main(int argc, char** argv) {
                               {"provider_log10_p", all.p_value.log10()},
                               {"provider_seen_windows_log10_p", sw.p_value.log10()},
                               {"seen_windows_tuples", sw.tuples}});
-        std::fprintf(stderr, "  share %g, %zu queries: provider p %s, seen windows p %s\n", share,
+        std::fprintf(stderr, "  %s, %zu queries: provider p %s, seen windows p %s\n", label.c_str(),
                      n, all.p_value.ToString().c_str(), sw.p_value.ToString().c_str());
       }
     }
@@ -305,11 +358,11 @@ int main(int argc, char** argv) {
     const std::vector<tmk::canary::CanaryKey> cluster_keys(
         canary_keys.begin(), canary_keys.begin() + static_cast<ptrdiff_t>(f.cluster));
     const auto cluster_result = tmk::canary::TestCohort(tuples, cluster_keys);
-    // Canary attribution of single accounts: the best of all 1,000, corrected over them.
+    // Canary attribution of single accounts: the best of all accounts, corrected over them.
     const auto single = tmk::canary::AttributeAmong(tuples, canary_keys, 1, f.threads);
     std::fprintf(stderr,
-                 "  share %g: best single account by canaries: %llu (%s cluster), corrected p %s\n",
-                 share, static_cast<unsigned long long>(single.top[0].account),
+                 "  %s: best single account by canaries: %llu (%s cluster), corrected p %s\n",
+                 label.c_str(), static_cast<unsigned long long>(single.top[0].account),
                  single.top[0].account < f.cluster ? "in the" : "NOT in the",
                  single.corrected.ToString().c_str());
     std::vector<double> honest_log10(static_cast<size_t>(f.cohorts));
@@ -342,40 +395,170 @@ int main(int argc, char** argv) {
       (a < f.cluster ? cluster_accused : honest_accused)++;
     }
     std::printf(
-        "| %g %% | %llu (%llu) | %s over %llu tuples | %s over %llu tuples | %s over %llu tuples | "
-        "%s (%llu matches, "
-        "%.0f expected, %zu tuples) | %d / %d of %d | %d of %llu / %d of %llu |\n",
-        100 * share, static_cast<unsigned long long>(wm_tokens + clean_tokens),
-        static_cast<unsigned long long>(wm_tokens), provider.p_value.ToString().c_str(),
+        "| %s | %llu (%llu) | %s over %llu tuples | %s over %llu tuples | %s over %llu tuples | %s "
+        "| %s (%llu matches, %.0f expected, %zu tuples) | %d / %d of %d | %d of %llu / %d of "
+        "%llu |\n",
+        label.c_str(), static_cast<unsigned long long>(training_tokens),
+        static_cast<unsigned long long>(sd.wm_tokens), provider.p_value.ToString().c_str(),
         static_cast<unsigned long long>(provider.tuples), provider_seen.p_value.ToString().c_str(),
         static_cast<unsigned long long>(provider_seen.tuples),
         provider_wb.p_value.ToString().c_str(), static_cast<unsigned long long>(provider_wb.tuples),
-        cluster_result.p.ToString().c_str(),
+        wb_lower.ToString().c_str(), cluster_result.p.ToString().c_str(),
         static_cast<unsigned long long>(cluster_result.matches), cluster_result.expected,
         tuples.size(), below_cluster, below_1e3, f.cohorts, cluster_accused,
         static_cast<unsigned long long>(f.cluster), honest_accused,
         static_cast<unsigned long long>(f.accounts - f.cluster));
     std::fflush(stdout);
-    out["shares"].push_back({{"share", share},
-                             {"training_tokens", wm_tokens + clean_tokens},
-                             {"watermarked_tokens", wm_tokens},
-                             {"provider_log10_p", provider.p_value.log10()},
-                             {"provider_tuples", provider.tuples},
-                             {"provider_seen_windows_log10_p", provider_seen.p_value.log10()},
-                             {"provider_seen_windows_tuples", provider_seen.tuples},
-                             {"by_queries", by_queries},
-                             {"provider_white_box_log10_p", provider_wb.p_value.log10()},
-                             {"provider_white_box_tuples", provider_wb.tuples},
-                             {"canary_cluster_log10_p", cluster_result.p.log10()},
-                             {"canary_cluster_matches", cluster_result.matches},
-                             {"canary_cluster_expected", cluster_result.expected},
-                             {"canary_tuples", tuples.size()},
-                             {"canary_best_account", single.top[0].account},
-                             {"canary_best_account_corrected_log10_p", single.corrected.log10()},
-                             {"honest_cohorts_at_or_below_cluster_p", below_cluster},
-                             {"honest_cohorts_at_1e-3", below_1e3},
-                             {"fingerprint_cluster_accused_1e-3", cluster_accused},
-                             {"fingerprint_honest_accused_1e-3", honest_accused}});
+    out["rows"].push_back({{"label", label},
+                           {"share", share},
+                           {"training_tokens", training_tokens},
+                           {"watermarked_tokens", sd.wm_tokens},
+                           {"provider_log10_p", provider.p_value.log10()},
+                           {"provider_tuples", provider.tuples},
+                           {"provider_seen_windows_log10_p", provider_seen.p_value.log10()},
+                           {"provider_seen_windows_tuples", provider_seen.tuples},
+                           {"by_queries", by_queries},
+                           {"provider_white_box_log10_p", provider_wb.p_value.log10()},
+                           {"provider_white_box_tuples", provider_wb.tuples},
+                           {"provider_white_box_lower_tail_log10_p", wb_lower.log10()},
+                           {"canary_cluster_log10_p", cluster_result.p.log10()},
+                           {"canary_cluster_matches", cluster_result.matches},
+                           {"canary_cluster_expected", cluster_result.expected},
+                           {"canary_tuples", tuples.size()},
+                           {"canary_best_account", single.top[0].account},
+                           {"canary_best_account_corrected_log10_p", single.corrected.log10()},
+                           {"honest_cohorts_at_or_below_cluster_p", below_cluster},
+                           {"honest_cohorts_at_1e-3", below_1e3},
+                           {"fingerprint_cluster_accused_1e-3", cluster_accused},
+                           {"fingerprint_honest_accused_1e-3", honest_accused}});
+    return absl::OkStatus();
+  };
+
+  std::printf(
+      "| student | training tokens (watermarked) | provider p | provider p, seen windows | "
+      "provider p, white-box | white-box, lower tail | canary: cluster p | honest cohorts at <= "
+      "cluster p / <= 1e-3 | fingerprint: cluster accused / honest accused (1e-3, corrected) |\n"
+      "|---|---|---|---|---|---|---|---|---|\n");
+  for (double share : shares) {
+    const ShareData sd = build_share(share);
+    if (auto st = evaluate(absl::StrFormat("%g %%", 100 * share), share, sd, sd.docs,
+                           sd.wm_tokens + sd.clean_tokens, nullptr, true);
+        !st.ok()) {
+      return std::cerr << st << "\n", 1;
+    }
+  }
+
+  // Attacks on the student and its data, at each --attack-shares share.
+  for (double share : attack_shares) {
+    const ShareData sd = build_share(share);
+    const std::string at = absl::StrFormat("%g %%", 100 * share);
+    for (const std::string& attack : attacks) {
+      std::vector<std::vector<int32_t>> docs = sd.docs;
+      uint64_t training = sd.wm_tokens + sd.clean_tokens;
+      Adjust adjust;
+      std::string label;
+      if (attack == "paraphrase") {
+        // Untargeted paraphrase of 30 % of the harvested text: in every harvested answer, each
+        // chunk of 10 tokens is, with probability 0.3 (a keyed draw), rewritten by the teacher
+        // without watermark, conditioned on what precedes it (rewritten or not).
+        label = absl::StrFormat("%s, 30 %% paraphrased", at);
+        std::atomic<uint64_t> rewritten{0};
+        ParallelFor(static_cast<int>(sd.harvested), f.threads, [&](int di) {
+          const std::vector<int32_t>& orig = sd.docs[static_cast<size_t>(di)];
+          const size_t prompt = harvest[static_cast<size_t>(di)].prompt;
+          std::vector<int32_t> ids(orig.begin(), orig.begin() + static_cast<ptrdiff_t>(prompt));
+          for (size_t c = prompt; c < orig.size(); c += 10) {
+            const size_t len = std::min<size_t>(10, orig.size() - c);
+            const uint64_t draw = Hash(static_cast<uint64_t>(di) * 1000003 + c, 5150);
+            if (tmk::watermark::UnitOpen(draw) < 0.3) {
+              tmk::reference::GenerateOptions o;
+              o.max_tokens = static_cast<int>(len);
+              o.seed = Hash(draw, 6);
+              auto g = teacher.GenerateIds(ids, nullptr, nullptr, o);
+              if (!g.ok()) std::abort();
+              ids.insert(ids.end(), g->ids.begin(), g->ids.end());
+              rewritten += len;
+            } else {
+              ids.insert(ids.end(), orig.begin() + static_cast<ptrdiff_t>(c),
+                         orig.begin() + static_cast<ptrdiff_t>(c + len));
+            }
+          }
+          docs[static_cast<size_t>(di)] = std::move(ids);
+        });
+        std::fprintf(stderr, "  paraphrase: %llu of %llu harvested tokens rewritten\n",
+                     static_cast<unsigned long long>(rewritten.load()),
+                     static_cast<unsigned long long>(sd.wm_tokens));
+      } else if (attack == "continued") {
+        // Continued training on clean text the student has not seen: for an n-gram student, its
+        // counts grow by the new text's.
+        label = absl::StrFormat("%s, then %llu clean tokens more", at,
+                                static_cast<unsigned long long>(f.continue_tokens));
+        uint64_t added = 0;
+        for (size_t i = sd.next_clean; i < clean.size() && added < f.continue_tokens; ++i) {
+          docs.push_back(clean_doc(i));
+          added += 256;
+        }
+        training += added;
+      } else if (attack == "neutralise") {
+        // Targeted neutralisation: the attacker estimates, from the harvested text, which tokens
+        // are green after each window (those it over-represents against the attacker's own clean
+        // model), and lowers them by delta at inference.
+        label =
+            absl::StrFormat("%s, neutralised (estimated green lists, -%g)", at, f.neutralise_delta);
+        if (!attacker_model) {
+          std::vector<std::vector<int32_t>> own;
+          for (size_t i = 0; i < clean.size() && own.size() * 256 < f.budget; ++i) {
+            own.push_back(clean_doc(clean.size() - 1 - i));
+          }
+          attacker_model = std::make_unique<tmk::refmodel::KneserNeyModel>(
+              *tmk::refmodel::KneserNeyModel::Train(own, tok.vocab_size(), 4));
+        }
+        // Counts of each (window, next token) in the harvested answers.
+        auto table = std::make_shared<absl::flat_hash_map<uint64_t, std::vector<int32_t>>>();
+        absl::flat_hash_map<uint64_t, absl::flat_hash_map<int32_t, uint32_t>> counts;
+        absl::flat_hash_map<uint64_t, std::vector<int32_t>> window_ids;
+        for (size_t di = 0; di < sd.harvested; ++di) {
+          const std::vector<int32_t>& ids = sd.docs[di];
+          for (size_t i = std::max(harvest[di].prompt, h); i < ids.size(); ++i) {
+            const uint64_t k = window_key(ids, i);
+            counts[k][ids[i]]++;
+            if (!window_ids.contains(k)) {
+              window_ids[k].assign(ids.begin() + static_cast<ptrdiff_t>(i - h),
+                                   ids.begin() + static_cast<ptrdiff_t>(i));
+            }
+          }
+        }
+        uint64_t estimated = 0;
+        for (const auto& [k, next] : counts) {
+          uint32_t n = 0;
+          for (const auto& [t, c] : next) n += c;
+          for (const auto& [t, c] : next) {
+            const double p_clean = std::exp(attacker_model->LogProb(window_ids[k], t));
+            if (static_cast<double>(c) / n > p_clean) {
+              (*table)[k].push_back(t);
+              ++estimated;
+            }
+          }
+        }
+        std::fprintf(stderr,
+                     "  neutralise: %llu (window, token) pairs estimated green at %zu windows\n",
+                     static_cast<unsigned long long>(estimated), table->size());
+        const double delta = f.neutralise_delta;
+        adjust = [table, delta, &window_key, h](absl::Span<const int32_t> history,
+                                                absl::Span<float> logits) {
+          if (history.size() < h) return;
+          const auto it = table->find(window_key(history, history.size()));
+          if (it == table->end()) return;
+          for (int32_t t : it->second) logits[static_cast<size_t>(t)] -= static_cast<float>(delta);
+        };
+      } else {
+        std::cerr << "unknown attack '" << attack << "' (paraphrase, continued, neutralise)\n";
+        return 2;
+      }
+      if (auto st = evaluate(label, share, sd, docs, training, adjust, false); !st.ok()) {
+        return std::cerr << st << "\n", 1;
+      }
+    }
   }
   if (!f.out.empty()) std::ofstream(f.out) << out.dump(2) << "\n";
   return 0;

@@ -160,12 +160,15 @@ struct StudyData {
   Corpus corpus;
 };
 
-inline absl::StatusOr<StudyData> LoadStudyData(const std::string& data_dir) {
+// `model_path` empty: the model scripts/demo.sh trains under the data dir.
+inline absl::StatusOr<StudyData> LoadStudyData(const std::string& data_dir,
+                                               const std::string& model_path = "") {
   StudyData d;
   auto tok = tokenizer::LoadTiktokenFromDataDir(data_dir, "cl100k_base");
   if (!tok.ok()) return tok.status();
   d.tok = *std::move(tok);
-  auto model = refmodel::KneserNeyModel::Load(reference::DefaultModelPath(data_dir));
+  auto model = refmodel::KneserNeyModel::Load(
+      model_path.empty() ? reference::DefaultModelPath(data_dir) : model_path);
   if (!model.ok()) {
     return absl::Status(model.status().code(),
                         std::string(model.status().message()) + " (run scripts/demo.sh first)");

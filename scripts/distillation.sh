@@ -1,17 +1,59 @@
 #!/usr/bin/env bash
 # The distillation experiment, CPU variant (docs/distillation.md), in one command: set-up, a Release
-# build, the reference model, then bench/distill_study with its default settings (1,000 accounts,
-# a fraud cluster of 50, students at 100 / 10 / 1 / 0 % watermarked data; black-box, seen-window
-# and white-box provider tests, canary cohorts against 1,000 honest cohorts, fingerprint
-# accusations, and the white-box null under 1,000 keys). About 2 minutes on 2 cores after set-up.
-# Output: out/distillation/{table.md,result.json}. Extra arguments go to distill_study.
+# build, the reference model, then
+#  1. bench/distill_study with its default settings (1,000 accounts, a fraud cluster of 50,
+#     students at 100 / 10 / 1 / 0 % watermarked data; black-box, seen-window and white-box provider
+#     tests, canary cohorts against 1,000 honest cohorts, fingerprint accusations, the white-box
+#     null under 1,000 keys, and the attacks);
+#  2. the investigator's path over real HTTP: the 1 % and 0 % students served by
+#     `tracemark model serve` on loopback, probed with the elicitation suite by `tracemark probe`
+#     (log-probabilities on), and the answers tested by `tracemark scan`;
+#  3. the plots (docs/distillation-*.png are made from these files by scripts/distillation_plot.py).
+# About 6 minutes on 2 cores after set-up. Output: out/distillation/. Extra arguments go to
+# distill_study (e.g. --budget 200000 --queries 200 --cohorts 100 for a quick run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRACEMARK_BUILD_TESTS=OFF >/dev/null
 cmake --build build-rel --target distill_study tracemark
-[ -f data/refmodel-cl100k-o4.bin ] || build-rel/cli/tracemark model train
-mkdir -p out/distillation
+tm=build-rel/cli/tracemark
+[ -f data/refmodel-cl100k-o4.bin ] || "$tm" model train
+out=out/distillation
+mkdir -p "$out/students"
+[ -f "$out/master.key" ] || "$tm" keygen --out "$out/master.key"
 build-rel/bench/distill_study --budget 1000000 --queries 1052 --tokens 200 --cohorts 1000 \
-  --white-box 20000 --null-keys 1000 --out out/distillation/result.json "$@" \
-  | tee out/distillation/table.md
+  --white-box 20000 --null-keys 1000 --key "$out/master.key" --save-students "$out/students" \
+  --out "$out/result.json" "$@" | tee "$out/table.md"
+
+# The investigator's path over HTTP, for the students at 1 % and 0 %.
+cluster=$(/usr/bin/python3 -c "import json; print(json.load(open('$out/result.json'))['cluster'])")
+accounts=$(/usr/bin/python3 -c "import json; print(json.load(open('$out/result.json'))['accounts'])")
+seq 0 $((cluster - 1)) > "$out/cluster.txt"
+server=""
+trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT
+echo "| student | answers | provider p (sampled text) | white-box p (reported log-probabilities) | canary cohort p | best canary account (corrected p) |" > "$out/http.md"
+echo "|---|---|---|---|---|---|" >> "$out/http.md"
+for share in 0.01 0; do
+  model="$out/students/student-$share.bin"
+  [ -f "$model" ] || continue
+  rm -f "$out/port" && rm -rf "$out/probe-$share"
+  "$tm" model serve --model "$model" --name "student-$share" --port 0 --port-file "$out/port" \
+    2> "$out/serve-$share.log" &
+  server=$!
+  for _ in $(seq 1 600); do [ -s "$out/port" ] && break; sleep 0.1; done
+  "$tm" probe --endpoint "http://127.0.0.1:$(cat "$out/port")/v1" --model "student-$share" \
+    --send prefix --max-tokens 200 --logprobs 1 --concurrency 2 --out "$out/probe-$share"
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+  "$tm" scan --key "$out/master.key" --accounts "$accounts" --cohort "$out/cluster.txt" --json \
+    "$out/probe-$share" > "$out/scan-$share.json"
+  /usr/bin/python3 - "$out/scan-$share.json" "$share" >> "$out/http.md" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+c = j["canary"]
+top = c["attribution"]["top"][0]
+print(f"| {float(sys.argv[2]) * 100:g} % | {len(j['documents'])} | {j['provider']['p_value']} "
+      f"({j["provider"]["tuples_scored"]} tuples) | {j['white_box']['p_value']} ({j['white_box']['tuples']} "
+      f"tuples) | {c['cohort']['p_value']} | {top['account']} ({c['attribution']['corrected_p_value']}) |")
+PY
+done
+cat "$out/http.md"

@@ -136,6 +136,7 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
       out.logprobs.push_back(TopLogprobs(raw, options.top_logprobs));
     }
     for (float& l : logprobs) l *= inv_t;
+    if (options.logit_adjust) options.logit_adjust(history, absl::MakeSpan(logprobs));
     const std::vector<int32_t> top =
         refmodel::TopCandidates(logprobs, options.top_k, options.top_p);
     cands.clear();

@@ -52,6 +52,10 @@ struct GenerateOptions {
   // and this many most likely alternatives' (at most 20). They are the model's own distribution,
   // before temperature, truncation and any logit processor (what vLLM reports by default).
   int top_logprobs = -1;
+  // An engine's own logit processor, if any: called at each step with the history and the
+  // temperature-scaled log-probabilities (which it may change) before truncation, the canary and
+  // the watermark. Must be thread-safe when generations run concurrently.
+  std::function<void(absl::Span<const int32_t> history, absl::Span<float> logits)> logit_adjust;
 };
 
 struct TokenLogprobs {
