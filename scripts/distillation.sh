@@ -52,7 +52,7 @@ j = json.load(open(sys.argv[1]))
 c = j["canary"]
 top = c["attribution"]["top"][0]
 print(f"| {float(sys.argv[2]) * 100:g} % | {len(j['documents'])} | {j['provider']['p_value']} "
-      f"({j["provider"]["tuples_scored"]} tuples) | {j['white_box']['p_value']} ({j['white_box']['tuples']} "
+      f"({j['provider']['tuples_scored']} tuples) | {j['white_box']['p_value']} ({j['white_box']['tuples']} "
       f"tuples) | {c['cohort']['p_value']} | {top['account']} ({c['attribution']['corrected_p_value']}) |")
 PY
 done
