@@ -365,6 +365,18 @@ int main(int argc, char** argv) {
                  label.c_str(), static_cast<unsigned long long>(single.top[0].account),
                  single.top[0].account < f.cluster ? "in the" : "NOT in the",
                  single.corrected.ToString().c_str());
+    // Canary evidence per account: each account's own test on the pooled tuples (uncorrected), and
+    // how many cluster and honest accounts reach p <= 0.01.
+    std::vector<double> canary_log10(f.accounts);
+    ParallelFor(static_cast<int>(f.accounts), f.threads, [&](int a) {
+      canary_log10[static_cast<size_t>(a)] =
+          tmk::canary::TestAccount(tuples, canary_keys[static_cast<size_t>(a)]).p.log10();
+    });
+    int canary_cluster_01 = 0, canary_honest_01 = 0;
+    for (uint64_t a = 0; a < f.accounts; ++a) {
+      if (canary_log10[a] > -2) continue;
+      (a < f.cluster ? canary_cluster_01 : canary_honest_01)++;
+    }
     std::vector<double> honest_log10(static_cast<size_t>(f.cohorts));
     ParallelFor(f.cohorts, f.threads, [&](int c) {
       std::vector<tmk::canary::CanaryKey> cohort;
@@ -375,11 +387,12 @@ int main(int argc, char** argv) {
         std::swap(ids[j], ids[r]);
         cohort.push_back(canary_keys[ids[j]]);
       }
-      honest_log10[static_cast<size_t>(c)] = tmk::canary::TestCohort(tuples, cohort).p.log10();
+      honest_log10[static_cast<size_t>(c)] =
+          tmk::canary::TestCohort(tuples, cohort).combined_p.log10();
     });
     int below_cluster = 0, below_1e3 = 0;
     for (double l : honest_log10) {
-      below_cluster += l <= cluster_result.p.log10();
+      below_cluster += l <= cluster_result.combined_p.log10();
       below_1e3 += l <= -3;
     }
     // Fingerprint accusations of every account.
@@ -396,17 +409,21 @@ int main(int argc, char** argv) {
     }
     std::printf(
         "| %s | %llu (%llu) | %s over %llu tuples | %s over %llu tuples | %s over %llu tuples | %s "
-        "| %s (%llu matches, %.0f expected, %zu tuples) | %d / %d of %d | %d of %llu / %d of "
-        "%llu |\n",
+        "| %s (sum %s: %llu matches, %.0f expected, %zu tuples; heaviest: account %llu, %s) | %d / "
+        "%d of %d | %d of %llu / %d of %llu | %d of %llu / %d of %llu |\n",
         label.c_str(), static_cast<unsigned long long>(training_tokens),
         static_cast<unsigned long long>(sd.wm_tokens), provider.p_value.ToString().c_str(),
         static_cast<unsigned long long>(provider.tuples), provider_seen.p_value.ToString().c_str(),
         static_cast<unsigned long long>(provider_seen.tuples),
         provider_wb.p_value.ToString().c_str(), static_cast<unsigned long long>(provider_wb.tuples),
-        wb_lower.ToString().c_str(), cluster_result.p.ToString().c_str(),
+        wb_lower.ToString().c_str(), cluster_result.combined_p.ToString().c_str(),
+        cluster_result.p.ToString().c_str(),
         static_cast<unsigned long long>(cluster_result.matches), cluster_result.expected,
-        tuples.size(), below_cluster, below_1e3, f.cohorts, cluster_accused,
+        tuples.size(), static_cast<unsigned long long>(cluster_result.best_account),
+        cluster_result.best_member_p.ToString().c_str(), below_cluster, below_1e3, f.cohorts, cluster_accused,
         static_cast<unsigned long long>(f.cluster), honest_accused,
+        static_cast<unsigned long long>(f.accounts - f.cluster), canary_cluster_01,
+        static_cast<unsigned long long>(f.cluster), canary_honest_01,
         static_cast<unsigned long long>(f.accounts - f.cluster));
     std::fflush(stdout);
     out["rows"].push_back({{"label", label},
@@ -421,12 +438,17 @@ int main(int argc, char** argv) {
                            {"provider_white_box_log10_p", provider_wb.p_value.log10()},
                            {"provider_white_box_tuples", provider_wb.tuples},
                            {"provider_white_box_lower_tail_log10_p", wb_lower.log10()},
-                           {"canary_cluster_log10_p", cluster_result.p.log10()},
+                           {"canary_cluster_log10_p", cluster_result.combined_p.log10()},
+                           {"canary_cluster_sum_log10_p", cluster_result.p.log10()},
+                           {"canary_cluster_heaviest_account", cluster_result.best_account},
+                           {"canary_cluster_heaviest_log10_p", cluster_result.best_member_p.log10()},
                            {"canary_cluster_matches", cluster_result.matches},
                            {"canary_cluster_expected", cluster_result.expected},
                            {"canary_tuples", tuples.size()},
                            {"canary_best_account", single.top[0].account},
                            {"canary_best_account_corrected_log10_p", single.corrected.log10()},
+                           {"canary_cluster_accounts_at_0.01", canary_cluster_01},
+                           {"canary_honest_accounts_at_0.01", canary_honest_01},
                            {"honest_cohorts_at_or_below_cluster_p", below_cluster},
                            {"honest_cohorts_at_1e-3", below_1e3},
                            {"fingerprint_cluster_accused_1e-3", cluster_accused},
@@ -437,8 +459,9 @@ int main(int argc, char** argv) {
   std::printf(
       "| student | training tokens (watermarked) | provider p | provider p, seen windows | "
       "provider p, white-box | white-box, lower tail | canary: cluster p | honest cohorts at <= "
-      "cluster p / <= 1e-3 | fingerprint: cluster accused / honest accused (1e-3, corrected) |\n"
-      "|---|---|---|---|---|---|---|---|---|\n");
+      "cluster p / <= 1e-3 | fingerprint: cluster accused / honest accused (1e-3, corrected) | "
+      "canary per account: cluster / honest at p <= 0.01 |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n");
   for (double share : shares) {
     const ShareData sd = build_share(share);
     if (auto st = evaluate(absl::StrFormat("%g %%", 100 * share), share, sd, sd.docs,

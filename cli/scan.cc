@@ -137,7 +137,11 @@ nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSumma
       j["canary"]["cohort"] = {{"accounts", c.cohort->accounts},
                                {"matches", c.cohort->matches},
                                {"expected", c.cohort->expected},
-                               {"p_value", PValueJson(c.cohort->p)}};
+                               {"sum_p_value", PValueJson(c.cohort->p)},
+                               {"heaviest_account", c.cohort->best_account},
+                               {"heaviest_matches", c.cohort->best_matches},
+                               {"heaviest_p_value", PValueJson(c.cohort->best_member_p)},
+                               {"p_value", PValueJson(c.cohort->combined_p)}};
     }
   }
   if (s.white_box.has_value()) {
@@ -227,8 +231,12 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
     }
     if (c.cohort.has_value()) {
       std::cout << absl::StrFormat(
-          "  cohort of %d accounts: %d matches (%.1f expected), p = %s (corrected for epochs)\n",
-          c.cohort->accounts, c.cohort->matches, c.cohort->expected, c.cohort->p.ToString());
+          "  cohort of %d accounts: p = %s (the smaller of: summed matches %d, %.1f expected, "
+          "p = %s; heaviest contributor %d, p = %s corrected for the members; corrected for "
+          "epochs)\n",
+          c.cohort->accounts, c.cohort->combined_p.ToString(), c.cohort->matches,
+          c.cohort->expected, c.cohort->p.ToString(), c.cohort->best_account,
+          c.cohort->best_member_p.ToString());
     }
   }
   if (!r.skipped.empty()) {

@@ -51,9 +51,11 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 c = j["canary"]
 top = c["attribution"]["top"][0]
-print(f"| {float(sys.argv[2]) * 100:g} % | {len(j['documents'])} | {j['provider']['p_value']} "
-      f"({j['provider']['tuples_scored']} tuples) | {j['white_box']['p_value']} ({j['white_box']['tuples']} "
-      f"tuples) | {c['cohort']['p_value']} | {top['account']} ({c['attribution']['corrected_p_value']}) |")
+g = lambda p: p if isinstance(p, str) else f"{p:.2g}"
+print(f"| {float(sys.argv[2]) * 100:g} % | {len(j['documents'])} | {g(j['provider']['p_value'])} "
+      f"({j['provider']['tuples_scored']} tuples) | {g(j['white_box']['p_value'])} "
+      f"({j['white_box']['tuples']} tuples) | {g(c['cohort']['p_value'])} | {top['account']} "
+      f"({g(c['attribution']['corrected_p_value'])}) |")
 PY
 done
 cat "$out/http.md"

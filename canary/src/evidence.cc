@@ -111,14 +111,24 @@ CohortResult TestCohort(absl::Span<const Tuple> tuples, absl::Span<const CanaryK
   absl::flat_hash_set<uint64_t> seen;
   CohortResult r;
   r.tuples = tuples.size();
+  const stats::BinomialSum one = NullOfMatches(tuples, 1);
   for (const CanaryKey& key : cohort) {
     if (!seen.insert(key.account()).second) continue;
     ++r.accounts;
-    r.matches += CountMatches(tuples, key);
+    const uint64_t m = CountMatches(tuples, key);
+    r.matches += m;
+    const stats::PValue p = one.UpperTail(m);
+    if (r.accounts == 1 || p < r.best_member_p) {
+      r.best_member_p = p;
+      r.best_account = key.account();
+      r.best_matches = m;
+    }
   }
   const stats::BinomialSum null = NullOfMatches(tuples, r.accounts);
   r.expected = null.Mean();
   r.p = null.UpperTail(r.matches);
+  r.best_member_p = stats::Bonferroni(r.best_member_p, std::max<uint64_t>(r.accounts, 1));
+  r.combined_p = stats::Bonferroni(std::min(r.p, r.best_member_p), 2);
   return r;
 }
 

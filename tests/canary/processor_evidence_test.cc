@@ -348,6 +348,29 @@ TEST(EvidenceTest, CohortTestPoolsItsAccounts) {
   std::vector<CanaryKey> doubled = cohort;
   doubled.insert(doubled.end(), cohort.begin(), cohort.end());
   EXPECT_EQ(TestCohort(tuples, doubled).accounts, 10u);
+  EXPECT_LE(guilty.combined_p.log10(), std::log10(2.0) + guilty.p.log10() + 1e-9);
+  EXPECT_GT(clean.combined_p.log10(), -4);
+}
+
+TEST(EvidenceTest, CohortTestFindsItsHeaviestContributor) {
+  // One member supplied most of the text, 49 others a little: the sum dilutes it, the heaviest
+  // contributor does not.
+  const Lexicon lex = Sizes();
+  std::mt19937_64 rng(9);
+  std::vector<CanaryKey> cohort, innocent;
+  for (uint64_t a = 0; a < 50; ++a) cohort.push_back(KeyFor(a));
+  for (uint64_t a = 500; a < 550; ++a) innocent.push_back(KeyFor(a));
+  CanaryStatistics pooled;
+  for (int doc = 0; doc < 60; ++doc) pooled.Add(RandomEvents(rng, 5, &cohort[7]));
+  for (int doc = 0; doc < 49; ++doc) pooled.Add(RandomEvents(rng, 1, &cohort[1 + doc % 49]));
+  const auto tuples = pooled.Tuples(lex);
+  const CohortResult r = TestCohort(tuples, cohort);
+  EXPECT_EQ(r.best_account, 7u);
+  EXPECT_LT(r.best_member_p.log10(), -30);
+  EXPECT_LT(r.combined_p.log10(), r.p.log10() - 10);
+  const CohortResult clean = TestCohort(tuples, innocent);
+  EXPECT_GT(clean.combined_p.log10(), -4);
+  EXPECT_GT(clean.best_member_p.log10(), -4);
 }
 
 TEST(EvidenceTest, StatisticsMergeAndMajority) {

@@ -514,9 +514,11 @@ absl::StatusOr<CanarySummary> Scanner::SummarizeCanary(const ScanResult& result)
     for (size_t i = 0; i < epochs; ++i) {
       TRACEMARK_ASSIGN_OR_RETURN(std::vector<canary::CanaryKey> keys, keys_of(i, options_.cohort));
       canary::CohortResult r = canary::TestCohort(tuples, keys);
-      if (!c.cohort.has_value() || r.p < c.cohort->p) c.cohort = r;
+      if (!c.cohort.has_value() || r.combined_p < c.cohort->combined_p) c.cohort = r;
     }
     c.cohort->p = Bonferroni(c.cohort->p, epochs);
+    c.cohort->best_member_p = Bonferroni(c.cohort->best_member_p, epochs);
+    c.cohort->combined_p = Bonferroni(c.cohort->combined_p, epochs);
   }
   c.method = absl::StrCat(
       "canary phrasings (lexicon ", c.lexicon, ", ", c.active_sets,
@@ -527,7 +529,9 @@ absl::StatusOr<CanarySummary> Scanner::SummarizeCanary(const ScanResult& result)
       "Bonferroni-corrected over all ",
       accounts.size() * epochs,
       " (account, epoch) pairs. Cohort: the cohort's summed matches against the sum of "
-      "Binomial(|C| n_k, 1/k), best epoch, corrected for the epochs.");
+      "Binomial(|C| n_k, 1/k), and its heaviest contributor (the member with the smallest exact "
+      "p-value, Bonferroni-corrected over the members); the cohort p-value is the smaller of the "
+      "two, doubled; best epoch, corrected for the epochs.");
   return c;
 }
 

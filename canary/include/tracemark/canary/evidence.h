@@ -96,10 +96,19 @@ struct CohortResult {
   uint64_t tuples = 0;
   uint64_t matches = 0;  // summed over the cohort's accounts
   double expected = 0;
-  stats::PValue p;
+  stats::PValue p;  // the summed matches' test
+  // The heaviest contributor: the member whose own matches are least likely under the null, with
+  // its p-value Bonferroni-corrected over the members. A cohort whose data came mostly from one
+  // account shows here, where the sum dilutes it among the others.
+  uint64_t best_account = 0;
+  uint64_t best_matches = 0;
+  stats::PValue best_member_p;
+  // The cohort test to report: the smaller of p and best_member_p, Bonferroni-corrected for
+  // taking the smaller of the two.
+  stats::PValue combined_p;
 };
 
-// The cohort's summed matches against Binomial(|C| n_k, 1/k).
+// The cohort's summed matches against Binomial(|C| n_k, 1/k), and its heaviest contributor.
 CohortResult TestCohort(absl::Span<const Tuple> tuples, absl::Span<const CanaryKey> cohort);
 
 }  // namespace tracemark::canary
