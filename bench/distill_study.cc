@@ -76,6 +76,11 @@ struct Flags {
   std::string attacks = "paraphrase,continued,neutralise";
   uint64_t continue_tokens = 1000000;  // clean tokens of continued training
   double neutralise_delta = 2.0;       // the bias the targeted attacker subtracts
+  // The GPU variant (scripts/gpu_student.py): --export DIR writes each share's training tokens,
+  // its white-box windows and the query prompts, then stops; --student-from DIR tests the
+  // students trained there (their answers and white-box argmax) instead of n-gram students.
+  std::string export_dir;
+  std::string student_from;
 };
 
 // The cluster account that harvests answer i: round-robin when skew is 0, else account k with
@@ -122,7 +127,9 @@ int main(int argc, char** argv) {
       .Add("--attack-shares", &f.attack_shares)
       .Add("--attacks", &f.attacks)
       .Add("--continue-tokens", &f.continue_tokens)
-      .Add("--neutralise-delta", &f.neutralise_delta);
+      .Add("--neutralise-delta", &f.neutralise_delta)
+      .Add("--export", &f.export_dir)
+      .Add("--student-from", &f.student_from);
   if (!flags.Parse(argc, argv)) return 2;
   std::vector<double> shares, attack_shares;
   for (absl::string_view v : absl::StrSplit(f.shares, ',', absl::SkipEmpty())) {
@@ -162,6 +169,7 @@ int main(int argc, char** argv) {
   double max_share = 0;
   for (double v : shares) max_share = std::max(max_share, v);
   for (double v : attack_shares) max_share = std::max(max_share, v);
+  if (max_share == 0) max_share = 1;  // the control alone still tests the windows of a harvest
   const auto harvest_tokens = static_cast<uint64_t>(max_share * static_cast<double>(f.budget));
   const int answers = static_cast<int>((harvest_tokens + f.answer_tokens - 1) / f.answer_tokens);
   std::vector<Doc> harvest(static_cast<size_t>(answers));
@@ -248,30 +256,13 @@ int main(int argc, char** argv) {
 
   // Trains a student on `docs` and runs every test on it; `adjust` is an inference-time logit
   // change (the targeted attack), applied to sampling and to the white-box distributions.
-  auto evaluate = [&](const std::string& label, double share, const ShareData& sd,
-                      const std::vector<std::vector<int32_t>>& docs, uint64_t training_tokens,
-                      const Adjust& adjust, bool save) -> absl::Status {
-    auto student = tmk::refmodel::KneserNeyModel::Train(docs, tok.vocab_size(), 4);
-    if (!student.ok()) return student.status();
-    if (save && !f.save_students.empty()) {
-      const std::string path = absl::StrFormat("%s/student-%g.bin", f.save_students, share);
-      if (auto st = student->Save(path); !st.ok()) return st;
-      std::fprintf(stderr, "  wrote %s\n", path.c_str());
-    }
-    const tmk::reference::ReferenceGenerator gen(&*student, &tok);
-    // White-box: at each seen window, the student's most likely next token (a function of the
-    // student alone, so green with probability exactly gamma under the null), as unique tuples.
-    std::vector<std::vector<int32_t>> argmax_tuples(sd.windows.size());
-    ParallelFor(static_cast<int>(sd.windows.size()), f.threads, [&](int w) {
-      thread_local std::vector<float> lp;
-      lp.resize(static_cast<size_t>(student->vocab_size()));
-      const std::vector<int32_t>& window = sd.windows[static_cast<size_t>(w)];
-      student->LogProbs(window, absl::MakeSpan(lp));
-      if (adjust) adjust(window, absl::MakeSpan(lp));
-      std::vector<int32_t> one = window;
-      one.push_back(static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin()));
-      argmax_tuples[static_cast<size_t>(w)] = std::move(one);
-    });
+  // Every test on one student, from what it produced: its most likely token at each white-box
+  // window (argmax_tuples: the window then the token) and its answers to the queries.
+  auto test_student =
+      [&](const std::string& label, double share, const ShareData& sd, uint64_t training_tokens,
+          const std::vector<std::vector<int32_t>>& argmax_tuples,
+          const std::vector<Doc>& answers_out, const std::vector<std::string>& texts,
+          const std::vector<std::string>& prefixes) -> absl::Status {
     auto white_box = [&](const tmk::watermark::Detector& d) {
       tmk::watermark::TextStatistics st;
       for (const auto& one : argmax_tuples) {
@@ -285,7 +276,7 @@ int main(int argc, char** argv) {
     const auto wb_green = static_cast<uint64_t>(provider_wb.score);
     const tmk::stats::PValue wb_lower = tmk::stats::BinomialUpperTail(
         provider_wb.tuples - wb_green, provider_wb.tuples, 1 - config.kgw.gamma);
-    if (share == 0 && f.null_keys > 0 && !adjust) {
+    if (share == 0 && f.null_keys > 0 && label.find(',') == std::string::npos) {
       // The null of the white-box test: the same clean student and windows under keys that never
       // touched anything; randomised binomial p-values (uniform under the null) and their KS test.
       std::vector<double> ps(static_cast<size_t>(f.null_keys));
@@ -302,21 +293,6 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "white-box null over %d keys: %s\n", f.null_keys, ks.dump().c_str());
       out["white_box_null"] = ks;
     }
-    // Black-box queries with the suite's prefixes.
-    std::vector<Doc> answers_out(static_cast<size_t>(f.queries));
-    std::vector<std::string> texts(answers_out.size()), prefixes(answers_out.size());
-    ParallelFor(f.queries, f.threads, [&](int q) {
-      const auto& p = suite[static_cast<size_t>(q) % suite.size()];
-      tmk::reference::GenerateOptions o;
-      o.max_tokens = f.tokens;
-      o.seed = Hash(static_cast<uint64_t>(q), 3);
-      o.logit_adjust = adjust;
-      auto g = gen.Generate(p.prefix, nullptr, nullptr, o);
-      if (!g.ok()) std::abort();
-      answers_out[static_cast<size_t>(q)] = {g->AllIds(), g->prompt_ids.size()};
-      texts[static_cast<size_t>(q)] = g->text;
-      prefixes[static_cast<size_t>(q)] = p.prefix;
-    });
     // Provider layer over all answers' unique tuples, and over the seen windows only.
     tmk::watermark::TextStatistics stats, seen_stats;
     nlohmann::json by_queries = nlohmann::json::array();
@@ -420,41 +396,181 @@ int main(int argc, char** argv) {
         cluster_result.p.ToString().c_str(),
         static_cast<unsigned long long>(cluster_result.matches), cluster_result.expected,
         tuples.size(), static_cast<unsigned long long>(cluster_result.best_account),
-        cluster_result.best_member_p.ToString().c_str(), below_cluster, below_1e3, f.cohorts, cluster_accused,
-        static_cast<unsigned long long>(f.cluster), honest_accused,
+        cluster_result.best_member_p.ToString().c_str(), below_cluster, below_1e3, f.cohorts,
+        cluster_accused, static_cast<unsigned long long>(f.cluster), honest_accused,
         static_cast<unsigned long long>(f.accounts - f.cluster), canary_cluster_01,
         static_cast<unsigned long long>(f.cluster), canary_honest_01,
         static_cast<unsigned long long>(f.accounts - f.cluster));
     std::fflush(stdout);
-    out["rows"].push_back({{"label", label},
-                           {"share", share},
-                           {"training_tokens", training_tokens},
-                           {"watermarked_tokens", sd.wm_tokens},
-                           {"provider_log10_p", provider.p_value.log10()},
-                           {"provider_tuples", provider.tuples},
-                           {"provider_seen_windows_log10_p", provider_seen.p_value.log10()},
-                           {"provider_seen_windows_tuples", provider_seen.tuples},
-                           {"by_queries", by_queries},
-                           {"provider_white_box_log10_p", provider_wb.p_value.log10()},
-                           {"provider_white_box_tuples", provider_wb.tuples},
-                           {"provider_white_box_lower_tail_log10_p", wb_lower.log10()},
-                           {"canary_cluster_log10_p", cluster_result.combined_p.log10()},
-                           {"canary_cluster_sum_log10_p", cluster_result.p.log10()},
-                           {"canary_cluster_heaviest_account", cluster_result.best_account},
-                           {"canary_cluster_heaviest_log10_p", cluster_result.best_member_p.log10()},
-                           {"canary_cluster_matches", cluster_result.matches},
-                           {"canary_cluster_expected", cluster_result.expected},
-                           {"canary_tuples", tuples.size()},
-                           {"canary_best_account", single.top[0].account},
-                           {"canary_best_account_corrected_log10_p", single.corrected.log10()},
-                           {"canary_cluster_accounts_at_0.01", canary_cluster_01},
-                           {"canary_honest_accounts_at_0.01", canary_honest_01},
-                           {"honest_cohorts_at_or_below_cluster_p", below_cluster},
-                           {"honest_cohorts_at_1e-3", below_1e3},
-                           {"fingerprint_cluster_accused_1e-3", cluster_accused},
-                           {"fingerprint_honest_accused_1e-3", honest_accused}});
+    out["rows"].push_back(
+        {{"label", label},
+         {"share", share},
+         {"training_tokens", training_tokens},
+         {"watermarked_tokens", sd.wm_tokens},
+         {"provider_log10_p", provider.p_value.log10()},
+         {"provider_tuples", provider.tuples},
+         {"provider_seen_windows_log10_p", provider_seen.p_value.log10()},
+         {"provider_seen_windows_tuples", provider_seen.tuples},
+         {"by_queries", by_queries},
+         {"provider_white_box_log10_p", provider_wb.p_value.log10()},
+         {"provider_white_box_tuples", provider_wb.tuples},
+         {"provider_white_box_lower_tail_log10_p", wb_lower.log10()},
+         {"canary_cluster_log10_p", cluster_result.combined_p.log10()},
+         {"canary_cluster_sum_log10_p", cluster_result.p.log10()},
+         {"canary_cluster_heaviest_account", cluster_result.best_account},
+         {"canary_cluster_heaviest_log10_p", cluster_result.best_member_p.log10()},
+         {"canary_cluster_matches", cluster_result.matches},
+         {"canary_cluster_expected", cluster_result.expected},
+         {"canary_tuples", tuples.size()},
+         {"canary_best_account", single.top[0].account},
+         {"canary_best_account_corrected_log10_p", single.corrected.log10()},
+         {"canary_cluster_accounts_at_0.01", canary_cluster_01},
+         {"canary_honest_accounts_at_0.01", canary_honest_01},
+         {"honest_cohorts_at_or_below_cluster_p", below_cluster},
+         {"honest_cohorts_at_1e-3", below_1e3},
+         {"fingerprint_cluster_accused_1e-3", cluster_accused},
+         {"fingerprint_honest_accused_1e-3", honest_accused}});
     return absl::OkStatus();
   };
+
+  // The GPU variant's students (scripts/gpu_student.py): their white-box argmax at the exported
+  // windows and their answers to the exported prompts, read from --student-from DIR.
+  auto read_u32 = [](const std::string& path) -> absl::StatusOr<std::vector<uint32_t>> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError("cannot read " + path);
+    std::vector<uint32_t> v;
+    uint32_t x;
+    while (in.read(reinterpret_cast<char*>(&x), sizeof(x))) v.push_back(x);
+    return v;
+  };
+  auto evaluate_external = [&](const std::string& label, double share,
+                               const ShareData& sd) -> absl::Status {
+    auto wb = read_u32(absl::StrFormat("%s/whitebox-%g.u32", f.student_from, share));
+    if (!wb.ok()) return wb.status();
+    if (wb->size() != sd.windows.size() * (h + 1)) {
+      return absl::FailedPreconditionError("white-box file does not match the exported windows");
+    }
+    std::vector<std::vector<int32_t>> argmax_tuples(sd.windows.size());
+    for (size_t w = 0; w < sd.windows.size(); ++w) {
+      for (size_t j = 0; j <= h; ++j) {
+        argmax_tuples[w].push_back(static_cast<int32_t>((*wb)[w * (h + 1) + j]));
+      }
+      if (!std::equal(sd.windows[w].begin(), sd.windows[w].end(), argmax_tuples[w].begin())) {
+        return absl::FailedPreconditionError("white-box windows differ from this run's");
+      }
+    }
+    auto ans = read_u32(absl::StrFormat("%s/answers-%g.u32", f.student_from, share));
+    if (!ans.ok()) return ans.status();
+    std::vector<Doc> answers_out;
+    std::vector<std::string> texts, prefixes;
+    for (size_t pos = 0; pos < ans->size();) {  // [prompt length, prompt, answer length, answer]
+      Doc d;
+      const uint32_t np = (*ans)[pos++];
+      d.ids.assign(ans->begin() + static_cast<ptrdiff_t>(pos),
+                   ans->begin() + static_cast<ptrdiff_t>(pos + np));
+      pos += np;
+      const uint32_t na = (*ans)[pos++];
+      std::vector<int32_t> a(ans->begin() + static_cast<ptrdiff_t>(pos),
+                             ans->begin() + static_cast<ptrdiff_t>(pos + na));
+      pos += na;
+      d.prompt = np;
+      d.ids.insert(d.ids.end(), a.begin(), a.end());
+      auto text = tok.Decode(a);
+      if (!text.ok()) return text.status();
+      texts.push_back(*std::move(text));
+      prefixes.push_back(suite[answers_out.size() % suite.size()].prefix);
+      answers_out.push_back(std::move(d));
+    }
+    return test_student(label + " (GPU student)", share, sd, sd.wm_tokens + sd.clean_tokens,
+                        argmax_tuples, answers_out, texts, prefixes);
+  };
+
+  auto evaluate = [&](const std::string& label, double share, const ShareData& sd,
+                      const std::vector<std::vector<int32_t>>& docs, uint64_t training_tokens,
+                      const Adjust& adjust, bool save) -> absl::Status {
+    if (!f.student_from.empty()) return evaluate_external(label, share, sd);
+    auto student = tmk::refmodel::KneserNeyModel::Train(docs, tok.vocab_size(), 4);
+    if (!student.ok()) return student.status();
+    if (save && !f.save_students.empty()) {
+      const std::string path = absl::StrFormat("%s/student-%g.bin", f.save_students, share);
+      if (auto st = student->Save(path); !st.ok()) return st;
+      std::fprintf(stderr, "  wrote %s\n", path.c_str());
+    }
+    const tmk::reference::ReferenceGenerator gen(&*student, &tok);
+    // White-box: at each seen window, the student's most likely next token (a function of the
+    // student alone, so green with probability exactly gamma under the null), as unique tuples.
+    std::vector<std::vector<int32_t>> argmax_tuples(sd.windows.size());
+    ParallelFor(static_cast<int>(sd.windows.size()), f.threads, [&](int w) {
+      thread_local std::vector<float> lp;
+      lp.resize(static_cast<size_t>(student->vocab_size()));
+      const std::vector<int32_t>& window = sd.windows[static_cast<size_t>(w)];
+      student->LogProbs(window, absl::MakeSpan(lp));
+      if (adjust) adjust(window, absl::MakeSpan(lp));
+      std::vector<int32_t> one = window;
+      one.push_back(static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin()));
+      argmax_tuples[static_cast<size_t>(w)] = std::move(one);
+    });
+    // Black-box queries with the suite's prefixes.
+    std::vector<Doc> answers_out(static_cast<size_t>(f.queries));
+    std::vector<std::string> texts(answers_out.size()), prefixes(answers_out.size());
+    ParallelFor(f.queries, f.threads, [&](int q) {
+      const auto& p = suite[static_cast<size_t>(q) % suite.size()];
+      tmk::reference::GenerateOptions o;
+      o.max_tokens = f.tokens;
+      o.seed = Hash(static_cast<uint64_t>(q), 3);
+      o.logit_adjust = adjust;
+      auto g = gen.Generate(p.prefix, nullptr, nullptr, o);
+      if (!g.ok()) std::abort();
+      answers_out[static_cast<size_t>(q)] = {g->AllIds(), g->prompt_ids.size()};
+      texts[static_cast<size_t>(q)] = g->text;
+      prefixes[static_cast<size_t>(q)] = p.prefix;
+    });
+    return test_student(label, share, sd, training_tokens, argmax_tuples, answers_out, texts,
+                        prefixes);
+  };
+
+  if (!f.export_dir.empty()) {
+    // The GPU variant's inputs: per share, the training documents (each preceded by the separator
+    // 0xFFFFFFFF) and the white-box windows (h ids each); the query prompts; uint32 little-endian.
+    auto write_u32 = [](const std::string& path, const std::vector<uint32_t>& v) {
+      std::ofstream file(path, std::ios::binary | std::ios::trunc);
+      file.write(reinterpret_cast<const char*>(v.data()),
+                 static_cast<std::streamsize>(v.size() * sizeof(uint32_t)));
+      return static_cast<bool>(file);
+    };
+    for (double share : shares) {
+      const ShareData sd = build_share(share);
+      std::vector<uint32_t> train, windows;
+      for (const auto& d : sd.docs) {
+        train.push_back(0xFFFFFFFFu);
+        train.insert(train.end(), d.begin(), d.end());
+      }
+      for (const auto& w : sd.windows) windows.insert(windows.end(), w.begin(), w.end());
+      if (!write_u32(absl::StrFormat("%s/train-%g.u32", f.export_dir, share), train) ||
+          !write_u32(absl::StrFormat("%s/windows-%g.u32", f.export_dir, share), windows)) {
+        return std::cerr << "cannot write to " << f.export_dir << "\n", 1;
+      }
+      std::fprintf(stderr, "  exported share %g: %zu training tokens, %zu windows\n", share,
+                   train.size(), sd.windows.size());
+    }
+    std::vector<uint32_t> prompts;
+    for (int q = 0; q < f.queries; ++q) {
+      auto ids = tok.Encode(suite[static_cast<size_t>(q) % suite.size()].prefix);
+      if (!ids.ok()) return std::cerr << ids.status() << "\n", 1;
+      prompts.push_back(static_cast<uint32_t>(ids->size()));
+      prompts.insert(prompts.end(), ids->begin(), ids->end());
+    }
+    if (!write_u32(f.export_dir + "/prompts.u32", prompts)) return 1;
+    nlohmann::json meta = {{"vocab_size", tok.vocab_size()},
+                           {"h", h},
+                           {"shares", shares},
+                           {"queries", f.queries},
+                           {"tokens", f.tokens},
+                           {"budget", f.budget},
+                           {"separator", 0xFFFFFFFFu}};
+    std::ofstream(f.export_dir + "/meta.json") << meta.dump(2) << "\n";
+    return 0;
+  }
 
   std::printf(
       "| student | training tokens (watermarked) | provider p | provider p, seen windows | "
