@@ -81,6 +81,9 @@ struct Flags {
   // students trained there (their answers and white-box argmax) instead of n-gram students.
   std::string export_dir;
   std::string student_from;
+  // Writes what the cluster was served (every harvested answer, as prompt/completion JSONL): the
+  // provider's own log, which an investigator passes to `tracemark scan --seen-in`.
+  std::string write_harvest;
 };
 
 // The cluster account that harvests answer i: round-robin when skew is 0, else account k with
@@ -129,7 +132,8 @@ int main(int argc, char** argv) {
       .Add("--continue-tokens", &f.continue_tokens)
       .Add("--neutralise-delta", &f.neutralise_delta)
       .Add("--export", &f.export_dir)
-      .Add("--student-from", &f.student_from);
+      .Add("--student-from", &f.student_from)
+      .Add("--write-harvest", &f.write_harvest);
   if (!flags.Parse(argc, argv)) return 2;
   std::vector<double> shares, attack_shares;
   for (absl::string_view v : absl::StrSplit(f.shares, ',', absl::SkipEmpty())) {
@@ -196,6 +200,19 @@ int main(int argc, char** argv) {
                        data->corpus.ids.begin() + static_cast<ptrdiff_t>(i + 256));
   }
   auto suite = *tmk::canary::ParseSuite(tmk::canary::BuiltInSuiteText());
+  if (!f.write_harvest.empty()) {
+    std::ofstream served(f.write_harvest, std::ios::trunc);
+    for (const Doc& d : harvest) {
+      const absl::Span<const int32_t> ids(d.ids);
+      const auto prompt = tok.Decode(ids.subspan(0, d.prompt));
+      const auto answer = tok.Decode(ids.subspan(d.prompt));
+      if (!prompt.ok() || !answer.ok()) return std::cerr << "cannot decode the harvest\n", 1;
+      served << nlohmann::json{{"prompt", *prompt}, {"completion", *answer}}.dump(
+                    -1, ' ', false, nlohmann::json::error_handler_t::replace)
+             << "\n";
+    }
+    if (!served) return std::cerr << "cannot write " << f.write_harvest << "\n", 1;
+  }
 
   nlohmann::json out = {
       {"accounts", f.accounts},         {"cluster", f.cluster}, {"budget", f.budget},

@@ -57,8 +57,9 @@ struct ScanFlags {
   size_t max_candidates = 1;
   bool no_progress = false;
   bool no_canary = false;
-  std::string lexicon;  // empty: the built-in lexicon
-  std::string cohort;   // file of account ids tested together for canary evidence
+  std::string lexicon;               // empty: the built-in lexicon
+  std::string cohort;                // file of account ids tested together for canary evidence
+  std::vector<std::string> seen_in;  // suspected training data: restrict to its windows
   std::vector<std::string> inputs;
 };
 absl::Status Scan(const ScanFlags& f);

@@ -176,6 +176,9 @@ int main(int argc, char** argv) {
   scan_cmd->add_option("--lexicon", scan.lexicon, "Canary lexicon file (default: built-in v1)");
   scan_cmd->add_option("--cohort", scan.cohort,
                        "File of account ids whose pooled canary choices are tested together");
+  scan_cmd->add_option("--seen-in", scan.seen_in,
+                       "Suspected training data (files, directories): also test the dataset at "
+                       "its windows only");
   scan_cmd
       ->add_option("inputs", scan.inputs,
                    "Files and directories: .jsonl/.json records (OpenAI messages, ShareGPT, "

@@ -144,6 +144,17 @@ nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSumma
                                {"p_value", PValueJson(c.cohort->combined_p)}};
     }
   }
+  if (s.seen.has_value()) {
+    const verifier::SeenSummary& z = *s.seen;
+    j["seen_windows"] = {{"windows", z.windows},
+                         {"documents", z.documents},
+                         {"provider_p_value", PValueJson(z.provider_p_value)},
+                         {"provider_tuples", z.provider_tuples}};
+    if (z.white_box_p_value.has_value()) {
+      j["seen_windows"]["white_box_p_value"] = PValueJson(*z.white_box_p_value);
+      j["seen_windows"]["white_box_tuples"] = z.white_box_tuples;
+    }
+  }
   if (s.white_box.has_value()) {
     const verifier::WhiteBoxSummary& w = *s.white_box;
     j["white_box"] = {{"p_value", PValueJson(w.p_value)},
@@ -195,6 +206,17 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
       std::cout << absl::StrFormat("%-12d %6d %10d %11d %9d  %s\n", a.account, a.epoch, a.documents,
                                    a.attributed, a.tuples, a.combined_p_value.ToString());
     }
+  }
+  if (s.seen.has_value()) {
+    const verifier::SeenSummary& z = *s.seen;
+    std::cout << "at the " << z.windows << " windows of the suspected training data ("
+              << z.documents << " documents): provider p = " << z.provider_p_value.ToString()
+              << " over " << z.provider_tuples << " unique tuples";
+    if (z.white_box_p_value.has_value()) {
+      std::cout << "; white-box p = " << z.white_box_p_value->ToString() << " over "
+                << z.white_box_tuples;
+    }
+    std::cout << "\n";
   }
   if (s.white_box.has_value()) {
     const verifier::WhiteBoxSummary& w = *s.white_box;
@@ -283,6 +305,17 @@ absl::Status Scan(const ScanFlags& f) {
     }
   } else if (!f.cohort.empty()) {
     return absl::InvalidArgumentError("--cohort is a canary test: drop --no-canary");
+  }
+  std::optional<verifier::SeenWindows> seen;
+  if (!f.seen_in.empty()) {
+    TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> training,
+                               verifier::DocumentReader::Open(f.seen_in));
+    TRACEMARK_ASSIGN_OR_RETURN(
+        seen, verifier::SeenWindows::Collect(*training, *tok, config.context_width));
+    if (seen->size() == 0) {
+      return absl::InvalidArgumentError("--seen-in: no windows in the suspected training data");
+    }
+    opt.seen = &*seen;
   }
   verifier::Scanner scanner(*v, *tok, opt);
   const bool bar = !f.no_progress && isatty(STDERR_FILENO);

@@ -23,6 +23,7 @@ mkdir -p "$out/students"
 [ -f "$out/master.key" ] || "$tm" keygen --out "$out/master.key"
 build-rel/bench/distill_study --budget 1000000 --queries 1052 --tokens 200 --cohorts 1000 \
   --white-box 20000 --null-keys 1000 --key "$out/master.key" --save-students "$out/students" \
+  --write-harvest "$out/served.jsonl" \
   --out "$out/result.json" "$@" | tee "$out/table.md"
 
 # The investigator's path over HTTP, for the students at 1 % and 0 %.
@@ -31,8 +32,8 @@ accounts=$(/usr/bin/python3 -c "import json; print(json.load(open('$out/result.j
 seq 0 $((cluster - 1)) > "$out/cluster.txt"
 server=""
 trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT
-echo "| student | answers | provider p (sampled text) | white-box p (reported log-probabilities) | canary cohort p | best canary account (corrected p) |" > "$out/http.md"
-echo "|---|---|---|---|---|---|" >> "$out/http.md"
+echo "| student | answers | provider p (sampled text) | at seen windows | white-box p (reported log-probabilities) | white-box at seen windows | canary cohort p | best canary account (corrected p) |" > "$out/http.md"
+echo "|---|---|---|---|---|---|---|---|" >> "$out/http.md"
 for share in 0.01 0; do
   model="$out/students/student-$share.bin"
   [ -f "$model" ] || continue
@@ -45,17 +46,19 @@ for share in 0.01 0; do
     --send prefix --max-tokens 200 --logprobs 1 --concurrency 2 --out "$out/probe-$share"
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
   "$tm" scan --key "$out/master.key" --accounts "$accounts" --cohort "$out/cluster.txt" --json \
-    "$out/probe-$share" > "$out/scan-$share.json"
+    --seen-in "$out/served.jsonl" --no-progress "$out/probe-$share" > "$out/scan-$share.json"
   /usr/bin/python3 - "$out/scan-$share.json" "$share" >> "$out/http.md" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 c = j["canary"]
 top = c["attribution"]["top"][0]
 g = lambda p: p if isinstance(p, str) else f"{p:.2g}"
+s = j["seen_windows"]
 print(f"| {float(sys.argv[2]) * 100:g} % | {len(j['documents'])} | {g(j['provider']['p_value'])} "
-      f"({j['provider']['tuples_scored']} tuples) | {g(j['white_box']['p_value'])} "
-      f"({j['white_box']['tuples']} tuples) | {g(c['cohort']['p_value'])} | {top['account']} "
-      f"({g(c['attribution']['corrected_p_value'])}) |")
+      f"({j['provider']['tuples_scored']} tuples) | {g(s['provider_p_value'])} "
+      f"({s['provider_tuples']}) | {g(j['white_box']['p_value'])} ({j['white_box']['tuples']}) "
+      f"| {g(s['white_box_p_value'])} ({s['white_box_tuples']}) | {g(c['cohort']['p_value'])} "
+      f"| {top['account']} ({g(c['attribution']['corrected_p_value'])}) |")
 PY
 done
 cat "$out/http.md"

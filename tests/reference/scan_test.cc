@@ -176,7 +176,10 @@ TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {
     verifier::Document d;
     d.id = d.source = "mixed";
     d.segments.push_back(
-        {"", human.substr(0, human.size() / 2) + passage + human.substr(human.size() / 2), false, {}});
+        {"",
+         human.substr(0, human.size() / 2) + passage + human.substr(human.size() / 2),
+         false,
+         {}});
     verifier::ScanResult r;
     EXPECT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
     return r.documents.at(0);
@@ -209,6 +212,60 @@ TEST_F(ScanTest, AMismatchedTokenizerIsRefused) {
   std::ofstream(dir_ / "t.txt") << "text";
   auto reader = *verifier::DocumentReader::Open({dir_.string()});
   EXPECT_EQ(scanner.Scan(*reader).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ScanTest, SeenWindowsRestrictTheDatasetTests) {
+  // The suspected training data: watermarked answers. The suspect's text: copies of half of them
+  // (every window seen) and as many plain answers (few windows seen). At the seen windows the
+  // watermark is found on fewer tuples; a clean suspect stays null there.
+  const std::string q = "Fellow citizens of the Senate and House of Representatives:";
+  using nlohmann::json;
+  std::vector<std::string> served;
+  {
+    std::ofstream out(dir_ / "served.jsonl");
+    for (int i = 0; i < 6; ++i) {
+      served.push_back(Answer(5, 100 + static_cast<uint64_t>(i), q, 300));
+      out << json{{"prompt", q}, {"completion", served.back()}}.dump() << "\n";
+    }
+  }
+  {
+    std::ofstream suspect(dir_ / "suspect.jsonl"), clean(dir_ / "clean.jsonl");
+    for (int i = 0; i < 3; ++i)
+      suspect << json{{"text", served[static_cast<size_t>(i)]}}.dump() << "\n";
+    for (int i = 0; i < 3; ++i) {
+      const std::string plain = Answer(kPlain, 200 + static_cast<uint64_t>(i), q, 300);
+      suspect << json{{"text", plain}}.dump() << "\n";
+      clean << json{{"text", plain}}.dump() << "\n";
+    }
+  }
+  auto training = *verifier::DocumentReader::Open({(dir_ / "served.jsonl").string()});
+  auto seen = verifier::SeenWindows::Collect(*training, *tok_, config_.context_width);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->documents(), 6u);
+  EXPECT_GT(seen->size(), 1000u);
+  const std::vector<int32_t> ids = *tok_->Encode(served[0]);
+  EXPECT_TRUE(seen->Contains(ids, 10));
+  EXPECT_FALSE(seen->Contains(ids, 1));  // shorter than a window
+  auto v = *verifier::Verifier::Create(Master(), config_, {1});
+  verifier::ScanOptions opt;
+  opt.seen = &*seen;
+  verifier::Scanner scanner(*v, *tok_, opt);
+  auto scan = [&](const std::string& file) {
+    auto reader = *verifier::DocumentReader::Open({(dir_ / file).string()});
+    auto r = scanner.Scan(*reader);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *scanner.Summarize(*r);
+  };
+  const verifier::ScanSummary s = scan("suspect.jsonl");
+  ASSERT_TRUE(s.seen.has_value());
+  EXPECT_LT(s.seen->provider_tuples, s.provider_tuples);
+  EXPECT_GT(s.seen->provider_tuples, s.provider_tuples / 3);
+  EXPECT_LT(s.seen->provider_p_value.log10(), -20);
+  EXPECT_FALSE(s.seen->white_box_p_value.has_value());  // no log-probabilities in the input
+  const verifier::ScanSummary c = scan("clean.jsonl");
+  ASSERT_TRUE(c.seen.has_value());
+  EXPECT_LT(c.seen->provider_tuples, c.provider_tuples / 4);
+  EXPECT_GT(c.seen->provider_p_value.value(), 1e-3);
 }
 
 }  // namespace

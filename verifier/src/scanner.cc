@@ -53,6 +53,8 @@ absl::Status ScanResult::Merge(ScanResult other) {
   canary.Merge(other.canary);
   for (const auto& [key, c] : other.canary_groups) canary_groups[key].Merge(c);
   TRACEMARK_RETURN_IF_ERROR(MergeInto(&white_box, std::move(other.white_box)));
+  TRACEMARK_RETURN_IF_ERROR(MergeInto(&provider_seen, std::move(other.provider_seen)));
+  TRACEMARK_RETURN_IF_ERROR(MergeInto(&white_box_seen, std::move(other.white_box_seen)));
   white_box_documents += other.white_box_documents;
   white_box_positions += other.white_box_positions;
   white_box_unusable += other.white_box_unusable;
@@ -130,6 +132,7 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     return absl::OkStatus();
   };
   bool repaired = false;
+  std::vector<TextStatistics> seen_stats;  // positions at seen windows (ScanOptions::seen)
   canary::CanaryStatistics doc_canary;
   std::string canary_tail;  // the text before a continuing segment, for its first context word
   auto score = [&](Segment& seg) -> absl::Status {
@@ -157,6 +160,13 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer_.Encode(seg.text));
     ids.insert(ids.end(), body.begin(), body.end());
     TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, from, &stats));
+    if (options_.seen != nullptr) {
+      for (size_t i = std::max(from, h); i < ids.size(); ++i) {
+        if (!options_.seen->Contains(ids, i)) continue;
+        TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(
+            absl::Span<const int32_t>(ids.data() + i - h, h + 1), h, &seen_stats));
+      }
+    }
     if (!seg.choices.empty() && white_box_.has_value()) {
       TRACEMARK_RETURN_IF_ERROR(ScoreWhiteBox(seg, out));
     }
@@ -248,6 +258,14 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     }
   }
   if (options_.canary != nullptr) out->canary.Merge(doc_canary);
+  if (options_.seen != nullptr) {
+    if (out->provider_seen.empty()) out->provider_seen.resize(verifier_.num_epochs());
+    for (size_t i = 0; i < seen_stats.size(); ++i) {
+      TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
+                                 verifier_.detector(i).Project(seen_stats[i], Layer::kProvider));
+      TRACEMARK_RETURN_IF_ERROR(out->provider_seen[i].Merge(p));
+    }
+  }
   out->tokens += tokens;
   out->bytes += bytes;
   return absl::OkStatus();
@@ -272,6 +290,17 @@ absl::Status Scanner::ScoreWhiteBox(const Segment& seg, ScanResult* out) const {
   }
   ++out->white_box_documents;
   out->white_box_positions += *n;
+  if (options_.seen != nullptr) {
+    std::vector<TextStatistics> ss(verifier_.num_epochs());
+    TRACEMARK_RETURN_IF_ERROR(
+        white_box_->Score(verifier_, seg.choices, prompt_ids, &ss, options_.seen).status());
+    if (out->white_box_seen.empty()) out->white_box_seen.resize(verifier_.num_epochs());
+    for (size_t i = 0; i < ss.size(); ++i) {
+      TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
+                                 verifier_.detector(i).Project(ss[i], Layer::kProvider));
+      TRACEMARK_RETURN_IF_ERROR(out->white_box_seen[i].Merge(p));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -448,6 +477,34 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
         "log-probabilities) with that window, as unique tuples; provider-layer test under each of ",
         n_epochs, " epoch(s), the smallest p-value Bonferroni-corrected for them.");
     s.white_box = std::move(w);
+  }
+  if (options_.seen != nullptr) {
+    SeenSummary seen;
+    seen.windows = options_.seen->size();
+    seen.documents = options_.seen->documents();
+    // The best epoch of a per-epoch list of statistics, corrected for the epochs.
+    auto best_of = [&](const std::vector<TextStatistics>& per_epoch, PValue* p,
+                       uint64_t* tuples) -> absl::Status {
+      PValue b;
+      for (size_t i = 0; i < per_epoch.size(); ++i) {
+        TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult r,
+                                   verifier_.detector(i).TestProvider(per_epoch[i]));
+        if (i == 0 || r.p_value < b) {
+          b = r.p_value;
+          *tuples = r.tuples;
+        }
+      }
+      *p = Bonferroni(b, n_epochs);
+      return absl::OkStatus();
+    };
+    TRACEMARK_RETURN_IF_ERROR(
+        best_of(result.provider_seen, &seen.provider_p_value, &seen.provider_tuples));
+    if (!result.white_box_seen.empty()) {
+      PValue p;
+      TRACEMARK_RETURN_IF_ERROR(best_of(result.white_box_seen, &p, &seen.white_box_tuples));
+      seen.white_box_p_value = p;
+    }
+    s.seen = seen;
   }
   s.method = absl::StrCat(
       "unique (context, token) tuples. Per document: provider test under each of ", n_epochs,

@@ -18,9 +18,11 @@ absl::StatusOr<WhiteBoxScorer> WhiteBoxScorer::Create(const tokenizer::Tokenizer
   return WhiteBoxScorer(std::move(ids));
 }
 
-absl::StatusOr<uint64_t> WhiteBoxScorer::Score(
-    const Verifier& verifier, absl::Span<const TokenChoice> choices,
-    absl::Span<const int32_t> prompt_ids, std::vector<watermark::TextStatistics>* stats) const {
+absl::StatusOr<uint64_t> WhiteBoxScorer::Score(const Verifier& verifier,
+                                               absl::Span<const TokenChoice> choices,
+                                               absl::Span<const int32_t> prompt_ids,
+                                               std::vector<watermark::TextStatistics>* stats,
+                                               const SeenWindows* only) const {
   const size_t h = static_cast<size_t>(verifier.config().context_width);
   if (stats->empty()) stats->resize(verifier.num_epochs());
   auto id_of = [&](const std::string& bytes, size_t i) -> absl::StatusOr<int32_t> {
@@ -45,6 +47,7 @@ absl::StatusOr<uint64_t> WhiteBoxScorer::Score(
   std::vector<int32_t> one(h + 1);
   for (size_t i = h; i < choices.size(); ++i) {
     if (choices[i].top.empty()) continue;  // no alternatives reported here
+    if (only != nullptr && !only->Contains(sampled, i)) continue;
     std::copy(sampled.begin() + static_cast<ptrdiff_t>(i - h),
               sampled.begin() + static_cast<ptrdiff_t>(i), one.begin());
     if (!prompt_windows.empty() &&

@@ -33,6 +33,7 @@
 #include "tracemark/tokenizer/tokenizer.h"
 #include "tracemark/verifier/document.h"
 #include "tracemark/verifier/input.h"
+#include "tracemark/verifier/seen_windows.h"
 #include "tracemark/verifier/verifier.h"
 #include "tracemark/verifier/white_box.h"
 #include "tracemark/watermark/detector.h"
@@ -64,6 +65,9 @@ struct ScanOptions {
   std::vector<uint64_t> cohort;
   // White-box test (white_box.h) over the per-token reports of records that carry "logprobs".
   bool white_box = true;
+  // When set, the dataset-level provider test and the white-box test are also run on the
+  // positions whose window is among these (seen_windows.h). Not owned.
+  const SeenWindows* seen = nullptr;
 };
 
 struct DocumentResult {
@@ -105,6 +109,8 @@ struct ScanResult {
   // log-probabilities that could not be used, and the first reason.
   std::vector<watermark::TextStatistics> white_box;
   uint64_t white_box_documents = 0, white_box_positions = 0, white_box_unusable = 0;
+  // With ScanOptions::seen: the provider and white-box tuples at seen windows only, per epoch.
+  std::vector<watermark::TextStatistics> provider_seen, white_box_seen;
   std::string white_box_problem;
   uint64_t tokens = 0;  // model-written tokens scored
   uint64_t bytes = 0;   // model-written bytes scored
@@ -147,6 +153,15 @@ struct WhiteBoxSummary {
   std::string method;
 };
 
+// The dataset-level tests restricted to seen windows (ScanOptions::seen).
+struct SeenSummary {
+  uint64_t windows = 0, documents = 0;  // of the suspected training data
+  stats::PValue provider_p_value;       // best epoch, corrected for the epochs
+  uint64_t provider_tuples = 0;
+  std::optional<stats::PValue> white_box_p_value;  // when records carried log-probabilities
+  uint64_t white_box_tuples = 0;
+};
+
 struct ScanSummary {
   stats::PValue provider_p_value;  // all documents' unique provider tuples, best epoch, corrected
   uint64_t provider_tuples = 0;
@@ -157,6 +172,7 @@ struct ScanSummary {
   std::optional<CanarySummary> canary;  // when ScanOptions::canary was set
   // When any record carried log-probabilities (used or not).
   std::optional<WhiteBoxSummary> white_box;
+  std::optional<SeenSummary> seen;  // with ScanOptions::seen
   std::string method;
 };
 

@@ -28,6 +28,7 @@
 #include "absl/types/span.h"
 #include "tracemark/tokenizer/tokenizer.h"
 #include "tracemark/verifier/document.h"
+#include "tracemark/verifier/seen_windows.h"
 #include "tracemark/verifier/verifier.h"
 #include "tracemark/watermark/detector.h"
 
@@ -42,9 +43,11 @@ class WhiteBoxScorer {
   // `verifier` (resized if empty); returns the number of positions scored. FailedPrecondition
   // when a reported token is not one token of this vocabulary: the suspect's tokenizer differs
   // from the one the verifier was given, and its reports cannot be read as ids.
+  // With `only` set, positions whose window is not among its windows are skipped too.
   absl::StatusOr<uint64_t> Score(const Verifier& verifier, absl::Span<const TokenChoice> choices,
                                  absl::Span<const int32_t> prompt_ids,
-                                 std::vector<watermark::TextStatistics>* stats) const;
+                                 std::vector<watermark::TextStatistics>* stats,
+                                 const SeenWindows* only = nullptr) const;
 
  private:
   explicit WhiteBoxScorer(absl::flat_hash_map<std::string, int32_t> ids) : ids_(std::move(ids)) {}
