@@ -133,7 +133,8 @@ absl::StatusOr<HttpResult> HttpClient::Send(const std::string& method, const std
         return absl::DeadlineExceededError(absl::StrCat("no answer in ", timeout_s, " s"));
       case CURLE_URL_MALFORMAT:
       case CURLE_UNSUPPORTED_PROTOCOL:
-        return absl::InvalidArgumentError(absl::StrCat("bad URL '", url, "': ", why));
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad URL: ", why));  // never the URL: it may hold credentials
       default:
         return absl::UnavailableError(why);
     }

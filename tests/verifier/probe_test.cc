@@ -114,6 +114,12 @@ TEST_F(ProbeTest, CollectsEveryAnswerOnceAsChatRecords) {
   EXPECT_EQ(s->counts.answered, 40u);
   EXPECT_EQ(s->counts.failed, 0u);
   EXPECT_EQ(e.last_auth(), "Bearer sk-secret-123");
+  // Credentials in the URL stay out of the directory too.
+  ProbeOptions with_userinfo = Options(e);
+  with_userinfo.endpoint = absl::StrCat("http://user:pw-secret-9@", e.url().substr(7));
+  with_userinfo.samples = 2;
+  auto again = Probe(Prompts(20), with_userinfo, dir_);
+  ASSERT_TRUE(again.ok()) << again.status();
   auto answers = ReadAnswers(dir_);
   ASSERT_EQ(answers.size(), 40u);
   std::set<std::string> ids;
@@ -130,6 +136,7 @@ TEST_F(ProbeTest, CollectsEveryAnswerOnceAsChatRecords) {
     std::ifstream in(f.path());
     const std::string all((std::istreambuf_iterator<char>(in)), {});
     EXPECT_EQ(all.find("sk-secret-123"), std::string::npos) << f.path();
+    EXPECT_EQ(all.find("pw-secret-9"), std::string::npos) << f.path();
   }
 }
 

@@ -173,6 +173,19 @@ struct Shared {
   }
 };
 
+// A URL fit for messages: without user information or query, which may hold credentials.
+std::string Redacted(const std::string& url) {
+  std::string u = url.substr(0, url.find_first_of("?#"));
+  const size_t scheme = u.find("://");
+  const size_t at = u.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  const size_t slash = u.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme != std::string::npos && at != std::string::npos &&
+      (slash == std::string::npos || at < slash)) {
+    u = u.substr(0, scheme + 3) + u.substr(at + 1);
+  }
+  return u;
+}
+
 // The endpoint's error message, shortened, for a failure reason.
 std::string ServerMessage(const net::HttpResult& r) {
   json j = json::parse(r.body, nullptr, false);
@@ -271,8 +284,9 @@ void Worker(Shared* sh) {
                                       absl::StrCat("the endpoint refused the API key (HTTP ",
                                                    r->status, "): ", ServerMessage(*r))));
       } else if (r->status == 404) {
-        return sh->Fatal(absl::NotFoundError(absl::StrCat(
-            "no such endpoint or model (HTTP 404 from ", sh->url, "): ", ServerMessage(*r))));
+        return sh->Fatal(
+            absl::NotFoundError(absl::StrCat("no such endpoint or model (HTTP 404 from ",
+                                             Redacted(sh->url), "): ", ServerMessage(*r))));
       } else if (Retryable(r->status)) {
         why = absl::StrCat("HTTP ", r->status, ": ", ServerMessage(*r));
         wait = r->retry_after_s;
@@ -346,7 +360,7 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
     return absl::FailedPreconditionError(absl::StrCat(
         out_dir, " has an answers file but no ", kManifestFile, "; use another --out directory"));
   }
-  manifest["endpoint"] = options.endpoint;
+  manifest["endpoint"] = Redacted(options.endpoint);
   manifest["updated"] = static_cast<int64_t>(std::time(nullptr));
   TRACEMARK_RETURN_IF_ERROR(WriteFileAtomically(manifest_path, manifest.dump(2) + "\n"));
 
