@@ -44,6 +44,30 @@ absl::Status MergeInto(std::vector<TextStatistics>* into, std::vector<TextStatis
   return absl::OkStatus();
 }
 
+// The provider test of per-epoch statistics under each epoch: the best epoch, its tuples, and its
+// p-value Bonferroni-corrected for the epochs (1 and no tuples when the list is empty).
+struct BestEpoch {
+  PValue p;
+  uint64_t tuples = 0;
+  uint32_t epoch = 0;
+};
+absl::StatusOr<BestEpoch> TestBestEpoch(const Verifier& verifier,
+                                        const std::vector<TextStatistics>& per_epoch) {
+  BestEpoch b;
+  PValue best;
+  for (size_t i = 0; i < per_epoch.size(); ++i) {
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult r,
+                               verifier.detector(i).TestProvider(per_epoch[i]));
+    if (i == 0 || r.p_value < best) {
+      best = r.p_value;
+      b.tuples = r.tuples;
+      b.epoch = verifier.epoch(i);
+    }
+  }
+  b.p = Bonferroni(best, verifier.num_epochs());
+  return b;
+}
+
 }  // namespace
 
 absl::Status ScanResult::Merge(ScanResult other) {
@@ -399,17 +423,10 @@ absl::StatusOr<ScanResult> Scanner::Scan(DocumentReader& reader,
 absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
   ScanSummary s;
   const size_t n_epochs = verifier_.num_epochs();
-  PValue best;
-  for (size_t i = 0; i < result.provider.size(); ++i) {
-    TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult p,
-                               verifier_.detector(i).TestProvider(result.provider[i]));
-    if (p.p_value < best || i == 0) {
-      best = p.p_value;
-      s.provider_tuples = p.tuples;
-      s.provider_epoch = verifier_.epoch(i);
-    }
-  }
-  s.provider_p_value = Bonferroni(best, n_epochs);
+  TRACEMARK_ASSIGN_OR_RETURN(const BestEpoch provider, TestBestEpoch(verifier_, result.provider));
+  s.provider_p_value = provider.p;
+  s.provider_tuples = provider.tuples;
+  s.provider_epoch = provider.epoch;
   absl::flat_hash_map<uint64_t, uint64_t> attributed;
   for (const DocumentResult& d : result.documents) {
     if (d.provider_p_value.value() <= options_.attribution_alpha) ++s.documents_flagged;
@@ -460,17 +477,10 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
     w.positions = result.white_box_positions;
     w.unusable = result.white_box_unusable;
     w.problem = result.white_box_problem;
-    PValue wbest;
-    for (size_t i = 0; i < result.white_box.size(); ++i) {
-      TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult p,
-                                 verifier_.detector(i).TestProvider(result.white_box[i]));
-      if (p.p_value < wbest || i == 0) {
-        wbest = p.p_value;
-        w.tuples = p.tuples;
-        w.epoch = verifier_.epoch(i);
-      }
-    }
-    w.p_value = Bonferroni(wbest, n_epochs);
+    TRACEMARK_ASSIGN_OR_RETURN(const BestEpoch b, TestBestEpoch(verifier_, result.white_box));
+    w.p_value = b.p;
+    w.tuples = b.tuples;
+    w.epoch = b.epoch;
     w.method = absl::StrCat(
         "white-box: at each answer position whose window lies inside the answer and does not "
         "occur in the prompt, the suspect's most likely token (from its reported "
@@ -482,27 +492,14 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
     SeenSummary seen;
     seen.windows = options_.seen->size();
     seen.documents = options_.seen->documents();
-    // The best epoch of a per-epoch list of statistics, corrected for the epochs.
-    auto best_of = [&](const std::vector<TextStatistics>& per_epoch, PValue* p,
-                       uint64_t* tuples) -> absl::Status {
-      PValue b;
-      for (size_t i = 0; i < per_epoch.size(); ++i) {
-        TRACEMARK_ASSIGN_OR_RETURN(watermark::ProviderResult r,
-                                   verifier_.detector(i).TestProvider(per_epoch[i]));
-        if (i == 0 || r.p_value < b) {
-          b = r.p_value;
-          *tuples = r.tuples;
-        }
-      }
-      *p = Bonferroni(b, n_epochs);
-      return absl::OkStatus();
-    };
-    TRACEMARK_RETURN_IF_ERROR(
-        best_of(result.provider_seen, &seen.provider_p_value, &seen.provider_tuples));
+    TRACEMARK_ASSIGN_OR_RETURN(const BestEpoch p, TestBestEpoch(verifier_, result.provider_seen));
+    seen.provider_p_value = p.p;
+    seen.provider_tuples = p.tuples;
     if (!result.white_box_seen.empty()) {
-      PValue p;
-      TRACEMARK_RETURN_IF_ERROR(best_of(result.white_box_seen, &p, &seen.white_box_tuples));
-      seen.white_box_p_value = p;
+      TRACEMARK_ASSIGN_OR_RETURN(const BestEpoch w,
+                                 TestBestEpoch(verifier_, result.white_box_seen));
+      seen.white_box_p_value = w.p;
+      seen.white_box_tuples = w.tuples;
     }
     s.seen = seen;
   }
