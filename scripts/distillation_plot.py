@@ -50,31 +50,34 @@ def main():
     ax.plot([5], [5], "r*", ms=12, label="radioactivity paper: p < 1e-5 at 5 %")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=10)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("watermarked share of the student's training tokens (%)")
     ax.set_ylabel("-log10 p (capped at %d)" % CAP)
     ax.set_title(
         "Provider layer in an n-gram student (%s training tokens, %s queries)\n"
         "grey dotted: the 0 %% control" % (f"{data['budget']:,}", f"{data['queries']:,}"),
         fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(sys.argv[2])
 
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
-    for r in rows:
+    fig, ax = plt.subplots(figsize=(9.5, 5), dpi=110)
+    colours = plt.cm.viridis([i / max(1, len(rows) - 1) for i in range(len(rows))])
+    for colour, r in zip(colours, rows):
         q = [b["queries"] for b in r["by_queries"]]
         ax.plot(q, [neglog(b["provider_seen_windows_log10_p"]) for b in r["by_queries"]], "s-",
-                label=f"{r['label']}: seen windows")
-        ax.plot(q, [neglog(b["provider_log10_p"]) for b in r["by_queries"]], "o:",
+                color=colour, label=f"{r['label']}: seen windows")
+        ax.plot(q, [neglog(b["provider_log10_p"]) for b in r["by_queries"]], "o:", color=colour,
                 label=f"{r['label']}: all tuples")
     ax.axhline(6, color="red", lw=1, ls="--", label="goal: p = 1e-6")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=10)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("queries (elicitation-suite prefixes, %d tokens each)" % data["tokens"])
     ax.set_ylabel("-log10 p (capped at %d)" % CAP)
     ax.set_title("Black-box tests on the student's sampled answers", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(sys.argv[3])
