@@ -79,7 +79,7 @@ tmk::verifier::Document MakeDocument(const Setup& s, int i, uint64_t seed_tag, i
   tmk::verifier::Document d;
   d.index = static_cast<uint64_t>(i);
   d.id = d.source = absl::StrFormat("doc%d", i);
-  d.segments.push_back({*s.data.tok->Decode(g.prompt_ids), *s.data.tok->Decode(g.ids), false, {}});
+  d.segments.push_back({*s.data.tok->Decode(g.prompt_ids), *s.data.tok->Decode(g.ids)});
   return d;
 }
 

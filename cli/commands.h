@@ -95,6 +95,9 @@ struct ServeFlags {
 absl::Status ModelServe(const ServeFlags& f);
 
 struct ProbeFlags {
+  CommonFlags common;                     // the tokenizer and watermark window of --windows-from
+  std::vector<std::string> windows_from;  // window probes from this (suspected training) data
+  size_t windows = 20000;
   std::string endpoint;
   std::string model;
   std::string api_key_env;

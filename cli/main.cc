@@ -112,6 +112,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   probe_cmd->add_option("--limit", probe.limit, "Only the first N prompts (0: all)");
   probe_cmd->add_flag("--no-progress", probe.no_progress, "No progress line on a terminal");
+  probe_cmd->add_option("--windows-from", probe.windows_from,
+                        "Window probes instead of the suite: prompts that are exactly one window "
+                        "of this data (e.g. what suspected accounts were served), max_tokens 1");
+  probe_cmd->add_option("--windows", probe.windows, "Window probes at most (a keyed sample)")
+      ->capture_default_str();
+  AddDataFlags(probe_cmd, &probe.common);
+  probe_cmd->add_option("--watermark", probe.common.watermark_spec,
+                        "Watermark parameters (for the window width h), e.g. h=3");
 
   tracemark::cli::GenerateFlags gen;
   CLI::App* generate =

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "commands.h"
@@ -12,6 +13,7 @@
 #include "tracemark/canary/suite.h"
 #include "tracemark/net/http_server.h"
 #include "tracemark/reference/openai_endpoint.h"
+#include "tracemark/verifier/input.h"
 #include "tracemark/verifier/probe.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -89,7 +91,58 @@ absl::Status ModelServe(const ServeFlags& f) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Window probes: the distinct h-id windows of the model-written text in `paths`, a keyed sample of
+// at most `n` of them (the same sample on every run), each sent as exactly its own text.
+absl::StatusOr<std::vector<verifier::ProbePrompt>> WindowPrompts(const ProbeFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
+  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
+  const auto h = static_cast<size_t>(config.context_width);
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> reader,
+                             verifier::DocumentReader::Open(f.windows_from));
+  absl::flat_hash_map<uint64_t, std::vector<int32_t>> windows;
+  verifier::Document doc;
+  while (true) {
+    TRACEMARK_ASSIGN_OR_RETURN(bool more, reader->Next(&doc));
+    if (!more) break;
+    for (const verifier::Segment& seg : doc.segments) {
+      TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(seg.text));
+      for (size_t i = h; i <= ids.size(); ++i) {
+        uint64_t k = 0x243F6A8885A308D3ull;  // a fixed mix: the sample is the same on every run
+        for (size_t j = i - h; j < i; ++j) {
+          k = (k ^ static_cast<uint32_t>(ids[j])) * 0x9E3779B97F4A7C15ull;
+          k ^= k >> 29;
+        }
+        windows.try_emplace(k, ids.begin() + static_cast<ptrdiff_t>(i - h),
+                            ids.begin() + static_cast<ptrdiff_t>(i));
+      }
+    }
+  }
+  if (windows.empty()) return absl::InvalidArgumentError("--windows-from: no windows in the data");
+  std::vector<uint64_t> keys;
+  for (const auto& [k, w] : windows) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  if (keys.size() > f.windows) keys.resize(f.windows);
+  std::vector<verifier::ProbePrompt> prompts;
+  for (uint64_t k : keys) {
+    const std::vector<int32_t>& w = windows[k];
+    TRACEMARK_ASSIGN_OR_RETURN(std::string text, tok->Decode(w));
+    prompts.push_back({absl::StrFormat("w%016x", k), std::move(text), w});
+  }
+  std::cerr << "window probes: " << prompts.size() << " of " << windows.size()
+            << " distinct windows of " << h << " tokens\n";
+  return prompts;
+}
+
+}  // namespace
+
 absl::Status Probe(const ProbeFlags& f) {
+  if (!f.windows_from.empty()) {
+    if (!f.suite.empty() || f.limit > 0) {
+      return absl::InvalidArgumentError("--windows-from replaces the suite: drop --suite/--limit");
+    }
+  }
   std::string suite_text;
   if (f.suite.empty()) {
     suite_text = std::string(canary::BuiltInSuiteText());
@@ -102,9 +155,13 @@ absl::Status Probe(const ProbeFlags& f) {
     return absl::InvalidArgumentError("--send must be 'prompt' (chat models) or 'prefix'");
   }
   std::vector<verifier::ProbePrompt> prompts;
-  for (const canary::SuitePrompt& p : suite) {
-    if (f.limit > 0 && prompts.size() >= f.limit) break;
-    prompts.push_back({p.id, f.prompt_field == "prefix" ? p.prefix : p.prompt});
+  if (!f.windows_from.empty()) {
+    TRACEMARK_ASSIGN_OR_RETURN(prompts, WindowPrompts(f));
+  } else {
+    for (const canary::SuitePrompt& p : suite) {
+      if (f.limit > 0 && prompts.size() >= f.limit) break;
+      prompts.push_back({p.id, f.prompt_field == "prefix" ? p.prefix : p.prompt, {}});
+    }
   }
   verifier::ProbeOptions o;
   o.endpoint = f.endpoint;
@@ -125,6 +182,10 @@ absl::Status Probe(const ProbeFlags& f) {
   o.max_tokens = f.max_tokens;
   o.temperature = f.temperature;
   o.top_logprobs = f.logprobs;
+  if (!f.windows_from.empty()) {  // one token, and its most likely alternative, is all it needs
+    o.max_tokens = 1;
+    o.top_logprobs = std::max(1, f.logprobs);
+  }
   CatchStopSignals();
   const bool tty = !f.no_progress && ::isatty(2);
   auto progress = [&](const verifier::ProbeProgress& p) {

@@ -5,7 +5,7 @@
 #     students at 100 / 10 / 1 / 0 % watermarked data; black-box, seen-window and white-box provider
 #     tests, canary cohorts against 1,000 honest cohorts, fingerprint accusations, the white-box
 #     null under 1,000 keys, and the attacks);
-#  2. the investigator's path over real HTTP: the 1 % and 0 % students served by
+#  2. the investigator's path over real HTTP: the 10 %, 1 % and 0 % students served by
 #     `tracemark model serve` on loopback, probed with the elicitation suite by `tracemark probe`
 #     (log-probabilities on), and the answers tested by `tracemark scan`;
 #  3. the plots (docs/distillation-*.png are made from these files by scripts/distillation_plot.py).
@@ -26,15 +26,15 @@ build-rel/bench/distill_study --budget 1000000 --queries 1052 --tokens 200 --coh
   --write-harvest "$out/served.jsonl" \
   --out "$out/result.json" "$@" | tee "$out/table.md"
 
-# The investigator's path over HTTP, for the students at 1 % and 0 %.
+# The investigator's path over HTTP, for the students at 10 %, 1 % and 0 %.
 cluster=$(/usr/bin/python3 -c "import json; print(json.load(open('$out/result.json'))['cluster'])")
 accounts=$(/usr/bin/python3 -c "import json; print(json.load(open('$out/result.json'))['accounts'])")
 seq 0 $((cluster - 1)) > "$out/cluster.txt"
 server=""
 trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT
-echo "| student | answers | provider p (sampled text) | at seen windows | white-box p (reported log-probabilities) | white-box at seen windows | canary cohort p | best canary account (corrected p) |" > "$out/http.md"
-echo "|---|---|---|---|---|---|---|---|" >> "$out/http.md"
-for share in 0.01 0; do
+echo "| student | answers | provider p (sampled text) | at seen windows | white-box p (reported log-probabilities) | white-box at seen windows | window probes: white-box p | canary cohort p | best canary account (corrected p) |" > "$out/http.md"
+echo "|---|---|---|---|---|---|---|---|---|" >> "$out/http.md"
+for share in 0.1 0.01 0; do
   model="$out/students/student-$share.bin"
   [ -f "$model" ] || continue
   rm -f "$out/port" && rm -rf "$out/probe-$share"
@@ -44,12 +44,20 @@ for share in 0.01 0; do
   for _ in $(seq 1 600); do [ -s "$out/port" ] && break; sleep 0.1; done
   "$tm" probe --endpoint "http://127.0.0.1:$(cat "$out/port")/v1" --model "student-$share" \
     --send prefix --max-tokens 200 --logprobs 1 --concurrency 2 --out "$out/probe-$share"
+  # Window probes: 20,000 windows of what the cluster was served, each asked for one token.
+  rm -rf "$out/windows-$share"
+  "$tm" probe --endpoint "http://127.0.0.1:$(cat "$out/port")/v1" --model "student-$share" \
+    --windows-from "$out/served.jsonl" --windows 20000 --concurrency 2 --out "$out/windows-$share"
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
   "$tm" scan --key "$out/master.key" --accounts "$accounts" --cohort "$out/cluster.txt" --json \
     --seen-in "$out/served.jsonl" --no-progress "$out/probe-$share" > "$out/scan-$share.json"
-  /usr/bin/python3 - "$out/scan-$share.json" "$share" >> "$out/http.md" <<'PY'
+  "$tm" scan --key "$out/master.key" --no-canary --json --no-progress "$out/windows-$share" \
+    > "$out/scan-windows-$share.json"
+  /usr/bin/python3 - "$out/scan-$share.json" "$share" "$out/scan-windows-$share.json" \
+    >> "$out/http.md" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
+wp = json.load(open(sys.argv[3]))["white_box"]
 c = j["canary"]
 top = c["attribution"]["top"][0]
 g = lambda p: p if isinstance(p, str) else f"{p:.2g}"
@@ -57,7 +65,8 @@ s = j["seen_windows"]
 print(f"| {float(sys.argv[2]) * 100:g} % | {len(j['documents'])} | {g(j['provider']['p_value'])} "
       f"({j['provider']['tuples_scored']} tuples) | {g(s['provider_p_value'])} "
       f"({s['provider_tuples']}) | {g(j['white_box']['p_value'])} ({j['white_box']['tuples']}) "
-      f"| {g(s['white_box_p_value'])} ({s['white_box_tuples']}) | {g(c['cohort']['p_value'])} "
+      f"| {g(s['white_box_p_value'])} ({s['white_box_tuples']}) "
+      f"| {g(wp['p_value'])} ({wp['tuples']} of {wp['documents']}) | {g(c['cohort']['p_value'])} "
       f"| {top['account']} ({g(c['attribution']['corrected_p_value'])}) |")
 PY
 done

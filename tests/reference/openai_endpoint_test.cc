@@ -3,13 +3,19 @@
 // alternatives, the errors, provider mode with API keys, and WhiteBoxScorer on known cases.
 #include "tracemark/reference/openai_endpoint.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "reference_fixture.h"
 #include "tracemark/net/http_client.h"
+#include "tracemark/verifier/probe.h"
+#include "tracemark/verifier/scanner.h"
 #include "tracemark/verifier/verifier.h"
 #include "tracemark/verifier/white_box.h"
 #include "tracemark/watermark/digest.h"
@@ -22,8 +28,9 @@ using nlohmann::json;
 
 class OpenAiEndpointTest : public ReferenceTest {
  protected:
-  void Serve(OpenAiEndpointOptions o) {
-    gen_ = std::make_unique<ReferenceGenerator>(model_, tok_);
+  void Serve(OpenAiEndpointOptions o, const refmodel::KneserNeyModel* model = nullptr) {
+    server_.reset();
+    gen_ = std::make_unique<ReferenceGenerator>(model != nullptr ? model : model_, tok_);
     endpoint_ = std::make_unique<OpenAiEndpoint>(gen_.get(), tok_, std::move(o));
     server_ = *net::HttpServer::Start(
         {}, [this](const net::HttpRequest& r) { return endpoint_->Handle(r); });
@@ -188,6 +195,57 @@ TEST_F(OpenAiEndpointTest, WhiteBoxScoresTheReportedTopTokens) {
   std::vector<watermark::TextStatistics> stats;
   EXPECT_EQ(scorer.Score(*v, student, {}, &stats).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(OpenAiEndpointTest, WindowProbesFindAStudentOfWatermarkedText) {
+  // A student trained only on watermarked answers, served; window probes taken from those answers
+  // ask it for its most likely token after each window, through HTTP; the scan's white-box test
+  // finds the watermark. The clean teacher, asked the same, stays null.
+  namespace fs = std::filesystem;
+  watermark::Config config;
+  config.vocab_size = tok_->vocab_size();
+  auto wm = *watermark::Watermarker::Create(*watermark::DeriveEpochKey(Master(), 0), config);
+  const ReferenceGenerator teacher(model_, tok_);
+  std::vector<std::vector<int32_t>> docs;
+  std::vector<verifier::ProbePrompt> prompts;
+  std::set<std::vector<int32_t>> seen;
+  for (uint64_t i = 0; i < 60; ++i) {
+    GenerateOptions o;
+    o.max_tokens = 150;
+    o.seed = i + 1;
+    auto g = *teacher.Generate(absl::StrCat("The Congress ", i), wm.get(), nullptr, o);
+    docs.push_back(g.AllIds());
+    for (size_t j = 3; j <= g.ids.size() && prompts.size() < 400; j += 20) {
+      std::vector<int32_t> w(g.ids.begin() + static_cast<ptrdiff_t>(j - 3),
+                             g.ids.begin() + static_cast<ptrdiff_t>(j));
+      if (!seen.insert(w).second) continue;
+      prompts.push_back({absl::StrCat("w", prompts.size()), *tok_->Decode(w), w});
+    }
+  }
+  auto student = *refmodel::KneserNeyModel::Train(docs, tok_->vocab_size(), 4);
+  auto v = *verifier::Verifier::Create(Master(), config, {0});
+  auto white_box_p = [&](const refmodel::KneserNeyModel* model, const std::string& name) {
+    Serve({}, model);
+    const fs::path dir = fs::temp_directory_path() / absl::StrCat("window_probe_", name, getpid());
+    fs::remove_all(dir);
+    verifier::ProbeOptions o;
+    o.endpoint = Url("/v1");
+    o.max_tokens = 1;
+    o.top_logprobs = 1;
+    auto s = verifier::Probe(prompts, o, dir.string());
+    EXPECT_TRUE(s.ok()) << s.status();
+    verifier::Scanner scanner(*v, *tok_, {});
+    auto reader = *verifier::DocumentReader::Open({dir.string()});
+    auto r = *scanner.Scan(*reader);
+    auto summary = *scanner.Summarize(r);
+    fs::remove_all(dir);
+    EXPECT_TRUE(summary.white_box.has_value());
+    EXPECT_EQ(summary.white_box->documents, prompts.size());
+    EXPECT_EQ(summary.white_box->unusable, 0u);
+    return summary.white_box->p_value.value();
+  };
+  EXPECT_LT(white_box_p(&student, "student"), 1e-10);
+  EXPECT_GT(white_box_p(model_, "teacher"), 1e-3);
 }
 
 }  // namespace

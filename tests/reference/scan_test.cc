@@ -119,7 +119,7 @@ TEST_F(ScanTest, ShardsMergedGiveExactlyTheSingleScan) {
     d.index = static_cast<uint64_t>(i);
     d.id = d.source = "doc" + std::to_string(i);
     const std::string q = "The state of the Union";
-    d.segments.push_back({q, Answer(static_cast<uint64_t>(i % 3), 40 + i, q, 300), false, {}});
+    d.segments.push_back({q, Answer(static_cast<uint64_t>(i % 3), 40 + i, q, 300)});
     docs.push_back(std::move(d));
   }
   docs.emplace_back();
@@ -176,10 +176,7 @@ TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {
     verifier::Document d;
     d.id = d.source = "mixed";
     d.segments.push_back(
-        {"",
-         human.substr(0, human.size() / 2) + passage + human.substr(human.size() / 2),
-         false,
-         {}});
+        {"", human.substr(0, human.size() / 2) + passage + human.substr(human.size() / 2)});
     verifier::ScanResult r;
     EXPECT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
     return r.documents.at(0);
@@ -198,7 +195,7 @@ TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {
   opt.window_tokens = 128;
   verifier::Scanner scanner(*v, *tok_, opt);
   verifier::Document d;
-  d.segments.push_back({"", human, false, {}});
+  d.segments.push_back({"", human});
   verifier::ScanResult r;
   ASSERT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
   EXPECT_GT(r.documents[0].provider_p_value.value(), 1e-3);

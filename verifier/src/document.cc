@@ -62,7 +62,7 @@ absl::Status FromTurns(const json& turns, const char* list_key, const char* role
     if (!t.contains(text_key)) return Bad(absl::StrCat(where, " has no \"", text_key, "\""));
     TRACEMARK_ASSIGN_OR_RETURN(std::string text, ContentText(t[text_key], where));
     if (IsModelRole(t[role_key].get<std::string>())) {
-      if (!text.empty()) doc->segments.push_back(Segment{context, text, false, {}});
+      if (!text.empty()) doc->segments.push_back(Segment{context, text});
     } else {
       context = std::move(text);
     }
@@ -138,17 +138,17 @@ absl::Status ParseRecord(const json& record, Document* doc) {
     TRACEMARK_ASSIGN_OR_RETURN(std::string input, StringField(record, "input"));
     TRACEMARK_ASSIGN_OR_RETURN(std::string output, StringField(record, "output"));
     if (!input.empty()) absl::StrAppend(&instruction, "\n\n", input);
-    if (!output.empty()) doc->segments.push_back(Segment{instruction, output, false, {}});
+    if (!output.empty()) doc->segments.push_back(Segment{instruction, output});
   } else if (record.contains("prompt") &&
              (record.contains("completion") || record.contains("response"))) {
     TRACEMARK_ASSIGN_OR_RETURN(std::string prompt, StringField(record, "prompt"));
     TRACEMARK_ASSIGN_OR_RETURN(
         std::string out,
         StringField(record, record.contains("completion") ? "completion" : "response"));
-    if (!out.empty()) doc->segments.push_back(Segment{prompt, out, false, {}});
+    if (!out.empty()) doc->segments.push_back(Segment{prompt, out});
   } else if (record.contains("text")) {
     TRACEMARK_ASSIGN_OR_RETURN(std::string text, StringField(record, "text"));
-    if (!text.empty()) doc->segments.push_back(Segment{"", text, false, {}});
+    if (!text.empty()) doc->segments.push_back(Segment{"", text});
   } else {
     return Bad(
         "unknown record shape (expected \"messages\", \"conversations\", "
@@ -156,10 +156,25 @@ absl::Status ParseRecord(const json& record, Document* doc) {
   }
   if (doc->segments.empty()) return Bad("no model-written text in the record");
   doc->logprobs_error.clear();
+  if (record.contains("window") && !record["window"].is_null()) {
+    const json& w = record["window"];
+    std::vector<int32_t>& ids = doc->segments.back().window;
+    bool ok = w.is_array() && !w.empty();
+    for (size_t i = 0; ok && i < w.size(); ++i) {
+      ok = w[i].is_number_integer() && w[i].get<int64_t>() >= 0 &&
+           w[i].get<int64_t>() < (int64_t{1} << 31);
+      if (ok) ids.push_back(static_cast<int32_t>(w[i].get<int64_t>()));
+    }
+    if (!ok) {
+      ids.clear();
+      doc->logprobs_error = "\"window\" is not a list of token ids";
+    }
+  }
   if (record.contains("logprobs") && !record["logprobs"].is_null()) {
     if (absl::Status s = ParseLogprobs(record["logprobs"], &doc->segments.back().choices);
         !s.ok()) {
       doc->segments.back().choices.clear();
+      doc->segments.back().window.clear();
       doc->logprobs_error = std::string(s.message());
     }
   }

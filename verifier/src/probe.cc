@@ -57,7 +57,10 @@ uint64_t Mix(uint64_t x) {  // SplitMix64 finaliser, for backoff jitter
 // What the settings that shape the answers are; a resumed probe must have the same.
 json Settings(const std::vector<ProbePrompt>& prompts, const ProbeOptions& o) {
   std::string all;
-  for (const ProbePrompt& p : prompts) absl::StrAppend(&all, p.id.size(), ":", p.id, p.text, "\n");
+  for (const ProbePrompt& p : prompts) {
+    absl::StrAppend(&all, p.id.size(), ":", p.id, p.text, "\n");
+    for (int32_t id : p.window) absl::StrAppend(&all, id, ",");
+  }
   return {{"model", o.model},
           {"prompts", prompts.size()},
           {"prompts_sha256", watermark::Sha256Hex(all)},
@@ -270,6 +273,7 @@ void Worker(Shared* sh) {
                       {"model", a.value("model", json(nullptr))},
                       {"finish_reason", choice.value("finish_reason", json(nullptr))},
                       {"received", static_cast<int64_t>(std::time(nullptr))}};
+          if (!p.window.empty()) rec["window"] = p.window;
           if (choice.contains("logprobs") && !choice["logprobs"].is_null()) {
             rec["logprobs"] = choice["logprobs"];
           }

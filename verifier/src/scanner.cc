@@ -296,34 +296,44 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
 }
 
 absl::Status Scanner::ScoreWhiteBox(const Segment& seg, ScanResult* out) const {
-  std::string context(seg.context);
-  if (!tokenizer::IsValidUtf8(context)) context = tokenizer::ReplaceInvalidUtf8(context);
-  TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> prompt_ids, tokenizer_.Encode(context));
+  // Scores into per-epoch statistics: a window probe's one tuple, or the answer's positions.
+  std::vector<int32_t> prompt_ids;
+  if (seg.window.empty()) {
+    std::string context(seg.context);
+    if (!tokenizer::IsValidUtf8(context)) context = tokenizer::ReplaceInvalidUtf8(context);
+    TRACEMARK_ASSIGN_OR_RETURN(prompt_ids, tokenizer_.Encode(context));
+  }
+  auto score = [&](std::vector<TextStatistics>* stats,
+                   const SeenWindows* only) -> absl::StatusOr<uint64_t> {
+    return seg.window.empty()
+               ? white_box_->Score(verifier_, seg.choices, prompt_ids, stats, only)
+               : white_box_->ScoreWindow(verifier_, seg.window, seg.choices.front(), stats, only);
+  };
+  // Projects per-epoch statistics on the provider layer and merges them into `into`.
+  auto merge = [&](const std::vector<TextStatistics>& stats,
+                   std::vector<TextStatistics>* into) -> absl::Status {
+    if (into->empty()) into->resize(verifier_.num_epochs());
+    for (size_t i = 0; i < stats.size(); ++i) {
+      TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
+                                 verifier_.detector(i).Project(stats[i], Layer::kProvider));
+      TRACEMARK_RETURN_IF_ERROR((*into)[i].Merge(p));
+    }
+    return absl::OkStatus();
+  };
   std::vector<TextStatistics> stats(verifier_.num_epochs());
-  absl::StatusOr<uint64_t> n = white_box_->Score(verifier_, seg.choices, prompt_ids, &stats);
+  absl::StatusOr<uint64_t> n = score(&stats, nullptr);
   if (!n.ok()) {
     ++out->white_box_unusable;
     if (out->white_box_problem.empty()) out->white_box_problem = std::string(n.status().message());
     return absl::OkStatus();
   }
-  if (out->white_box.empty()) out->white_box.resize(verifier_.num_epochs());
-  for (size_t i = 0; i < stats.size(); ++i) {
-    TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
-                               verifier_.detector(i).Project(stats[i], Layer::kProvider));
-    TRACEMARK_RETURN_IF_ERROR(out->white_box[i].Merge(p));
-  }
+  TRACEMARK_RETURN_IF_ERROR(merge(stats, &out->white_box));
   ++out->white_box_documents;
   out->white_box_positions += *n;
   if (options_.seen != nullptr) {
-    std::vector<TextStatistics> ss(verifier_.num_epochs());
-    TRACEMARK_RETURN_IF_ERROR(
-        white_box_->Score(verifier_, seg.choices, prompt_ids, &ss, options_.seen).status());
-    if (out->white_box_seen.empty()) out->white_box_seen.resize(verifier_.num_epochs());
-    for (size_t i = 0; i < ss.size(); ++i) {
-      TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
-                                 verifier_.detector(i).Project(ss[i], Layer::kProvider));
-      TRACEMARK_RETURN_IF_ERROR(out->white_box_seen[i].Merge(p));
-    }
+    std::vector<TextStatistics> seen_stats(verifier_.num_epochs());
+    TRACEMARK_RETURN_IF_ERROR(score(&seen_stats, options_.seen).status());
+    TRACEMARK_RETURN_IF_ERROR(merge(seen_stats, &out->white_box_seen));
   }
   return absl::OkStatus();
 }

@@ -61,4 +61,32 @@ absl::StatusOr<uint64_t> WhiteBoxScorer::Score(const Verifier& verifier,
   return scored;
 }
 
+absl::StatusOr<uint64_t> WhiteBoxScorer::ScoreWindow(const Verifier& verifier,
+                                                     absl::Span<const int32_t> window,
+                                                     const TokenChoice& first,
+                                                     std::vector<watermark::TextStatistics>* stats,
+                                                     const SeenWindows* only) const {
+  const size_t h = static_cast<size_t>(verifier.config().context_width);
+  if (window.size() != h) {
+    return absl::FailedPreconditionError(absl::StrCat("a window probe of ", window.size(),
+                                                      " ids, but the watermark's window is ", h));
+  }
+  for (int32_t id : window) {
+    if (id < 0 || id >= verifier.config().vocab_size) {
+      return absl::FailedPreconditionError("a window probe's id is outside the vocabulary");
+    }
+  }
+  if (stats->empty()) stats->resize(verifier.num_epochs());
+  if (first.top.empty() || (only != nullptr && !only->Contains(window, h))) return 0;
+  auto it = ids_.find(first.top);
+  if (it == ids_.end()) {
+    return absl::FailedPreconditionError(
+        "a window probe's answer is not a token of the verifier's tokenizer");
+  }
+  std::vector<int32_t> one(window.begin(), window.end());
+  one.push_back(it->second);
+  TRACEMARK_RETURN_IF_ERROR(verifier.ScoreInto(one, h, stats));
+  return 1;
+}
+
 }  // namespace tracemark::verifier

@@ -17,12 +17,14 @@
 // A top-level "logprobs" in the OpenAI chat shape ({"content": [{"token", "bytes", "logprob",
 // "top_logprobs": [...]}]}, as `tracemark probe` writes it) belongs to the last model turn and
 // feeds the white-box test (white_box.h); when it cannot be read, the text is still scored and
-// Document::logprobs_error says why.
+// Document::logprobs_error says why. A "window" list of token ids marks a window probe
+// (`tracemark probe --windows-from`): the prompt was exactly that window.
 #ifndef TRACEMARK_VERIFIER_DOCUMENT_H_
 #define TRACEMARK_VERIFIER_DOCUMENT_H_
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -39,12 +41,17 @@ struct TokenChoice {
 };
 
 struct Segment {
+  Segment() = default;
+  Segment(std::string before, std::string written)
+      : context(std::move(before)), text(std::move(written)) {}
+
   std::string context;  // what the model saw just before; never scored
   std::string text;     // what the model wrote; scored
   // True when this segment continues the previous one's text (a long file read in pieces): the
   // previous segment's last tokens are its context.
   bool continues = false;
   std::vector<TokenChoice> choices;  // the API's per-token report, when the record has one
+  std::vector<int32_t> window;       // a window probe's window ids (the record's "window")
 };
 
 // Yields the rest of a document's segments lazily (long text files), so a document of any size

@@ -41,6 +41,10 @@ namespace tracemark::verifier {
 struct ProbePrompt {
   std::string id;    // unique among the prompts
   std::string text;  // sent as the user message
+  // A window probe: the ids of the window whose text `text` is, written to the record as
+  // "window"; `tracemark scan` then scores the answer's most likely first token after exactly this
+  // window (white_box.h). Empty for ordinary prompts.
+  std::vector<int32_t> window;
 };
 
 struct ProbeOptions {

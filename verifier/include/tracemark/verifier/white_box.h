@@ -12,6 +12,11 @@
 // window does not occur in the prompt (a watermarked prompt must not make a clean model look
 // radioactive); unique tuples only, as everywhere.
 //
+// Window probes are the exception, by design: the prompt is exactly one window of h ids (taken
+// from the suspected training data), and the answer's first most likely token is a function of
+// that window alone, so the (window, token) tuple keeps the null. This asks the suspect at the
+// windows where it may have learnt, as the open-model test does, through an API.
+//
 //   TRACEMARK_ASSIGN_OR_RETURN(WhiteBoxScorer s, WhiteBoxScorer::Create(tokenizer));
 //   TRACEMARK_ASSIGN_OR_RETURN(uint64_t n, s.Score(verifier, segment.choices, prompt_ids, &stats));
 //
@@ -43,6 +48,13 @@ class WhiteBoxScorer {
   // `verifier` (resized if empty); returns the number of positions scored. FailedPrecondition
   // when a reported token is not one token of this vocabulary: the suspect's tokenizer differs
   // from the one the verifier was given, and its reports cannot be read as ids.
+  // A window probe's tuple: `window` (h ids) and the first position's most likely token. Returns 1,
+  // or 0 when the report has no alternatives or `only` is set and lacks the window.
+  absl::StatusOr<uint64_t> ScoreWindow(const Verifier& verifier, absl::Span<const int32_t> window,
+                                       const TokenChoice& first,
+                                       std::vector<watermark::TextStatistics>* stats,
+                                       const SeenWindows* only = nullptr) const;
+
   // With `only` set, positions whose window is not among its windows are skipped too.
   absl::StatusOr<uint64_t> Score(const Verifier& verifier, absl::Span<const TokenChoice> choices,
                                  absl::Span<const int32_t> prompt_ids,
