@@ -128,9 +128,19 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
     if (!prompt.empty() && !text.empty()) prompt += "\n\n";
     prompt += text;
   }
-  if (body.value("stream", false) == true) {
-    return bad("stream is not supported by this endpoint");
+  // Booleans: absent or null means false; any other type is a bad request.
+  auto flag = [&body](const char* key, bool* out) {
+    *out = false;
+    if (!body.contains(key) || body[key].is_null()) return true;
+    if (!body[key].is_boolean()) return false;
+    *out = body[key].get<bool>();
+    return true;
+  };
+  bool stream = false, logprobs = false;
+  if (!flag("stream", &stream) || !flag("logprobs", &logprobs)) {
+    return bad("stream and logprobs must be booleans");
   }
+  if (stream) return bad("stream is not supported by this endpoint");
   GenerateOptions o;
   o.top_k = options_.top_k;
   o.max_tokens = options_.default_max_tokens;
@@ -169,7 +179,6 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
     if (!body["seed"].is_number_integer()) return bad("seed must be an integer");
     o.seed = Mix(static_cast<uint64_t>(body["seed"].get<int64_t>()));
   }
-  const bool logprobs = body.value("logprobs", false) == true;
   int top = 0;
   if (body.contains("top_logprobs") && !body["top_logprobs"].is_null()) {
     if (!body["top_logprobs"].is_number_integer() || body["top_logprobs"].get<int>() < 0 ||

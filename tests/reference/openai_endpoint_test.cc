@@ -122,6 +122,15 @@ TEST_F(OpenAiEndpointTest, BadRequestsAreOpenAiErrors) {
   j["top_logprobs"] = 3;  // without logprobs
   EXPECT_EQ(status_of(j), 400);
   j = Chat("x", 3);
+  j["logprobs"] = "yes";  // not a boolean
+  EXPECT_EQ(status_of(j), 400);
+  j = Chat("x", 3);
+  j["stream"] = 1;
+  EXPECT_EQ(status_of(j), 400);
+  j = Chat("x", 3);
+  j["messages"][0]["content"] = json::array({{{"type", "text"}, {"text", "The Union"}}});
+  EXPECT_EQ(status_of(j), 200);
+  j = Chat("x", 3);
   j["temperature"] = -1;
   EXPECT_EQ(status_of(j), 400);
   auto r = client_->Send("POST", Url("/v1/chat/completions"), {}, "{not json", 10);
