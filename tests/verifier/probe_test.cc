@@ -20,7 +20,9 @@ using nlohmann::json;
 
 std::vector<ProbePrompt> Prompts(int n) {
   std::vector<ProbePrompt> p;
-  for (int i = 0; i < n; ++i) p.push_back({absl::StrCat("p", i), absl::StrCat("Tell me ", i)});
+  for (int i = 0; i < n; ++i) {
+    p.push_back({absl::StrCat("p", i), absl::StrCat("Tell me ", i), {}});
+  }
   return p;
 }
 
