@@ -60,6 +60,8 @@ struct ScanFlags {
   std::string lexicon;               // empty: the built-in lexicon
   std::string cohort;                // file of account ids tested together for canary evidence
   std::vector<std::string> seen_in;  // suspected training data: restrict to its windows
+  std::string report;                // write a signed evidence report here
+  std::string signing_key;           // Ed25519 seed file for --report
   std::vector<std::string> inputs;
 };
 absl::Status Scan(const ScanFlags& f);

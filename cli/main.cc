@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "commands.h"
+#include "report.h"
 
 namespace {
 
@@ -121,6 +122,26 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--watermark", probe.common.watermark_spec,
                         "Watermark parameters (for the window width h), e.g. h=3");
 
+  CLI::App* report_cmd = app.add_subcommand("report", "Signed evidence reports");
+  report_cmd->require_subcommand(1);
+  tracemark::cli::ReportKeyFlags report_key;
+  CLI::App* report_key_cmd =
+      report_cmd->add_subcommand("public-key", "Print the public key of a signing key");
+  report_key_cmd->add_option("--signing-key", report_key.signing_key, "Signing key file")
+      ->required();
+  report_key_cmd->add_flag("--json", report_key.json, "Print one JSON object");
+  tracemark::cli::ReportVerifyFlags report_verify;
+  CLI::App* report_verify_cmd = report_cmd->add_subcommand(
+      "verify", "Check a report's signature and, with --inputs, that it is about these files");
+  report_verify_cmd->add_option("report", report_verify.report, "Report file")->required();
+  report_verify_cmd
+      ->add_option("--public-key", report_verify.public_key,
+                   "The signer's public key: 64 hex digits, or a file holding them")
+      ->required();
+  report_verify_cmd->add_option("--inputs", report_verify.inputs,
+                                "Files or directories the report should be about");
+  report_verify_cmd->add_flag("--json", report_verify.json, "Print one JSON object");
+
   tracemark::cli::GenerateFlags gen;
   CLI::App* generate =
       app.add_subcommand("generate", "Generate watermarked text with the reference model");
@@ -187,6 +208,10 @@ int main(int argc, char** argv) {
   scan_cmd->add_option("--seen-in", scan.seen_in,
                        "Suspected training data (files, directories): also test the dataset at "
                        "its windows only");
+  scan_cmd->add_option("--report", scan.report,
+                       "Write a signed evidence report (DSSE envelope) to this file");
+  scan_cmd->add_option("--signing-key", scan.signing_key,
+                       "Ed25519 signing key for --report (32-byte seed file, mode 0600)");
   scan_cmd
       ->add_option("inputs", scan.inputs,
                    "Files and directories: .jsonl/.json records (OpenAI messages, ShareGPT, "
@@ -216,6 +241,10 @@ int main(int argc, char** argv) {
     status = tracemark::cli::Keygen(keygen_out);
   } else if (*model_train) {
     status = tracemark::cli::TrainModel(train);
+  } else if (*report_key_cmd) {
+    status = tracemark::cli::ReportPublicKey(report_key);
+  } else if (*report_verify_cmd) {
+    status = tracemark::cli::ReportVerify(report_verify);
   } else if (*model_serve) {
     status = tracemark::cli::ModelServe(serve);
   } else if (*probe_cmd) {

@@ -12,7 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "commands.h"
+#include "report.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/verifier/envelope.h"
 #include "tracemark/verifier/input.h"
 #include "tracemark/verifier/scanner.h"
 #include "tracemark/verifier/verifier.h"
@@ -277,10 +279,21 @@ absl::Status Scan(const ScanFlags& f) {
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
   TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
   TRACEMARK_ASSIGN_OR_RETURN(std::vector<uint32_t> epochs, ParseEpochs(f.epochs));
+  if (f.report.empty() != f.signing_key.empty()) {
+    return absl::InvalidArgumentError("--report and --signing-key go together");
+  }
+  std::optional<verifier::EnvelopeSigner> signer;
+  if (!f.signing_key.empty()) {  // before the scan: a bad signing key fails at once
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key seed, watermark::ReadMasterKeyFile(f.signing_key));
+    TRACEMARK_ASSIGN_OR_RETURN(signer, verifier::EnvelopeSigner::FromSeed(seed));
+  }
   std::unique_ptr<verifier::Verifier> v;
+  std::string master_id, master_commitment;
   {
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
     TRACEMARK_ASSIGN_OR_RETURN(v, verifier::Verifier::Create(master, config, epochs));
+    master_id = master.Id();
+    master_commitment = master.Commitment();
   }  // the master key is wiped here; the verifier holds only epoch detectors
   verifier::ScanOptions opt;
   std::optional<watermark::IssuedAccounts> issued;
@@ -325,14 +338,34 @@ absl::Status Scan(const ScanFlags& f) {
                                 : nullptr));
   if (bar) std::fputc('\n', stderr);
   TRACEMARK_ASSIGN_OR_RETURN(verifier::ScanSummary s, scanner.Summarize(r));
+  nlohmann::json j = ScanJson(r, s, config);
+  for (size_t i = 0; i < v->num_epochs(); ++i) {
+    j["epochs"].push_back({{"epoch", v->epoch(i)}, {"key_id", v->detector(i).key_id()}});
+  }
   if (f.common.json) {
-    nlohmann::json j = ScanJson(r, s, config);
-    for (size_t i = 0; i < v->num_epochs(); ++i) {
-      j["epochs"].push_back({{"epoch", v->epoch(i)}, {"key_id", v->detector(i).key_id()}});
-    }
     std::cout << j.dump(2) << "\n";
   } else {
     PrintSummary(r, s, f.alpha);
+  }
+  if (signer.has_value()) {
+    ReportContext ctx;
+    ctx.command = "scan";
+    ctx.inputs = reader->paths();
+    if (!f.seen_in.empty()) {
+      TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> training,
+                                 verifier::DocumentReader::Open(f.seen_in));
+      ctx.seen_in = training->paths();
+    }
+    ctx.master_key_id = master_id;
+    ctx.master_key_commitment = master_commitment;
+    ctx.options = {{"accounts", f.accounts},    {"epochs", f.epochs},
+                   {"alpha", f.alpha},          {"max_candidates", f.max_candidates},
+                   {"canary", !f.no_canary},    {"lexicon", f.lexicon},
+                   {"cohort", opt.cohort},      {"tokenizer", f.common.encoding},
+                   {"scheme", f.common.scheme}, {"watermark", f.common.watermark_spec}};
+    TRACEMARK_RETURN_IF_ERROR(WriteSignedReport(ctx, j, *signer, f.report));
+    std::cerr << "signed report written to " << f.report << " (signing key id " << signer->key_id()
+              << ")\n";
   }
   return absl::OkStatus();
 }

@@ -98,6 +98,41 @@ fi
 [ "$(json "$tmp/scan.json" "float(j['white_box']['p_value']) > 1e-4")" = True ] \
   || fail "white-box of the raw model is not null"
 
+# A signed evidence report of that scan: verified with the public key, tied to its input by digest;
+# a changed byte, another key or other data fail; neither secret appears in it.
+"$tm" keygen --out "$tmp/sign.key" >/dev/null 2>&1
+"$tm" report public-key --signing-key "$tmp/sign.key" > "$tmp/sign.pub" 2>/dev/null
+"$tm" scan --key "$tmp/k.key" --accounts 100 --report "$tmp/report.json" \
+  --signing-key "$tmp/sign.key" --no-progress "$tmp/probe" > /dev/null 2>&1
+"$tm" report verify "$tmp/report.json" --public-key "$tmp/sign.pub" --inputs "$tmp/probe" \
+  > "$tmp/verify.out" || fail "report verify: $(cat "$tmp/verify.out")"
+grep -q "signature valid" "$tmp/verify.out" || fail "verify output"
+grep -q "1 of 1 match" "$tmp/verify.out" || fail "input digest check"
+"$tm" report verify "$tmp/report.json" --public-key "$(cat "$tmp/sign.pub")" --json \
+  > "$tmp/verify.json"
+[ "$(json "$tmp/verify.json" "j['report']['result']['accounts'][0]['account']")" = 31 ] \
+  || fail "report result"
+sed 's/"payload": "e/"payload": "f/' "$tmp/report.json" > "$tmp/tampered.json"
+if "$tm" report verify "$tmp/tampered.json" --public-key "$tmp/sign.pub" 2> "$tmp/err"; then
+  fail "a tampered report verified"
+fi
+grep -q "signature verification failed" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+"$tm" keygen --out "$tmp/other.key" >/dev/null 2>&1
+if "$tm" report verify "$tmp/report.json" --public-key \
+  "$("$tm" report public-key --signing-key "$tmp/other.key" 2>/dev/null)" 2>/dev/null; then
+  fail "verified with another key"
+fi
+if "$tm" report verify "$tmp/report.json" --public-key "$tmp/sign.pub" \
+  --inputs "$tmp/api-keys.txt" > /dev/null 2> "$tmp/err"; then fail "other data accepted"; fi
+grep -q "other data" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+/usr/bin/python3 - "$tmp/report.json" "$tmp/k.key" "$tmp/sign.key" <<'PY' || fail "a secret in the report"
+import base64, json, sys
+payload = base64.b64decode(json.load(open(sys.argv[1]))["payload"])
+for key in sys.argv[2:]:
+    raw = open(key, "rb").read()
+    assert raw not in payload and raw.hex().encode() not in payload, key
+PY
+
 # Bad input: a refused key, a missing variable, a bad URL, a directory of another probe.
 if WRONG=1 "$tm" probe --endpoint "http://127.0.0.1:$port/v1" --api-key-env WRONG_KEY \
   --limit 3 --out "$tmp/p-wrong" 2> "$tmp/err"; then fail "wrong key accepted"; fi

@@ -51,6 +51,8 @@ class DocumentReader {
 
   const std::vector<Skipped>& skipped() const { return skipped_; }
   size_t files() const { return files_.size(); }
+  // Every input file, in reading order (directories expanded).
+  const std::vector<std::string>& paths() const { return files_; }
   // Bytes of the input files on disk (compressed sizes), and read so far, for progress.
   uint64_t total_bytes() const { return total_bytes_; }
   uint64_t bytes_read() const { return bytes_read_->load(std::memory_order_relaxed); }

@@ -1,0 +1,78 @@
+#include "tracemark/verifier/envelope.h"
+
+#include <sodium.h>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace tracemark::verifier {
+namespace {
+
+using nlohmann::json;
+
+watermark::Key SeedFromHex(const char* hex) {
+  std::vector<uint8_t> b(32);
+  size_t len = 0;
+  EXPECT_EQ(sodium_hex2bin(b.data(), b.size(), hex, 64, nullptr, &len, nullptr), 0);
+  return *watermark::Key::FromBytes(b);
+}
+
+// RFC 8032, section 7.1, TEST 1.
+constexpr char kSeed[] = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+constexpr char kPublic[] = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+TEST(EnvelopeTest, PreAuthEncodingIsDsseV1) {
+  EXPECT_EQ(PreAuthEncoding("http://example.com/HelloWorld", "hello world"),
+            "DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+  EXPECT_EQ(PreAuthEncoding("", ""), "DSSEv1 0  0 ");
+}
+
+TEST(EnvelopeTest, KnownKeyPairAndRoundTrip) {
+  auto signer = EnvelopeSigner::FromSeed(SeedFromHex(kSeed));
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  EXPECT_EQ(signer->public_key_hex(), kPublic);
+  EXPECT_EQ(*KeyIdOfPublicKey(kPublic), signer->key_id());
+  const std::string payload = R"({"result": {"p_value": 1e-30}})";
+  auto env = signer->Sign(kReportPayloadType, payload);
+  ASSERT_TRUE(env.ok());
+  auto v = VerifyEnvelope(*env, kPublic);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->payload, payload);
+  EXPECT_EQ(v->payload_type, kReportPayloadType);
+  EXPECT_EQ(v->key_id, signer->key_id());
+  // Ed25519 is deterministic: the same payload signs the same.
+  EXPECT_EQ(*signer->Sign(kReportPayloadType, payload), *env);
+}
+
+TEST(EnvelopeTest, AnyChangeFailsVerification) {
+  auto signer = *EnvelopeSigner::FromSeed(SeedFromHex(kSeed));
+  const std::string env = *signer.Sign(kReportPayloadType, "{\"p\": 1e-30}");
+  const json e = json::parse(env);
+  auto code = [&](const json& changed, const std::string& key = kPublic) {
+    return VerifyEnvelope(changed.dump(), key).status().code();
+  };
+  json payload = e;
+  payload["payload"] = "eyJwIjogMWUtMn0=";  // {"p": 1e-2}
+  EXPECT_EQ(code(payload), absl::StatusCode::kPermissionDenied);
+  json type = e;
+  type["payloadType"] = "text/plain";  // the type is covered too
+  EXPECT_EQ(code(type), absl::StatusCode::kPermissionDenied);
+  json sig = e;
+  std::string s = sig["signatures"][0]["sig"];
+  s[3] = s[3] == 'A' ? 'B' : 'A';
+  sig["signatures"][0]["sig"] = s;
+  EXPECT_EQ(code(sig), absl::StatusCode::kPermissionDenied);
+  auto other = *EnvelopeSigner::FromSeed(SeedFromHex(kPublic));  // any other key
+  EXPECT_EQ(code(e, other.public_key_hex()), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(VerifyEnvelope(env, "zz").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyEnvelope("{}", kPublic).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyEnvelope("not json", kPublic).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  json none = e;
+  none["signatures"] = json::array();
+  EXPECT_EQ(code(none), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(VerifyEnvelope(env, kPublic).status().code(), absl::StatusCode::kOk);
+}
+
+}  // namespace
+}  // namespace tracemark::verifier
