@@ -141,6 +141,16 @@ int main(int argc, char** argv) {
   report_verify_cmd->add_option("--inputs", report_verify.inputs,
                                 "Files or directories the report should be about");
   report_verify_cmd->add_flag("--json", report_verify.json, "Print one JSON object");
+  tracemark::cli::ReportRenderFlags report_render;
+  CLI::App* report_render_cmd = report_cmd->add_subcommand(
+      "render", "Render a verified report as Markdown for a non-technical reader");
+  report_render_cmd->add_option("report", report_render.report, "Report file")->required();
+  report_render_cmd
+      ->add_option("--public-key", report_render.public_key,
+                   "The signer's public key: 64 hex digits, or a file holding them")
+      ->required();
+  report_render_cmd->add_option("--out", report_render.out,
+                                "Markdown file (default: standard output)");
 
   tracemark::cli::GenerateFlags gen;
   CLI::App* generate =
@@ -245,6 +255,8 @@ int main(int argc, char** argv) {
     status = tracemark::cli::ReportPublicKey(report_key);
   } else if (*report_verify_cmd) {
     status = tracemark::cli::ReportVerify(report_verify);
+  } else if (*report_render_cmd) {
+    status = tracemark::cli::ReportRender(report_render);
   } else if (*model_serve) {
     status = tracemark::cli::ModelServe(serve);
   } else if (*probe_cmd) {

@@ -39,6 +39,15 @@ struct ReportVerifyFlags {
 };
 absl::Status ReportVerify(const ReportVerifyFlags& f);
 
+struct ReportRenderFlags {
+  std::string report;
+  std::string public_key;  // the report is rendered only once its signature is checked
+  std::string out;         // Markdown file (default: standard output)
+};
+// A Markdown rendering for a non-technical reader: what was tested, what was found, the error
+// rates behind it, and how to check and reproduce it.
+absl::Status ReportRender(const ReportRenderFlags& f);
+
 }  // namespace tracemark::cli
 
 #endif  // TRACEMARK_CLI_REPORT_H_

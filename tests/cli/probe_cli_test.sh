@@ -112,11 +112,17 @@ grep -q "1 of 1 match" "$tmp/verify.out" || fail "input digest check"
   > "$tmp/verify.json"
 [ "$(json "$tmp/verify.json" "j['report']['result']['accounts'][0]['account']")" = 31 ] \
   || fail "report result"
+"$tm" report render "$tmp/report.json" --public-key "$tmp/sign.pub" --out "$tmp/report.md"
+grep -q "Signature: valid" "$tmp/report.md" || fail "rendering"
+grep -q "^| 31 |" "$tmp/report.md" || fail "the attributed account is not in the rendering"
 sed 's/"payload": "e/"payload": "f/' "$tmp/report.json" > "$tmp/tampered.json"
 if "$tm" report verify "$tmp/tampered.json" --public-key "$tmp/sign.pub" 2> "$tmp/err"; then
   fail "a tampered report verified"
 fi
 grep -q "signature verification failed" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+if "$tm" report render "$tmp/tampered.json" --public-key "$tmp/sign.pub" > /dev/null 2>&1; then
+  fail "a tampered report rendered"
+fi
 "$tm" keygen --out "$tmp/other.key" >/dev/null 2>&1
 if "$tm" report verify "$tmp/report.json" --public-key \
   "$("$tm" report public-key --signing-key "$tmp/other.key" 2>/dev/null)" 2>/dev/null; then
