@@ -23,21 +23,7 @@ absl::Status CanarySuite(const CanarySuiteFlags& f) {
   if (!f.force && std::ifstream(f.out)) {
     return absl::AlreadyExistsError(absl::StrCat(f.out, " exists (--force to overwrite)"));
   }
-  // Written beside the target and renamed, so that an interrupted write leaves nothing partial.
-  const std::string tmp = f.out + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << canary::BuiltInSuiteText();
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return absl::DataLossError(absl::StrCat("cannot write ", tmp));
-    }
-  }
-  if (std::rename(tmp.c_str(), f.out.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::DataLossError(absl::StrCat("cannot rename ", tmp, " to ", f.out));
-  }
+  TRACEMARK_RETURN_IF_ERROR(WriteFileAtomically(f.out, canary::BuiltInSuiteText()));
   std::cerr << absl::StrFormat("wrote %d prompts (%s) to %s\n", suite.size(),
                                canary::BuiltInSuiteVersion(), f.out);
   return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -49,6 +50,10 @@ absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const s
 // A p-value as JSON: a number when it is representable as a double, else its decimal string
 // ("3.1e-412"); never 0.
 nlohmann::json PValueJson(stats::PValue p);
+
+// Writes `text` to `path` through `path.tmp` and a rename, so that an interrupted write leaves
+// nothing partial; DataLoss (and no .tmp left) on failure.
+absl::Status WriteFileAtomically(const std::string& path, std::string_view text);
 
 // Reads a whole file, or standard input for "-".
 absl::StatusOr<std::string> ReadInput(const std::string& path);

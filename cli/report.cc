@@ -120,17 +120,7 @@ absl::Status WriteSignedReport(const ReportContext& ctx, const json& result,
       {"result", result}};
   TRACEMARK_ASSIGN_OR_RETURN(std::string envelope,
                              signer.Sign(verifier::kReportPayloadType, report.dump(2)));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << envelope;
-    out.flush();
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, envelope);
 }
 
 absl::Status ReportPublicKey(const ReportKeyFlags& f) {

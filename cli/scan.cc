@@ -338,9 +338,12 @@ absl::Status Scan(const ScanFlags& f) {
                                 : nullptr));
   if (bar) std::fputc('\n', stderr);
   TRACEMARK_ASSIGN_OR_RETURN(verifier::ScanSummary s, scanner.Summarize(r));
-  nlohmann::json j = ScanJson(r, s, config);
-  for (size_t i = 0; i < v->num_epochs(); ++i) {
-    j["epochs"].push_back({{"epoch", v->epoch(i)}, {"key_id", v->detector(i).key_id()}});
+  nlohmann::json j;  // for --json and the report only
+  if (f.common.json || signer.has_value()) {
+    j = ScanJson(r, s, config);
+    for (size_t i = 0; i < v->num_epochs(); ++i) {
+      j["epochs"].push_back({{"epoch", v->epoch(i)}, {"key_id", v->detector(i).key_id()}});
+    }
   }
   if (f.common.json) {
     std::cout << j.dump(2) << "\n";

@@ -15,6 +15,8 @@
 #include "tracemark/reference/openai_endpoint.h"
 #include "tracemark/verifier/input.h"
 #include "tracemark/verifier/probe.h"
+#include "tracemark/verifier/seen_windows.h"
+#include "tracemark/watermark/secret.h"
 #include "tracemark/watermark/watermarker.h"
 
 namespace tracemark::cli {
@@ -30,12 +32,6 @@ void CatchStopSignals() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-void Wipe(std::string* s) {
-  volatile char* p = s->data();
-  for (size_t i = 0; i < s->size(); ++i) p[i] = 0;
-  s->clear();
 }
 
 }  // namespace
@@ -101,24 +97,12 @@ absl::StatusOr<std::vector<verifier::ProbePrompt>> WindowPrompts(const ProbeFlag
   const auto h = static_cast<size_t>(config.context_width);
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> reader,
                              verifier::DocumentReader::Open(f.windows_from));
+  // Keyed by SeenWindows' key, whose order is the sample: the same on every run.
   absl::flat_hash_map<uint64_t, std::vector<int32_t>> windows;
-  verifier::Document doc;
-  while (true) {
-    TRACEMARK_ASSIGN_OR_RETURN(bool more, reader->Next(&doc));
-    if (!more) break;
-    for (const verifier::Segment& seg : doc.segments) {
-      TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(seg.text));
-      for (size_t i = h; i <= ids.size(); ++i) {
-        uint64_t k = 0x243F6A8885A308D3ull;  // a fixed mix: the sample is the same on every run
-        for (size_t j = i - h; j < i; ++j) {
-          k = (k ^ static_cast<uint32_t>(ids[j])) * 0x9E3779B97F4A7C15ull;
-          k ^= k >> 29;
-        }
-        windows.try_emplace(k, ids.begin() + static_cast<ptrdiff_t>(i - h),
-                            ids.begin() + static_cast<ptrdiff_t>(i));
-      }
-    }
-  }
+  TRACEMARK_RETURN_IF_ERROR(verifier::SeenWindows::ForEachWindow(
+      *reader, *tok, static_cast<int>(h), [&](absl::Span<const int32_t> w) {
+        windows.try_emplace(verifier::SeenWindows::WindowKey(w, h, h), w.begin(), w.end());
+      }));
   if (windows.empty()) return absl::InvalidArgumentError("--windows-from: no windows in the data");
   std::vector<uint64_t> keys;
   for (const auto& [k, w] : windows) keys.push_back(k);
@@ -198,7 +182,8 @@ absl::Status Probe(const ProbeFlags& f) {
         static_cast<unsigned long long>(p.retries), p.seconds);
   };
   auto s = verifier::Probe(prompts, o, f.out, progress, &g_stop);
-  Wipe(&o.api_key);
+  watermark::Wipe(o.api_key.data(), o.api_key.size());
+  o.api_key.clear();
   if (tty) std::cerr << "\n";
   if (!s.ok()) return s.status();
   const auto& c = s->counts;

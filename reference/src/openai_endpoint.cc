@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/canary/canary_key.h"
+#include "tracemark/refmodel/sampling.h"
 #include "tracemark/watermark/digest.h"
 
 namespace tracemark::reference {
@@ -52,12 +53,8 @@ json Bytes(const std::string& s) {
   return b;
 }
 
-uint64_t Mix(uint64_t x) {  // SplitMix64 finaliser: request seeds from a counter
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+// A request's sampling seed from a counter or the caller's seed: SplitMix64's first output.
+uint64_t Mix(uint64_t x) { return refmodel::SplitMix64(x).NextU64(); }
 
 }  // namespace
 

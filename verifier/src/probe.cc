@@ -20,6 +20,7 @@
 #include "tracemark/base/status_macros.h"
 #include "tracemark/net/http_client.h"
 #include "tracemark/watermark/digest.h"
+#include "tracemark/watermark/prf.h"
 
 namespace tracemark::verifier {
 namespace {
@@ -45,13 +46,6 @@ bool SleepUnlessStopped(double seconds, const std::atomic<bool>* stop) {
         until - Clock::now()));
   }
   return stop == nullptr || !stop->load();
-}
-
-uint64_t Mix(uint64_t x) {  // SplitMix64 finaliser, for backoff jitter
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
 }
 
 // What the settings that shape the answers are; a resumed probe must have the same.
@@ -300,8 +294,7 @@ void Worker(Shared* sh) {
       }
       if (attempt == o.max_attempts) break;
       const double backoff = std::min(o.max_backoff_s, 0.5 * std::pow(2.0, attempt - 1));
-      const double u =
-          static_cast<double>(Mix(w * 64 + static_cast<uint64_t>(attempt)) >> 11) * 0x1.0p-53;
+      const double u = watermark::UnitOpen(watermark::Mix(w, static_cast<uint64_t>(attempt)));
       const double delay = wait ? std::min(o.max_backoff_s, *wait) : backoff * (0.5 + 0.5 * u);
       if (!SleepUnlessStopped(delay, &sh->cancel)) break;
     }

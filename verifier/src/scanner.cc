@@ -44,6 +44,19 @@ absl::Status MergeInto(std::vector<TextStatistics>* into, std::vector<TextStatis
   return absl::OkStatus();
 }
 
+// Projects per-epoch statistics on the provider layer and merges them into `into` (sized to the
+// epochs if empty).
+absl::Status MergeProvider(const Verifier& verifier, const std::vector<TextStatistics>& stats,
+                           std::vector<TextStatistics>* into) {
+  if (into->empty()) into->resize(verifier.num_epochs());
+  for (size_t i = 0; i < stats.size(); ++i) {
+    TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
+                               verifier.detector(i).Project(stats[i], Layer::kProvider));
+    TRACEMARK_RETURN_IF_ERROR((*into)[i].Merge(p));
+  }
+  return absl::OkStatus();
+}
+
 // The provider test of per-epoch statistics under each epoch: the best epoch, its tuples, and its
 // p-value Bonferroni-corrected for the epochs (1 and no tuples when the list is empty).
 struct BestEpoch {
@@ -283,12 +296,7 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   }
   if (options_.canary != nullptr) out->canary.Merge(doc_canary);
   if (options_.seen != nullptr) {
-    if (out->provider_seen.empty()) out->provider_seen.resize(verifier_.num_epochs());
-    for (size_t i = 0; i < seen_stats.size(); ++i) {
-      TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
-                                 verifier_.detector(i).Project(seen_stats[i], Layer::kProvider));
-      TRACEMARK_RETURN_IF_ERROR(out->provider_seen[i].Merge(p));
-    }
+    TRACEMARK_RETURN_IF_ERROR(MergeProvider(verifier_, seen_stats, &out->provider_seen));
   }
   out->tokens += tokens;
   out->bytes += bytes;
@@ -309,17 +317,6 @@ absl::Status Scanner::ScoreWhiteBox(const Segment& seg, ScanResult* out) const {
                ? white_box_->Score(verifier_, seg.choices, prompt_ids, stats, only)
                : white_box_->ScoreWindow(verifier_, seg.window, seg.choices.front(), stats, only);
   };
-  // Projects per-epoch statistics on the provider layer and merges them into `into`.
-  auto merge = [&](const std::vector<TextStatistics>& stats,
-                   std::vector<TextStatistics>* into) -> absl::Status {
-    if (into->empty()) into->resize(verifier_.num_epochs());
-    for (size_t i = 0; i < stats.size(); ++i) {
-      TRACEMARK_ASSIGN_OR_RETURN(TextStatistics p,
-                                 verifier_.detector(i).Project(stats[i], Layer::kProvider));
-      TRACEMARK_RETURN_IF_ERROR((*into)[i].Merge(p));
-    }
-    return absl::OkStatus();
-  };
   std::vector<TextStatistics> stats(verifier_.num_epochs());
   absl::StatusOr<uint64_t> n = score(&stats, nullptr);
   if (!n.ok()) {
@@ -327,13 +324,13 @@ absl::Status Scanner::ScoreWhiteBox(const Segment& seg, ScanResult* out) const {
     if (out->white_box_problem.empty()) out->white_box_problem = std::string(n.status().message());
     return absl::OkStatus();
   }
-  TRACEMARK_RETURN_IF_ERROR(merge(stats, &out->white_box));
+  TRACEMARK_RETURN_IF_ERROR(MergeProvider(verifier_, stats, &out->white_box));
   ++out->white_box_documents;
   out->white_box_positions += *n;
   if (options_.seen != nullptr) {
     std::vector<TextStatistics> seen_stats(verifier_.num_epochs());
     TRACEMARK_RETURN_IF_ERROR(score(&seen_stats, options_.seen).status());
-    TRACEMARK_RETURN_IF_ERROR(merge(seen_stats, &out->white_box_seen));
+    TRACEMARK_RETURN_IF_ERROR(MergeProvider(verifier_, seen_stats, &out->white_box_seen));
   }
   return absl::OkStatus();
 }

@@ -6,7 +6,7 @@
 
 namespace tracemark::verifier {
 
-uint64_t SeenWindows::Key(absl::Span<const int32_t> ids, size_t i, size_t h) {
+uint64_t SeenWindows::WindowKey(absl::Span<const int32_t> ids, size_t i, size_t h) {
   // A 64-bit mix of the window's ids (collisions among millions of windows: ~1e-7 of a pair,
   // which can only add a position to the test, never bias its null).
   uint64_t k = 0x9E3779B97F4A7C15ull ^ h;
@@ -18,23 +18,27 @@ uint64_t SeenWindows::Key(absl::Span<const int32_t> ids, size_t i, size_t h) {
   return k;
 }
 
-absl::StatusOr<SeenWindows> SeenWindows::Collect(DocumentReader& reader,
-                                                 const tokenizer::Tokenizer& tokenizer, int h) {
+absl::Status SeenWindows::ForEachWindow(DocumentReader& reader,
+                                        const tokenizer::Tokenizer& tokenizer, int h,
+                                        const std::function<void(absl::Span<const int32_t>)>& fn,
+                                        uint64_t* documents) {
   if (h < 1) return absl::InvalidArgumentError("window width must be >= 1");
-  SeenWindows seen(h);
   const auto hw = static_cast<size_t>(h);
+  uint64_t read = 0;
   Document doc;
   while (true) {
     TRACEMARK_ASSIGN_OR_RETURN(bool more, reader.Next(&doc));
     if (!more) break;
-    ++seen.documents_;
+    ++read;
     std::vector<int32_t> tail;  // the last h ids of the previous piece of a long text
     auto add = [&](Segment& seg) -> absl::Status {
       if (!tokenizer::IsValidUtf8(seg.text)) seg.text = tokenizer::ReplaceInvalidUtf8(seg.text);
       TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer.Encode(seg.text));
       std::vector<int32_t> ids = seg.continues ? tail : std::vector<int32_t>();
       ids.insert(ids.end(), body.begin(), body.end());
-      for (size_t i = hw; i <= ids.size(); ++i) seen.windows_.insert(Key(ids, i, hw));
+      for (size_t i = hw; i <= ids.size(); ++i) {
+        fn(absl::Span<const int32_t>(ids.data() + i - hw, hw));
+      }
       tail.assign(ids.end() - static_cast<ptrdiff_t>(std::min(hw, ids.size())), ids.end());
       return absl::OkStatus();
     };
@@ -48,13 +52,25 @@ absl::StatusOr<SeenWindows> SeenWindows::Collect(DocumentReader& reader,
       }
     }
   }
+  if (documents != nullptr) *documents = read;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SeenWindows> SeenWindows::Collect(DocumentReader& reader,
+                                                 const tokenizer::Tokenizer& tokenizer, int h) {
+  SeenWindows seen(h);
+  const auto hw = static_cast<size_t>(h);
+  TRACEMARK_RETURN_IF_ERROR(ForEachWindow(
+      reader, tokenizer, h,
+      [&](absl::Span<const int32_t> w) { seen.windows_.insert(WindowKey(w, hw, hw)); },
+      &seen.documents_));
   return seen;
 }
 
 bool SeenWindows::Contains(absl::Span<const int32_t> ids, size_t i) const {
   const auto hw = static_cast<size_t>(h_);
   if (i < hw || i > ids.size()) return false;
-  return windows_.contains(Key(ids, i, hw));
+  return windows_.contains(WindowKey(ids, i, hw));
 }
 
 }  // namespace tracemark::verifier

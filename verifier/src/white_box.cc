@@ -18,6 +18,17 @@ absl::StatusOr<WhiteBoxScorer> WhiteBoxScorer::Create(const tokenizer::Tokenizer
   return WhiteBoxScorer(std::move(ids));
 }
 
+absl::StatusOr<int32_t> WhiteBoxScorer::IdOf(const std::string& bytes,
+                                             std::string_view what) const {
+  const auto it = ids_.find(bytes);
+  if (it == ids_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        absl::string_view(what.data(), what.size()), " (", bytes.size(),
+        " bytes) is not a token of the verifier's tokenizer: the suspect tokenizes differently"));
+  }
+  return it->second;
+}
+
 absl::StatusOr<uint64_t> WhiteBoxScorer::Score(const Verifier& verifier,
                                                absl::Span<const TokenChoice> choices,
                                                absl::Span<const int32_t> prompt_ids,
@@ -25,14 +36,8 @@ absl::StatusOr<uint64_t> WhiteBoxScorer::Score(const Verifier& verifier,
                                                const SeenWindows* only) const {
   const size_t h = static_cast<size_t>(verifier.config().context_width);
   if (stats->empty()) stats->resize(verifier.num_epochs());
-  auto id_of = [&](const std::string& bytes, size_t i) -> absl::StatusOr<int32_t> {
-    auto it = ids_.find(bytes);
-    if (it == ids_.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "logprobs token ", i, " (", bytes.size(),
-          " bytes) is not a token of the verifier's tokenizer: the suspect tokenizes differently"));
-    }
-    return it->second;
+  auto id_of = [&](const std::string& bytes, size_t i) {
+    return IdOf(bytes, absl::StrCat("logprobs token ", i));
   };
   std::vector<int32_t> sampled(choices.size());
   for (size_t i = 0; i < choices.size(); ++i) {
@@ -78,13 +83,9 @@ absl::StatusOr<uint64_t> WhiteBoxScorer::ScoreWindow(const Verifier& verifier,
   }
   if (stats->empty()) stats->resize(verifier.num_epochs());
   if (first.top.empty() || (only != nullptr && !only->Contains(window, h))) return 0;
-  auto it = ids_.find(first.top);
-  if (it == ids_.end()) {
-    return absl::FailedPreconditionError(
-        "a window probe's answer is not a token of the verifier's tokenizer");
-  }
+  TRACEMARK_ASSIGN_OR_RETURN(const int32_t top, IdOf(first.top, "a window probe's answer"));
   std::vector<int32_t> one(window.begin(), window.end());
-  one.push_back(it->second);
+  one.push_back(top);
   TRACEMARK_RETURN_IF_ERROR(verifier.ScoreInto(one, h, stats));
   return 1;
 }

@@ -18,6 +18,7 @@
 #define TRACEMARK_VERIFIER_SEEN_WINDOWS_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
@@ -38,13 +39,22 @@ class SeenWindows {
   // Whether the h ids before position i of `ids` form a seen window (false for i < h).
   bool Contains(absl::Span<const int32_t> ids, size_t i) const;
 
+  // Calls `fn` with every window of h ids (every occurrence) of the model-written text of every
+  // document `reader` yields, as Collect reads them: each turn on its own, a long text's pieces
+  // joined, invalid UTF-8 replaced. `documents`, if given, receives how many were read.
+  static absl::Status ForEachWindow(DocumentReader& reader, const tokenizer::Tokenizer& tokenizer,
+                                    int h, const std::function<void(absl::Span<const int32_t>)>& fn,
+                                    uint64_t* documents = nullptr);
+
+  // A 64-bit key of the window `ids[i - h .. i)` (the same on every run and machine).
+  static uint64_t WindowKey(absl::Span<const int32_t> ids, size_t i, size_t h);
+
   int h() const { return h_; }
   size_t size() const { return windows_.size(); }
   uint64_t documents() const { return documents_; }
 
  private:
-  SeenWindows(int h) : h_(h) {}
-  static uint64_t Key(absl::Span<const int32_t> ids, size_t i, size_t h);
+  explicit SeenWindows(int h) : h_(h) {}
   int h_;
   uint64_t documents_ = 0;
   absl::flat_hash_set<uint64_t> windows_;

@@ -63,6 +63,8 @@ class WhiteBoxScorer {
 
  private:
   explicit WhiteBoxScorer(absl::flat_hash_map<std::string, int32_t> ids) : ids_(std::move(ids)) {}
+  // The id of a reported token's bytes; FailedPrecondition, naming `what`, when it has none.
+  absl::StatusOr<int32_t> IdOf(const std::string& bytes, std::string_view what) const;
   absl::flat_hash_map<std::string, int32_t> ids_;  // token bytes -> id
 };
 
