@@ -42,13 +42,7 @@ absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const Common
 }
 
 absl::StatusOr<watermark::Config> LoadConfig(const CommonFlags& f, int32_t vocab_size) {
-  watermark::Config base;
-  base.vocab_size = vocab_size;
-  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config c,
-                             watermark::ParseConfig(absl::StrCat("scheme=", f.scheme), base));
-  TRACEMARK_ASSIGN_OR_RETURN(c, watermark::ParseConfig(f.watermark_spec, c));
-  TRACEMARK_RETURN_IF_ERROR(c.Validate());
-  return c;
+  return verifier::WatermarkConfig(f.scheme, f.watermark_spec, vocab_size);
 }
 
 absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const std::string& path) {
@@ -61,11 +55,6 @@ absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const s
         absl::StrCat("reference model ", p, " not found: train it with 'tracemark model train'"));
   }
   return m;
-}
-
-nlohmann::json PValueJson(stats::PValue p) {
-  if (p.log10() > -300.0) return p.value();
-  return p.ToString(3);
 }
 
 absl::StatusOr<std::string> ReadInput(const std::string& path) {
@@ -120,40 +109,6 @@ int Report(const absl::Status& s) {
   if (s.ok()) return 0;
   std::cerr << "tracemark: error: " << s.message() << "\n";
   return 1;
-}
-
-absl::StatusOr<std::unique_ptr<canary::CanaryProcessor>> LoadCanaryProcessor(
-    const std::string& path, const tokenizer::Tokenizer& tok,
-    std::optional<canary::Lexicon>* holder) {
-  const canary::Lexicon* lexicon = &canary::Lexicon::BuiltIn();
-  if (!path.empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(canary::Lexicon lex, canary::Lexicon::ReadFile(path));
-    lexicon = &holder->emplace(std::move(lex));
-  }
-  return canary::CanaryProcessor::Create(lexicon, tok);
-}
-
-absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,
-                                                             const std::string& flag) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read '", path, "'"));
-  absl::flat_hash_set<uint64_t> ids;
-  std::string line;
-  for (uint64_t no = 1; std::getline(in, line); ++no) {
-    absl::string_view v = line;
-    if (size_t hash = v.find('#'); hash != absl::string_view::npos) v = v.substr(0, hash);
-    v = absl::StripAsciiWhitespace(v);
-    if (v.empty()) continue;
-    uint64_t id = 0;
-    if (!absl::SimpleAtoi(v, &id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", no, ": '", v, "' is not an account id"));
-    }
-    ids.insert(id);
-  }
-  if (in.bad()) return absl::DataLossError(absl::StrCat(flag, ": error reading '", path, "'"));
-  if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no account id"));
-  return ids;
 }
 
 }  // namespace tracemark::cli

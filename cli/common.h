@@ -19,12 +19,13 @@
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/tokenizer/tokenizer.h"
+#include "tracemark/verifier/scan_job.h"
 #include "tracemark/watermark/config.h"
 #include "tracemark/watermark/keys.h"
 
 namespace tracemark::cli {
 
-inline constexpr char kDefaultEncoding[] = "cl100k_base";
+using verifier::kDefaultEncoding;
 
 // Flags shared by the commands that need the key, the data and the watermark configuration.
 struct CommonFlags {
@@ -47,10 +48,6 @@ absl::StatusOr<watermark::Config> LoadConfig(const CommonFlags& f, int32_t vocab
 // The reference model at `path` (default: the one set-up trains under the data dir).
 absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const std::string& path);
 
-// A p-value as JSON: a number when it is representable as a double, else its decimal string
-// ("3.1e-412"); never 0.
-nlohmann::json PValueJson(stats::PValue p);
-
 // Writes `text` to `path` through `path.tmp` and a rename, so that an interrupted write leaves
 // nothing partial; DataLoss (and no .tmp left) on failure.
 absl::Status WriteFileAtomically(const std::string& path, std::string_view text);
@@ -60,16 +57,6 @@ absl::StatusOr<std::string> ReadInput(const std::string& path);
 
 // Parses "0,1,3" or "0-3".
 absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec);
-
-// The canary processor for `tok` over the lexicon from --lexicon FILE, or the built-in one when
-// `path` is empty. `holder` keeps a loaded lexicon alive for as long as the processor is used.
-absl::StatusOr<std::unique_ptr<canary::CanaryProcessor>> LoadCanaryProcessor(
-    const std::string& path, const tokenizer::Tokenizer& tok,
-    std::optional<canary::Lexicon>* holder);
-
-// Account ids from a file: one a line, '#' starts a comment. `flag` names the option in errors.
-absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,
-                                                             const std::string& flag);
 
 // Prints "tracemark: error: ..." and returns the exit code for `s` (0 when OK).
 int Report(const absl::Status& s);

@@ -32,7 +32,8 @@ absl::Status Generate(const GenerateFlags& f) {
     if (!account.has_value()) {
       return absl::InvalidArgumentError("--canary needs the watermark keys (drop --no-watermark)");
     }
-    TRACEMARK_ASSIGN_OR_RETURN(canary_proc, LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
+    TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
+                               verifier::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
     canary_key = canary::CanaryKey::FromAccountKeys(*account);
   }
   reference::GenerateOptions opt;
@@ -106,7 +107,7 @@ absl::Status Detect(const DetectFlags& f) {
   const verifier::EpochDetection& best = d.epochs[d.best_provider_epoch];
   if (f.common.json) {
     nlohmann::json j;
-    j["provider"] = {{"p_value", PValueJson(d.provider_p_value)},
+    j["provider"] = {{"p_value", verifier::PValueJson(d.provider_p_value)},
                      {"log10_p_value", d.provider_p_value.log10()},
                      {"tokens_scored", best.provider.tuples},
                      {"epoch", best.epoch},
@@ -116,7 +117,7 @@ absl::Status Detect(const DetectFlags& f) {
       const watermark::AccountResult& a = *best.account;
       j["account"] = {{"id", *f.account},
                       {"key_id", a.key_id},
-                      {"p_value", PValueJson(d.account_p_value)},
+                      {"p_value", verifier::PValueJson(d.account_p_value)},
                       {"log10_p_value", d.account_p_value.log10()},
                       {"tokens_scored", a.tuples},
                       {"score", a.score},
@@ -127,7 +128,7 @@ absl::Status Detect(const DetectFlags& f) {
     nlohmann::json attributed = nullptr;
     if (d.attributed_account.has_value()) attributed = *d.attributed_account;
     j["attribution"] = {{"account", attributed},
-                        {"p_value", PValueJson(d.attributed_p_value)},
+                        {"p_value", verifier::PValueJson(d.attributed_p_value)},
                         {"log10_p_value", d.attributed_p_value.log10()},
                         {"candidates_confirmed", d.attribution_tests},
                         {"payload_decoded", best.payload.decoded},

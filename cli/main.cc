@@ -132,7 +132,9 @@ int main(int argc, char** argv) {
   report_key_cmd->add_flag("--json", report_key.json, "Print one JSON object");
   tracemark::cli::ReportVerifyFlags report_verify;
   CLI::App* report_verify_cmd = report_cmd->add_subcommand(
-      "verify", "Check a report's signature and, with --inputs, that it is about these files");
+      "verify",
+      "Check a report's signature; with --inputs, that it is about these files; with --key too, "
+      "recompute its result from them and require it to be identical");
   report_verify_cmd->add_option("report", report_verify.report, "Report file")->required();
   report_verify_cmd
       ->add_option("--public-key", report_verify.public_key,
@@ -140,17 +142,26 @@ int main(int argc, char** argv) {
       ->required();
   report_verify_cmd->add_option("--inputs", report_verify.inputs,
                                 "Files or directories the report should be about");
-  report_verify_cmd->add_flag("--json", report_verify.json, "Print one JSON object");
+  AddKeyFlags(report_verify_cmd, &report_verify.common);
+  report_verify_cmd->add_option("--data-dir", report_verify.common.data_dir,
+                                "Directory set-up filled (default: $TRACEMARK_DATA_DIR or ./data)");
+  report_verify_cmd->add_option("--threads", report_verify.threads,
+                                "Threads for the recomputation (0: one per core)");
+  report_verify_cmd->add_flag("--json", report_verify.common.json, "Print one JSON object");
   tracemark::cli::ReportRenderFlags report_render;
   CLI::App* report_render_cmd = report_cmd->add_subcommand(
-      "render", "Render a verified report as Markdown for a non-technical reader");
+      "render", "Render a verified report for a non-technical reader (Markdown or HTML)");
   report_render_cmd->add_option("report", report_render.report, "Report file")->required();
   report_render_cmd
       ->add_option("--public-key", report_render.public_key,
                    "The signer's public key: 64 hex digits, or a file holding them")
       ->required();
+  report_render_cmd
+      ->add_option("--format", report_render.format,
+                   "markdown, or html (one self-contained page with plots)")
+      ->capture_default_str();
   report_render_cmd->add_option("--out", report_render.out,
-                                "Markdown file (default: standard output)");
+                                "Output file (default: standard output)");
 
   tracemark::cli::GenerateFlags gen;
   CLI::App* generate =

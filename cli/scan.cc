@@ -12,33 +12,33 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "commands.h"
-#include "report.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/verifier/envelope.h"
 #include "tracemark/verifier/input.h"
+#include "tracemark/verifier/report.h"
+#include "tracemark/verifier/scan_job.h"
 #include "tracemark/verifier/scanner.h"
-#include "tracemark/verifier/verifier.h"
 
 namespace tracemark::cli {
 namespace {
 
 // "--accounts N" (ids 0..N-1) or "--accounts FILE" (one id a line; '#' starts a comment).
-absl::Status ParseAccounts(const std::string& spec, verifier::ScanOptions* opt,
-                           std::optional<watermark::IssuedAccounts>* issued) {
+absl::Status ParseAccounts(const std::string& spec, verifier::ScanJobSpec* job) {
   if (spec.empty()) return absl::OkStatus();
   uint64_t n = 0;
   if (absl::SimpleAtoi(spec, &n)) {
     if (n == 0) return absl::InvalidArgumentError("--accounts: the number of accounts must be > 0");
-    opt->account_limit = n;
+    job->account_limit = n;
     return absl::OkStatus();
   }
-  absl::StatusOr<absl::flat_hash_set<uint64_t>> ids = ReadAccountIds(spec, "--accounts");
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> ids = verifier::ReadAccountIds(spec, "--accounts");
   if (absl::IsNotFound(ids.status())) {
     return absl::NotFoundError(
         absl::StrCat("--accounts: '", spec, "' is neither a number nor a readable file"));
   }
   if (!ids.ok()) return ids.status();
-  opt->issued = &issued->emplace(*std::move(ids));
+  job->account_ids.assign(ids->begin(), ids->end());
+  std::sort(job->account_ids.begin(), job->account_ids.end());
   return absl::OkStatus();
 }
 
@@ -69,119 +69,6 @@ void DrawProgress(const verifier::ScanProgress& p) {
                static_cast<unsigned long long>(p.documents), Bytes(rate).c_str(),
                p.seconds > 0 ? static_cast<double>(p.tokens) / p.seconds : 0.0, eta.c_str());
   std::fflush(stderr);
-}
-
-nlohmann::json ScanJson(const verifier::ScanResult& r, const verifier::ScanSummary& s,
-                        const watermark::Config& config) {
-  nlohmann::json j;
-  j["provider"] = {{"p_value", PValueJson(s.provider_p_value)},
-                   {"tokens_scored", r.tokens},
-                   {"tuples_scored", s.provider_tuples},
-                   {"epoch", s.provider_epoch}};
-  j["documents"] = nlohmann::json::array();
-  for (const verifier::DocumentResult& d : r.documents) {
-    nlohmann::json e = {{"id", d.id},
-                        {"source", d.source},
-                        {"account", d.account ? nlohmann::json(*d.account) : nlohmann::json()},
-                        {"p_value", PValueJson(d.provider_p_value)},
-                        {"account_p_value", PValueJson(d.account_p_value)},
-                        {"candidates", d.candidates},
-                        {"tokens_scored", d.tokens_scored},
-                        {"tuples_scored", d.provider_tuples},
-                        {"epoch", d.provider_epoch}};
-    if (d.repaired_utf8) e["repaired_utf8"] = true;
-    if (s.canary.has_value()) {
-      e["canary"] = {{"events", d.canary_events},
-                     {"tuples", d.canary_tuples},
-                     {"account_p_value", PValueJson(d.canary_p_value)}};
-    }
-    if (d.windows > 0) {
-      e["windows"] = d.windows;
-      e["window_p_value"] = PValueJson(d.window_p_value);
-    }
-    j["documents"].push_back(std::move(e));
-  }
-  j["accounts"] = nlohmann::json::array();
-  for (const verifier::AccountSummary& a : s.accounts) {
-    j["accounts"].push_back({{"account", a.account},
-                             {"epoch", a.epoch},
-                             {"documents", a.documents},
-                             {"attributed", a.attributed},
-                             {"tuples_scored", a.tuples},
-                             {"combined_p_value", PValueJson(a.combined_p_value)},
-                             {"canary_tuples", a.canary_tuples},
-                             {"canary_matches", a.canary_matches},
-                             {"canary_p_value", PValueJson(a.canary_p_value)}});
-  }
-  if (s.canary.has_value()) {
-    const verifier::CanarySummary& c = *s.canary;
-    nlohmann::json top = nlohmann::json::array();
-    for (size_t i = 0; i < c.attribution.top.size(); ++i) {
-      const canary::CanaryResult& t = c.attribution.top[i];
-      top.push_back({{"account", t.account},
-                     {"epoch", c.attribution_epochs[i]},
-                     {"matches", t.matches},
-                     {"expected", t.expected},
-                     {"p_value", PValueJson(t.p)}});
-    }
-    j["canary"] = {{"lexicon", c.lexicon},
-                   {"lexicon_digest", c.lexicon_digest},
-                   {"active_sets", c.active_sets},
-                   {"events", c.events},
-                   {"tuples", c.tuples},
-                   {"attribution",
-                    {{"accounts_tried", c.attribution.accounts_tried},
-                     {"corrected_p_value", PValueJson(c.attribution.corrected)},
-                     {"exact", c.attribution.exact},
-                     {"top", top}}},
-                   {"method", c.method}};
-    if (c.cohort.has_value()) {
-      j["canary"]["cohort"] = {{"accounts", c.cohort->accounts},
-                               {"matches", c.cohort->matches},
-                               {"expected", c.cohort->expected},
-                               {"sum_p_value", PValueJson(c.cohort->p)},
-                               {"heaviest_account", c.cohort->best_account},
-                               {"heaviest_matches", c.cohort->best_matches},
-                               {"heaviest_p_value", PValueJson(c.cohort->best_member_p)},
-                               {"p_value", PValueJson(c.cohort->combined_p)}};
-    }
-  }
-  if (s.seen.has_value()) {
-    const verifier::SeenSummary& z = *s.seen;
-    j["seen_windows"] = {{"windows", z.windows},
-                         {"documents", z.documents},
-                         {"provider_p_value", PValueJson(z.provider_p_value)},
-                         {"provider_tuples", z.provider_tuples}};
-    if (z.white_box_p_value.has_value()) {
-      j["seen_windows"]["white_box_p_value"] = PValueJson(*z.white_box_p_value);
-      j["seen_windows"]["white_box_tuples"] = z.white_box_tuples;
-    }
-  }
-  if (s.white_box.has_value()) {
-    const verifier::WhiteBoxSummary& w = *s.white_box;
-    j["white_box"] = {{"p_value", PValueJson(w.p_value)},
-                      {"tuples", w.tuples},
-                      {"epoch", w.epoch},
-                      {"documents", w.documents},
-                      {"positions", w.positions},
-                      {"unusable_documents", w.unusable},
-                      {"problem", w.problem},
-                      {"method", w.method}};
-  }
-  j["skipped"] = nlohmann::json::array();
-  for (const verifier::Skipped& k : r.skipped) {
-    j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
-  }
-  j["method"] = s.method;
-  j["parameters"] = config.Describe();
-  j["totals"] = {{"documents", r.documents.size()},
-                 {"documents_flagged", s.documents_flagged},
-                 {"documents_attributed", s.documents_attributed},
-                 {"skipped", r.skipped.size()},
-                 {"bytes", r.bytes},
-                 {"tokens", r.tokens},
-                 {"seconds", r.seconds}};
-  return j;
 }
 
 void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s, double alpha) {
@@ -276,9 +163,30 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
 }  // namespace
 
 absl::Status Scan(const ScanFlags& f) {
-  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
-  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
-  TRACEMARK_ASSIGN_OR_RETURN(std::vector<uint32_t> epochs, ParseEpochs(f.epochs));
+  verifier::ScanJobSpec job;
+  job.inputs = f.inputs;
+  job.seen_in = f.seen_in;
+  job.encoding = f.common.encoding;
+  job.scheme = f.common.scheme;
+  job.watermark = f.common.watermark_spec;
+  job.data_dir = f.common.data_dir.empty() ? DefaultDataDir() : f.common.data_dir;
+  job.threads = f.threads;
+  job.alpha = f.alpha;
+  job.max_candidates = f.max_candidates;
+  job.canary = !f.no_canary;
+  job.lexicon = f.lexicon;
+  TRACEMARK_ASSIGN_OR_RETURN(job.epochs, ParseEpochs(f.epochs));
+  TRACEMARK_RETURN_IF_ERROR(ParseAccounts(f.accounts, &job));
+  if (!f.cohort.empty()) {
+    if (f.no_canary)
+      return absl::InvalidArgumentError("--cohort is a canary test: drop --no-canary");
+    TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<uint64_t> ids,
+                               verifier::ReadAccountIds(f.cohort, "--cohort"));
+    job.cohort.assign(ids.begin(), ids.end());
+    std::sort(job.cohort.begin(), job.cohort.end());
+  }
+  if (!(f.alpha > 0 && f.alpha < 1)) return absl::InvalidArgumentError("--alpha must be in (0, 1)");
+  if (f.max_candidates == 0) return absl::InvalidArgumentError("--max-candidates must be >= 1");
   if (f.report.empty() != f.signing_key.empty()) {
     return absl::InvalidArgumentError("--report and --signing-key go together");
   }
@@ -287,86 +195,25 @@ absl::Status Scan(const ScanFlags& f) {
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key seed, watermark::ReadMasterKeyFile(f.signing_key));
     TRACEMARK_ASSIGN_OR_RETURN(signer, verifier::EnvelopeSigner::FromSeed(seed));
   }
-  std::unique_ptr<verifier::Verifier> v;
-  std::string master_id, master_commitment;
+  const bool bar = !f.no_progress && isatty(STDERR_FILENO);
+  verifier::ScanJobControl control;
+  if (bar) control.progress = DrawProgress;
+  absl::StatusOr<verifier::ScanJobOutput> out;
   {
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
-    TRACEMARK_ASSIGN_OR_RETURN(v, verifier::Verifier::Create(master, config, epochs));
-    master_id = master.Id();
-    master_commitment = master.Commitment();
-  }  // the master key is wiped here; the verifier holds only epoch detectors
-  verifier::ScanOptions opt;
-  std::optional<watermark::IssuedAccounts> issued;
-  TRACEMARK_RETURN_IF_ERROR(ParseAccounts(f.accounts, &opt, &issued));
-  if (!(f.alpha > 0 && f.alpha < 1)) return absl::InvalidArgumentError("--alpha must be in (0, 1)");
-  opt.attribution_alpha = f.alpha;
-  opt.threads = f.threads;
-  if (f.max_candidates == 0) return absl::InvalidArgumentError("--max-candidates must be >= 1");
-  opt.max_candidates = f.max_candidates;
-  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> reader,
-                             verifier::DocumentReader::Open(f.inputs));
-  std::optional<canary::Lexicon> lexicon_holder;
-  std::unique_ptr<canary::CanaryProcessor> canary_proc;
-  if (!f.no_canary) {
-    TRACEMARK_ASSIGN_OR_RETURN(canary_proc, LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
-    opt.canary = canary_proc.get();
-    if (!f.cohort.empty()) {
-      TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<uint64_t> ids,
-                                 ReadAccountIds(f.cohort, "--cohort"));
-      opt.cohort.assign(ids.begin(), ids.end());
-      std::sort(opt.cohort.begin(), opt.cohort.end());
-    }
-  } else if (!f.cohort.empty()) {
-    return absl::InvalidArgumentError("--cohort is a canary test: drop --no-canary");
-  }
-  std::optional<verifier::SeenWindows> seen;
-  if (!f.seen_in.empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> training,
-                               verifier::DocumentReader::Open(f.seen_in));
-    TRACEMARK_ASSIGN_OR_RETURN(
-        seen, verifier::SeenWindows::Collect(*training, *tok, config.context_width));
-    if (seen->size() == 0) {
-      return absl::InvalidArgumentError("--seen-in: no windows in the suspected training data");
-    }
-    opt.seen = &*seen;
-  }
-  verifier::Scanner scanner(*v, *tok, opt);
-  const bool bar = !f.no_progress && isatty(STDERR_FILENO);
-  TRACEMARK_ASSIGN_OR_RETURN(
-      verifier::ScanResult r,
-      scanner.Scan(*reader, bar ? std::function<void(const verifier::ScanProgress&)>(DrawProgress)
-                                : nullptr));
+    out = verifier::RunScanJob(job, master, control);
+  }  // the master key is wiped here
   if (bar) std::fputc('\n', stderr);
-  TRACEMARK_ASSIGN_OR_RETURN(verifier::ScanSummary s, scanner.Summarize(r));
-  nlohmann::json j;  // for --json and the report only
-  if (f.common.json || signer.has_value()) {
-    j = ScanJson(r, s, config);
-    for (size_t i = 0; i < v->num_epochs(); ++i) {
-      j["epochs"].push_back({{"epoch", v->epoch(i)}, {"key_id", v->detector(i).key_id()}});
-    }
-  }
+  if (!out.ok()) return out.status();
   if (f.common.json) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << out->result.dump(2) << "\n";
   } else {
-    PrintSummary(r, s, f.alpha);
+    PrintSummary(out->scan, out->summary, f.alpha);
   }
   if (signer.has_value()) {
-    ReportContext ctx;
-    ctx.command = "scan";
-    ctx.inputs = reader->paths();
-    if (!f.seen_in.empty()) {
-      TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> training,
-                                 verifier::DocumentReader::Open(f.seen_in));
-      ctx.seen_in = training->paths();
-    }
-    ctx.master_key_id = master_id;
-    ctx.master_key_commitment = master_commitment;
-    ctx.options = {{"accounts", f.accounts},    {"epochs", f.epochs},
-                   {"alpha", f.alpha},          {"max_candidates", f.max_candidates},
-                   {"canary", !f.no_canary},    {"lexicon", f.lexicon},
-                   {"cohort", opt.cohort},      {"tokenizer", f.common.encoding},
-                   {"scheme", f.common.scheme}, {"watermark", f.common.watermark_spec}};
-    TRACEMARK_RETURN_IF_ERROR(WriteSignedReport(ctx, j, *signer, f.report));
+    TRACEMARK_ASSIGN_OR_RETURN(nlohmann::json report, verifier::BuildReport(job, *out, "scan"));
+    TRACEMARK_ASSIGN_OR_RETURN(std::string envelope, verifier::SignReport(report, *signer));
+    TRACEMARK_RETURN_IF_ERROR(WriteFileAtomically(f.report, envelope));
     std::cerr << "signed report written to " << f.report << " (signing key id " << signer->key_id()
               << ")\n";
   }

@@ -57,7 +57,7 @@ absl::Status ModelServe(const ServeFlags& f) {
     eo.watermarker = wm.get();
     if (f.canary) {
       TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
-                                 LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
+                                 verifier::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
       eo.canary = canary_proc.get();
     }
   } else if (f.canary || !f.common.key_file.empty() || !f.common.key_env.empty()) {

@@ -101,6 +101,7 @@ fi
 # A signed evidence report of that scan: verified with the public key, tied to its input by digest;
 # a changed byte, another key or other data fail; neither secret appears in it.
 "$tm" keygen --out "$tmp/sign.key" >/dev/null 2>&1
+"$tm" keygen --out "$tmp/other-wm.key" >/dev/null 2>&1
 "$tm" report public-key --signing-key "$tmp/sign.key" > "$tmp/sign.pub" 2>/dev/null
 "$tm" scan --key "$tmp/k.key" --accounts 100 --report "$tmp/report.json" \
   --signing-key "$tmp/sign.key" --no-progress "$tmp/probe" > /dev/null 2>&1
@@ -112,6 +113,19 @@ grep -q "1 of 1 match" "$tmp/verify.out" || fail "input digest check"
   > "$tmp/verify.json"
 [ "$(json "$tmp/verify.json" "j['report']['result']['accounts'][0]['account']")" = 31 ] \
   || fail "report result"
+# Recomputed from a copy of the inputs elsewhere with the watermark key: identical; a key that is
+# not the report's is refused.
+cp -r "$tmp/probe" "$tmp/probe-copy"
+"$tm" report verify "$tmp/report.json" --public-key "$tmp/sign.pub" --inputs "$tmp/probe-copy" \
+  --key "$tmp/k.key" > "$tmp/verify.out" || fail "recompute: $(cat "$tmp/verify.out")"
+grep -q "recomputed from the inputs: identical result" "$tmp/verify.out" || fail "recompute output"
+if "$tm" report verify "$tmp/report.json" --public-key "$tmp/sign.pub" --inputs "$tmp/probe" \
+  --key "$tmp/other-wm.key" 2> "$tmp/err" > /dev/null; then fail "recomputed with another key"; fi
+grep -q "is not the report's" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+"$tm" report render "$tmp/report.json" --public-key "$tmp/sign.pub" --format html \
+  --out "$tmp/report.html"
+grep -q "<svg" "$tmp/report.html" && grep -q "Signature: valid" "$tmp/report.html" \
+  || fail "HTML rendering"
 "$tm" report render "$tmp/report.json" --public-key "$tmp/sign.pub" --out "$tmp/report.md"
 grep -q "Signature: valid" "$tmp/report.md" || fail "rendering"
 grep -q "^| 31 |" "$tmp/report.md" || fail "the attributed account is not in the rendering"

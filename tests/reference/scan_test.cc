@@ -11,6 +11,8 @@
 #include "nlohmann/json.hpp"
 #include "reference_fixture.h"
 #include "tracemark/canary/suite.h"
+#include "tracemark/verifier/report.h"
+#include "tracemark/verifier/scan_job.h"
 #include "tracemark/verifier/scanner.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -337,6 +339,73 @@ TEST_F(CanaryScanTest, CanaryEvidenceAttributesAccountsAndCohorts) {
   auto s2 = scanner2.Summarize(*r);
   ASSERT_TRUE(s2.ok());
   EXPECT_GT(s2->canary->cohort->p.log10(), -3);
+}
+
+// A signed report of a scan recomputes identically from a copy of its inputs with the watermark
+// key; a report whose result or options were changed before signing does not, and says where.
+TEST_F(ScanTest, ReportRecomputesIdenticallyAndCatchesAChangedResult) {
+  const std::string q = "To the Congress of the United States:";
+  using nlohmann::json;
+  fs::create_directories(dir_ / "in");
+  std::ofstream out(dir_ / "in" / "harvest.jsonl");
+  for (uint64_t i = 0; i < 4; ++i) {
+    out << json{{"prompt", q}, {"completion", Answer(i < 3 ? 11 : 222, 10 + i, q, 500)}}.dump()
+        << "\n";
+  }
+  out << json{{"prompt", q}, {"completion", Answer(kPlain, 20, q, 500)}}.dump() << "\n";
+  out.close();
+  verifier::ScanJobSpec spec;
+  spec.inputs = {(dir_ / "in").string()};
+  spec.data_dir = TRACEMARK_DATA_DIR;
+  spec.epochs = {0, 1};
+  spec.account_limit = 500;
+  spec.alpha = 1e-4;
+  spec.threads = 2;
+  auto run = verifier::RunScanJob(spec, Master());
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->result["accounts"][0]["account"], 11);
+  auto report = verifier::BuildReport(spec, *run, "scan");
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ((*report)["inputs"].size(), 1u);
+  const watermark::Key seed = *watermark::Key::FromBytes(std::vector<uint8_t>(32, 5));
+  const auto signer = *verifier::EnvelopeSigner::FromSeed(seed);
+
+  fs::copy(dir_ / "in", dir_ / "copy");
+  auto recompute = [&](const json& r, const watermark::Key& key) {
+    auto opened = verifier::OpenReport(*verifier::SignReport(r, signer), signer.public_key_hex());
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    auto match = verifier::MatchInputs(opened->report, {(dir_ / "copy").string()});
+    EXPECT_TRUE(match.ok()) << match.status();
+    EXPECT_TRUE(match->missing.empty());
+    return verifier::Recompute(opened->report, *match, key, TRACEMARK_DATA_DIR, 1);
+  };
+  auto same = recompute(*report, Master());
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_TRUE(same->identical) << same->first_difference;
+
+  json changed = *report;
+  changed["result"]["accounts"][0]["documents"] = 2;
+  auto diff = recompute(changed, Master());
+  ASSERT_TRUE(diff.ok()) << diff.status();
+  EXPECT_FALSE(diff->identical);
+  EXPECT_EQ(diff->first_difference, "/accounts/0/documents");
+
+  json other_options = *report;
+  other_options["options"]["account_limit"] = 100;  // account 222 is then not issued
+  diff = recompute(other_options, Master());
+  ASSERT_TRUE(diff.ok()) << diff.status();
+  EXPECT_FALSE(diff->identical);
+
+  const watermark::Key other = *watermark::Key::FromBytes(std::vector<uint8_t>(32, 8));
+  EXPECT_EQ(recompute(*report, other).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  auto opened =
+      verifier::OpenReport(*verifier::SignReport(*report, signer), signer.public_key_hex());
+  ASSERT_TRUE(opened.ok());
+  const std::string html = verifier::RenderReportHtml(*opened);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("<td>11</td>"), std::string::npos);
+  EXPECT_NE(verifier::RenderReportMarkdown(*opened).find("| 11 |"), std::string::npos);
 }
 
 }  // namespace

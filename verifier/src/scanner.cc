@@ -385,6 +385,10 @@ absl::StatusOr<ScanResult> Scanner::Scan(DocumentReader& reader,
   };
   absl::Status read_status;
   for (;;) {
+    if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+      read_status = absl::CancelledError("scan cancelled");
+      break;
+    }
     Document d;
     absl::StatusOr<bool> more = reader.Next(&d);
     if (!more.ok()) {
@@ -407,6 +411,7 @@ absl::StatusOr<ScanResult> Scanner::Scan(DocumentReader& reader,
   {
     std::lock_guard<std::mutex> lock(mu);
     done = true;
+    if (!read_status.ok()) queue.clear();  // nothing more to score
   }
   not_empty.notify_all();
   for (std::thread& th : pool) th.join();

@@ -17,6 +17,7 @@
 #ifndef TRACEMARK_VERIFIER_SCANNER_H_
 #define TRACEMARK_VERIFIER_SCANNER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -68,6 +69,9 @@ struct ScanOptions {
   // When set, the dataset-level provider test and the white-box test are also run on the
   // positions whose window is among these (seen_windows.h). Not owned.
   const SeenWindows* seen = nullptr;
+  // When set and it becomes true, Scan stops reading, drops the documents not yet scored and
+  // returns Cancelled. Not owned.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct DocumentResult {
