@@ -70,23 +70,6 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
   return ss.str();
 }
 
-absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec) {
-  std::vector<uint32_t> out;
-  for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
-    std::pair<absl::string_view, absl::string_view> range =
-        absl::StrSplit(part, absl::MaxSplits('-', 1));
-    uint32_t lo = 0, hi = 0;
-    if (!absl::SimpleAtoi(range.first, &lo) ||
-        !absl::SimpleAtoi(range.second.empty() ? range.first : range.second, &hi) || hi < lo ||
-        hi - lo > 10000) {
-      return absl::InvalidArgumentError(absl::StrCat("bad epoch list '", spec, "'"));
-    }
-    for (uint32_t e = lo; e <= hi; ++e) out.push_back(e);
-  }
-  if (out.empty()) return absl::InvalidArgumentError("empty epoch list");
-  return out;
-}
-
 absl::Status WriteFileAtomically(const std::string& path, std::string_view text) {
   const std::string tmp = path + ".tmp";
   {

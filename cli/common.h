@@ -55,8 +55,7 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view text)
 // Reads a whole file, or standard input for "-".
 absl::StatusOr<std::string> ReadInput(const std::string& path);
 
-// Parses "0,1,3" or "0-3".
-absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec);
+using verifier::ParseEpochs;
 
 // Prints "tracemark: error: ..." and returns the exit code for `s` (0 when OK).
 int Report(const absl::Status& s);

@@ -5,6 +5,7 @@
 #include "CLI/CLI.hpp"
 #include "commands.h"
 #include "report.h"
+#include "service.h"
 
 namespace {
 
@@ -255,10 +256,14 @@ int main(int argc, char** argv) {
   lexicon_cmd->add_flag("--list", lexf.list, "List every set");
   lexicon_cmd->add_flag("--json", lexf.common.json, "Print one JSON object");
 
+  tracemark::cli::ServiceCommands service(&app);
+
   CLI11_PARSE(app, argc, argv);
 
   absl::Status status;
-  if (*keygen) {
+  if (std::optional<absl::Status> s = service.Run(); s.has_value()) {
+    status = *s;
+  } else if (*keygen) {
     status = tracemark::cli::Keygen(keygen_out);
   } else if (*model_train) {
     status = tracemark::cli::TrainModel(train);

@@ -8,7 +8,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev libsodium-dev libabsl-dev libpcre2-dev nlohmann-json3-dev libcli11-dev
   zlib1g-dev libzstd-dev libicu-dev libsentencepiece-dev sentencepiece
-  libcurl4-openssl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libcurl4-openssl-dev libsqlite3-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
   mythes-en-us python3
 )

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/verifier/input.h"
@@ -334,6 +335,23 @@ absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& 
   if (in.bad()) return absl::DataLossError(absl::StrCat(flag, ": error reading '", path, "'"));
   if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no account id"));
   return ids;
+}
+
+absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec) {
+  std::vector<uint32_t> out;
+  for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
+    std::pair<absl::string_view, absl::string_view> range =
+        absl::StrSplit(part, absl::MaxSplits('-', 1));
+    uint32_t lo = 0, hi = 0;
+    if (!absl::SimpleAtoi(range.first, &lo) ||
+        !absl::SimpleAtoi(range.second.empty() ? range.first : range.second, &hi) || hi < lo ||
+        hi - lo > 10000) {
+      return absl::InvalidArgumentError(absl::StrCat("bad epoch list '", spec, "'"));
+    }
+    for (uint32_t e = lo; e <= hi; ++e) out.push_back(e);
+  }
+  if (out.empty()) return absl::InvalidArgumentError("empty epoch list");
+  return out;
 }
 
 json PValueJson(stats::PValue p) {

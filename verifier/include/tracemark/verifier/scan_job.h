@@ -105,6 +105,9 @@ absl::StatusOr<std::unique_ptr<canary::CanaryProcessor>> LoadCanaryProcessor(
 absl::StatusOr<absl::flat_hash_set<uint64_t>> ReadAccountIds(const std::string& path,
                                                              const std::string& flag);
 
+// Parses an epoch list: "0,1,3" or "0-3" (InvalidArgument otherwise).
+absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec);
+
 // A p-value as JSON: a number when it is representable as a double, else its decimal string
 // ("3.1e-412"); never 0.
 nlohmann::json PValueJson(stats::PValue p);

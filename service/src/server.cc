@@ -1,0 +1,813 @@
+#include "tracemark/service/server.h"
+
+#include <fcntl.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "convert.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/service/access.h"
+#include "tracemark/service/job_store.h"
+#include "tracemark/v1/verifier.grpc.pb.h"
+#include "tracemark/verifier/envelope.h"
+#include "tracemark/verifier/report.h"
+#include "tracemark/verifier/scan_job.h"
+#include "tracemark/watermark/digest.h"
+
+namespace tracemark::service {
+namespace {
+
+namespace fs = std::filesystem;
+namespace v1 = tracemark::v1;
+using nlohmann::json;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  std::string hex(2 * bytes + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()),
+                 raw.size());
+  hex.pop_back();
+  return hex;
+}
+
+// Makes a written file (or directory) durable.
+absl::Status SyncPath(const fs::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot open ", p.string()));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return absl::UnavailableError(absl::StrCat("cannot sync ", p.string()));
+  return absl::OkStatus();
+}
+
+bool IsLoopback(const std::string& listen) {
+  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
+         absl::StartsWith(listen, "[::1]:");
+}
+
+// A valid upload name: a plain file name, printable, no path.
+bool PlainFileName(const std::string& n) {
+  if (n.empty() || n.size() > 255 || n == "." || n == "..") return false;
+  for (unsigned char c : n) {
+    if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Calls in progress, server-wide and per client; an Admission holds one slot of each.
+class Limiter {
+ public:
+  Limiter(int total, int per_client) : total_limit_(total), per_client_limit_(per_client) {}
+
+  class Admission {
+   public:
+    Admission() = default;
+    Admission(Limiter* l, std::string client) : limiter_(l), client_(std::move(client)) {}
+    Admission(Admission&& o) noexcept
+        : limiter_(std::exchange(o.limiter_, nullptr)), client_(std::move(o.client_)) {}
+    Admission& operator=(Admission&&) = delete;
+    ~Admission() {
+      if (limiter_ != nullptr) limiter_->Release(client_);
+    }
+
+   private:
+    Limiter* limiter_ = nullptr;
+    std::string client_;
+  };
+
+  absl::StatusOr<Admission> Admit(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (total_ >= total_limit_) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("server busy: ", total_limit_, " calls in progress; retry later"));
+    }
+    int& mine = per_client_[client];
+    if (mine >= per_client_limit_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "client '", client, "' has ", per_client_limit_, " calls in progress; retry later"));
+    }
+    ++mine;
+    ++total_;
+    return Admission(this, client);
+  }
+
+ private:
+  void Release(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    --total_;
+    auto it = per_client_.find(client);
+    if (--it->second == 0) per_client_.erase(it);
+  }
+  std::mutex mu_;
+  const int total_limit_, per_client_limit_;
+  int total_ = 0;
+  absl::flat_hash_map<std::string, int> per_client_;
+};
+
+// What a running scan shares with the calls that look at it.
+struct Live {
+  verifier::ScanProgress progress;
+  std::atomic<bool> cancel{false};
+};
+
+}  // namespace
+
+struct VerifierServer::Impl final : public v1::Verifier::Service {
+  ServerOptions opt;
+  watermark::Key master;
+  std::optional<verifier::EnvelopeSigner> signer;
+  AccessTokens tokens;
+  std::unique_ptr<JobStore> store;
+  Limiter limiter;
+  KeysInfo keys;
+  fs::path files_dir;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  int requeued = 0;
+
+  // Live state of running scans, and a version that changes on every event watchers care about.
+  std::mutex mu;
+  std::condition_variable changed;
+  uint64_t version = 0;
+  absl::flat_hash_map<std::string, std::shared_ptr<Live>> live;
+  SummaryCache summaries;
+  bool stopping = false;
+  std::vector<std::thread> workers;
+  std::once_flag shutdown_once;
+  std::mutex wait_mu;
+  std::condition_variable stopped_cv;
+  bool stopped = false;
+
+  Impl(const ServerOptions& o, watermark::Key m, AccessTokens t)
+      : opt(o),
+        master(std::move(m)),
+        tokens(std::move(t)),
+        limiter(o.max_inflight, o.per_client_inflight) {}
+
+  void Log(const std::string& line) {
+    if (!opt.quiet) std::fprintf(stderr, "tracemark serve: %s\n", line.c_str());
+  }
+
+  void Bump() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++version;
+    }
+    changed.notify_all();
+  }
+
+  // Authenticates the call and admits it; `needed` is the role the call requires.
+  absl::StatusOr<std::pair<Client, Limiter::Admission>> Enter(grpc::ServerContext* ctx, Role needed,
+                                                              std::string_view what) {
+    const auto& md = ctx->client_metadata();
+    const auto it = md.find("authorization");
+    const std::string_view header = it == md.end()
+                                        ? std::string_view()
+                                        : std::string_view(it->second.data(), it->second.size());
+    TRACEMARK_ASSIGN_OR_RETURN(Client c, tokens.Authenticate(header));
+    TRACEMARK_RETURN_IF_ERROR(Require(c, needed, what));
+    TRACEMARK_ASSIGN_OR_RETURN(Limiter::Admission a, limiter.Admit(c.name));
+    return std::make_pair(std::move(c), std::move(a));
+  }
+
+  // The reply for `job`, with live progress while it runs.
+  v1::Scan Describe(const JobRecord& job, bool with_result) {
+    v1::Scan s = ToProto(job, &summaries);
+    if (job.state == JobState::kRunning) {
+      std::lock_guard<std::mutex> lock(mu);
+      const auto it = live.find(job.id);
+      if (it != live.end()) SetProgress(it->second->progress, s.mutable_progress());
+    }
+    if (with_result) s.set_result_json(job.result);
+    return s;
+  }
+
+  // ---- calls ----
+
+  grpc::Status SubmitScan(grpc::ServerContext* ctx, grpc::ServerReader<v1::SubmitScanRequest>* in,
+                          v1::Scan* reply) override {
+    auto entered = Enter(ctx, Role::kSubmit, "SubmitScan");
+    if (!entered.ok()) return ToGrpc(entered.status());
+    v1::SubmitScanRequest msg;
+    if (!in->Read(&msg) || !msg.has_request()) {
+      return ToGrpc(absl::InvalidArgumentError("the first message must be a ScanRequest"));
+    }
+    const std::string staging = absl::StrCat("u-", RandomHex(8));
+    absl::StatusOr<JobRecord> job = Submit(ctx, entered->first, msg.request(), in, staging);
+    if (!job.ok()) {
+      std::error_code ec;
+      fs::remove_all(files_dir / staging, ec);
+      if (ctx->IsCancelled()) {
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                            "the call ended before the upload");
+      }
+      return ToGrpc(job.status());
+    }
+    *reply = Describe(*job, false);
+    return grpc::Status::OK;
+  }
+
+  absl::StatusOr<JobRecord> Submit(grpc::ServerContext* ctx, const Client& client,
+                                   const v1::ScanRequest& req,
+                                   grpc::ServerReader<v1::SubmitScanRequest>* in,
+                                   const std::string& staging) {
+    if (req.request_id().size() > 128) {
+      return absl::InvalidArgumentError("request_id is longer than 128 bytes");
+    }
+    if (req.label().size() > 1024) return absl::InvalidArgumentError("label is over 1024 bytes");
+    TRACEMARK_ASSIGN_OR_RETURN(verifier::ScanJobSpec spec, FromProto(req.parameters()));
+    for (uint32_t e : spec.epochs) {
+      if (std::find(opt.epochs.begin(), opt.epochs.end(), e) == opt.epochs.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("epoch ", e, " is not among the server's epochs (GetKeys lists them)"));
+      }
+    }
+    TRACEMARK_ASSIGN_OR_RETURN(const uint64_t queued, QueuedCount());
+    if (queued >= opt.max_queued) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(queued, " scans are waiting already; retry later"));
+    }
+    json files = json::array();
+    for (const std::string& p : req.server_paths()) {
+      TRACEMARK_ASSIGN_OR_RETURN(std::string path, ServerPath(p));
+      spec.inputs.push_back(path);
+      files.push_back({{"name", p}, {"seen_in", false}});
+    }
+    for (const std::string& p : req.seen_in_server_paths()) {
+      TRACEMARK_ASSIGN_OR_RETURN(std::string path, ServerPath(p));
+      spec.seen_in.push_back(path);
+      files.push_back({{"name", p}, {"seen_in", true}});
+    }
+    if (req.uploads_size() > 1000) return absl::InvalidArgumentError("more than 1000 uploads");
+    uint64_t total = 0;
+    for (const v1::UploadedFile& u : req.uploads()) {
+      if (!PlainFileName(u.name())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("upload name '", u.name(), "' is not a plain file name"));
+      }
+      total += u.size();
+      if (total > opt.max_upload_bytes || u.size() > opt.max_upload_bytes) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the uploads exceed the server's limit of ", opt.max_upload_bytes, " bytes"));
+      }
+    }
+    if (spec.inputs.empty() &&
+        std::none_of(req.uploads().begin(), req.uploads().end(),
+                     [](const v1::UploadedFile& u) { return !u.seen_in(); })) {
+      return absl::InvalidArgumentError("a scan needs at least one input (server path or upload)");
+    }
+    {  // the parameters, before any bytes are taken (the uploads are inputs not yet named)
+      verifier::ScanJobSpec check = spec;
+      check.inputs.push_back("(uploads)");
+      TRACEMARK_RETURN_IF_ERROR(check.Validate());
+    }
+    TRACEMARK_RETURN_IF_ERROR(ReceiveUploads(ctx, req, in, staging, &spec, &files));
+    spec.data_dir.clear();  // the server's own, filled in when the scan runs
+    TRACEMARK_RETURN_IF_ERROR(spec.Validate());
+    JobRecord job;
+    job.owner = client.name;
+    job.request_id = req.request_id();
+    job.label = req.label();
+    job.spec = json{{"options", spec.Options()},
+                    {"files", files},
+                    {"staging", req.uploads_size() > 0 ? staging : ""}}
+                   .dump();
+    job.created_ms = NowMs();
+    TRACEMARK_ASSIGN_OR_RETURN(CreatedJob c, store->Create(std::move(job)));
+    if (!c.created) {
+      std::error_code ec;
+      fs::remove_all(files_dir / staging, ec);  // a retry: the first upload is the job's
+    } else {
+      Log(absl::StrCat(c.job.id, " queued for ", client.name,
+                       c.job.label.empty() ? "" : absl::StrCat(" (", c.job.label, ")")));
+    }
+    Bump();
+    return c.job;
+  }
+
+  absl::StatusOr<uint64_t> QueuedCount() {
+    TRACEMARK_ASSIGN_OR_RETURN(std::vector<uint64_t> counts, store->CountByState());
+    return counts[static_cast<size_t>(JobState::kQueued)];
+  }
+
+  // A server-side input: must exist and lie under one of the inputs roots.
+  absl::StatusOr<std::string> ServerPath(const std::string& p) {
+    if (opt.inputs_roots.empty()) {
+      return absl::PermissionDeniedError(
+          "this server takes no server-side paths (start it with --inputs-root)");
+    }
+    std::error_code ec;
+    const fs::path real = fs::canonical(p, ec);
+    if (ec) return absl::NotFoundError(absl::StrCat("server path '", p, "' does not exist"));
+    for (const std::string& root : opt.inputs_roots) {
+      const fs::path r = fs::canonical(root, ec);
+      if (ec) continue;
+      const auto mismatch = std::mismatch(r.begin(), r.end(), real.begin(), real.end());
+      if (mismatch.first == r.end()) return real.string();
+    }
+    return absl::PermissionDeniedError(
+        absl::StrCat("server path '", p, "' is not under an inputs root of this server"));
+  }
+
+  absl::Status ReceiveUploads(grpc::ServerContext* ctx, const v1::ScanRequest& req,
+                              grpc::ServerReader<v1::SubmitScanRequest>* in,
+                              const std::string& staging, verifier::ScanJobSpec* spec,
+                              json* files) {
+    const fs::path dir = files_dir / staging;
+    if (req.uploads_size() > 0) {
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", dir.string()));
+    }
+    std::vector<fs::path> paths;
+    for (int i = 0; i < req.uploads_size(); ++i) {
+      paths.push_back(dir / absl::StrFormat("%04d-%s", i, req.uploads(i).name()));
+    }
+    int current = 0;
+    uint64_t written = 0;
+    std::ofstream out;
+    auto open_next = [&]() -> absl::Status {
+      while (current < req.uploads_size()) {
+        out = std::ofstream(paths[current], std::ios::binary | std::ios::trunc);
+        if (!out) return absl::UnavailableError("cannot store an upload");
+        if (req.uploads(current).size() > 0) return absl::OkStatus();
+        out.close();  // an empty file is complete as soon as it exists
+        ++current;
+      }
+      return absl::OkStatus();
+    };
+    TRACEMARK_RETURN_IF_ERROR(open_next());
+    v1::SubmitScanRequest msg;
+    while (in->Read(&msg)) {
+      if (ctx->IsCancelled()) return absl::DeadlineExceededError("the call was cancelled");
+      if (!msg.has_chunk()) {
+        return absl::InvalidArgumentError("only InputChunks may follow the ScanRequest");
+      }
+      const v1::InputChunk& ch = msg.chunk();
+      if (current >= req.uploads_size() || ch.file() != static_cast<uint32_t>(current)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("a chunk for upload ", ch.file(), " arrived while upload ", current,
+                         " was expected (uploads are sent whole, in the declared order)"));
+      }
+      const uint64_t size = req.uploads(current).size();
+      if (written + ch.data().size() > size) {
+        return absl::InvalidArgumentError(absl::StrCat("upload '", req.uploads(current).name(),
+                                                       "' is longer than its declared ", size,
+                                                       " bytes"));
+      }
+      out.write(ch.data().data(), static_cast<std::streamsize>(ch.data().size()));
+      written += ch.data().size();
+      if (written == size) {
+        out.close();
+        if (!out) return absl::UnavailableError("cannot store an upload");
+        ++current;
+        written = 0;
+        TRACEMARK_RETURN_IF_ERROR(open_next());
+      }
+    }
+    if (ctx->IsCancelled()) return absl::DeadlineExceededError("the call was cancelled");
+    if (current < req.uploads_size()) {
+      return absl::InvalidArgumentError(absl::StrCat("upload '", req.uploads(current).name(),
+                                                     "' ended after ", written, " of ",
+                                                     req.uploads(current).size(), " bytes"));
+    }
+    for (int i = 0; i < req.uploads_size(); ++i) {
+      const v1::UploadedFile& u = req.uploads(i);
+      TRACEMARK_ASSIGN_OR_RETURN(std::string sha, watermark::Sha256HexOfFile(paths[i].string()));
+      if (!u.sha256().empty() && u.sha256() != sha) {
+        return absl::DataLossError(absl::StrCat("upload '", u.name(), "' has SHA-256 ", sha,
+                                                ", not the declared ", u.sha256()));
+      }
+      TRACEMARK_RETURN_IF_ERROR(SyncPath(paths[i], false));
+      (u.seen_in() ? spec->seen_in : spec->inputs).push_back(paths[i].string());
+      files->push_back(
+          {{"name", u.name()}, {"bytes", u.size()}, {"sha256", sha}, {"seen_in", u.seen_in()}});
+    }
+    if (req.uploads_size() > 0) {
+      TRACEMARK_RETURN_IF_ERROR(SyncPath(dir, true));
+      TRACEMARK_RETURN_IF_ERROR(SyncPath(files_dir, true));
+    }
+    return absl::OkStatus();
+  }
+
+  grpc::Status GetScan(grpc::ServerContext* ctx, const v1::GetScanRequest* req,
+                       v1::Scan* reply) override {
+    auto entered = Enter(ctx, Role::kRead, "GetScan");
+    if (!entered.ok()) return ToGrpc(entered.status());
+    absl::StatusOr<JobRecord> job = store->Get(req->id());
+    if (!job.ok()) return ToGrpc(job.status());
+    *reply = Describe(*job, req->include_result_json());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListScans(grpc::ServerContext* ctx, const v1::ListScansRequest* req,
+                         v1::ListScansResponse* reply) override {
+    auto entered = Enter(ctx, Role::kRead, "ListScans");
+    if (!entered.ok()) return ToGrpc(entered.status());
+    ListQuery q;
+    q.owner = req->all_owners() ? "" : entered->first.name;
+    q.limit = req->page_size() == 0 ? 50 : req->page_size();
+    if (q.limit > 1000) return ToGrpc(absl::InvalidArgumentError("page_size is at most 1000"));
+    if (req->state() != v1::SCAN_STATE_UNSPECIFIED) {
+      q.state = static_cast<JobState>(req->state());
+    }
+    if (!req->page_token().empty() && !absl::SimpleAtoi(req->page_token(), &q.before_sequence)) {
+      return ToGrpc(absl::InvalidArgumentError("bad page_token"));
+    }
+    absl::StatusOr<std::vector<JobRecord>> jobs = store->List(q);
+    if (!jobs.ok()) return ToGrpc(jobs.status());
+    for (const JobRecord& j : *jobs) *reply->add_scans() = Describe(j, false);
+    if (jobs->size() == q.limit && !jobs->empty()) {
+      reply->set_next_page_token(std::to_string(jobs->back().sequence));
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status WatchScan(grpc::ServerContext* ctx, const v1::WatchScanRequest* req,
+                         grpc::ServerWriter<v1::Scan>* out) override {
+    auto entered = Enter(ctx, Role::kRead, "WatchScan");
+    if (!entered.ok()) return ToGrpc(entered.status());
+    for (;;) {
+      uint64_t seen = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        seen = version;
+      }
+      absl::StatusOr<JobRecord> job = store->Get(req->id());
+      if (!job.ok()) return ToGrpc(job.status());
+      if (!out->Write(Describe(*job, false))) return grpc::Status::OK;  // the client went away
+      if (IsFinal(job->state)) return grpc::Status::OK;
+      std::unique_lock<std::mutex> lock(mu);
+      changed.wait_for(lock, std::chrono::seconds(1), [&] { return version != seen || stopping; });
+      if (stopping) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
+      if (ctx->IsCancelled()) {
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the watch's deadline passed");
+      }
+    }
+  }
+
+  grpc::Status CancelScan(grpc::ServerContext* ctx, const v1::CancelScanRequest* req,
+                          v1::Scan* reply) override {
+    auto entered = Enter(ctx, Role::kSubmit, "CancelScan");
+    if (!entered.ok()) return ToGrpc(entered.status());
+    const Client& c = entered->first;
+    absl::StatusOr<JobRecord> job = store->Get(req->id());
+    if (!job.ok()) return ToGrpc(job.status());
+    if (job->owner != c.name && c.role != Role::kAdmin) {
+      return ToGrpc(absl::PermissionDeniedError(
+          absl::StrCat("scan ", job->id, " is another client's; only an admin may cancel it")));
+    }
+    job = store->RequestCancel(req->id(), absl::StrCat("cancelled by ", c.name), NowMs());
+    if (!job.ok()) return ToGrpc(job.status());
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      const auto it = live.find(job->id);
+      if (it != live.end()) it->second->cancel = true;
+    }
+    Log(absl::StrCat(job->id, " cancel requested by ", c.name));
+    Bump();
+    *reply = Describe(*job, false);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetReport(grpc::ServerContext* ctx, const v1::GetReportRequest* req,
+                         v1::Report* reply) override {
+    auto entered = Enter(ctx, Role::kRead, "GetReport");
+    if (!entered.ok()) return ToGrpc(entered.status());
+    absl::StatusOr<JobRecord> job = store->Get(req->id());
+    if (!job.ok()) return ToGrpc(job.status());
+    if (job->state != JobState::kSucceeded) {
+      return ToGrpc(absl::FailedPreconditionError(
+          absl::StrCat("scan ", job->id, " is ", std::string(JobStateName(job->state)),
+                       "; only a succeeded scan has a report")));
+    }
+    if (job->report.empty()) {
+      return ToGrpc(absl::FailedPreconditionError(
+          "this server signs no reports (start it with --signing-key)"));
+    }
+    reply->set_scan_id(job->id);
+    reply->set_format(req->format());
+    reply->set_signing_key_id(signer->key_id());
+    reply->set_signing_public_key(signer->public_key_hex());
+    if (req->format() == v1::ENVELOPE) {
+      reply->set_content(job->report);
+      return grpc::Status::OK;
+    }
+    absl::StatusOr<verifier::OpenedReport> opened =
+        verifier::OpenReport(job->report, signer->public_key_hex());
+    if (!opened.ok()) return ToGrpc(opened.status());
+    reply->set_content(req->format() == v1::HTML ? verifier::RenderReportHtml(*opened)
+                                                 : verifier::RenderReportMarkdown(*opened));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetKeys(grpc::ServerContext* ctx, const v1::GetKeysRequest*,
+                       v1::Keys* reply) override {
+    auto entered = Enter(ctx, Role::kRead, "GetKeys");
+    if (!entered.ok()) return ToGrpc(entered.status());
+    *reply = ToProto(keys);
+    return grpc::Status::OK;
+  }
+
+  // ---- workers ----
+
+  void WorkerLoop() {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) return;
+      }
+      absl::StatusOr<std::optional<JobRecord>> next = store->ClaimNext(NowMs());
+      if (!next.ok()) {
+        Log(absl::StrCat("job store: ", next.status().message()));
+      } else if (next->has_value()) {
+        Run(**next);
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(mu);
+      const uint64_t seen = version;
+      changed.wait_for(lock, std::chrono::seconds(1), [&] { return stopping || version != seen; });
+    }
+  }
+
+  void Finish(const JobRecord& job, JobState state, JobOutcome outcome) {
+    absl::Status s = store->Finish(job.id, state, outcome, NowMs());
+    if (!s.ok()) Log(absl::StrCat(job.id, ": cannot record its end: ", s.message()));
+    Log(absl::StrCat(job.id, " ", std::string(JobStateName(state)),
+                     outcome.error.empty() ? "" : absl::StrCat(": ", outcome.error)));
+  }
+
+  void Run(const JobRecord& job) {
+    Bump();
+    if (job.cancel_requested) {
+      Finish(job, JobState::kCancelled, {"", "", "cancelled before it ran again"});
+      return Bump();
+    }
+    if (static_cast<int>(job.attempts) > opt.max_attempts) {
+      Finish(job, JobState::kFailed,
+             {"", "",
+              absl::StrCat("interrupted by ", job.attempts - 1,
+                           " server restarts; not run again (it may be what brings the server "
+                           "down)")});
+      return Bump();
+    }
+    absl::StatusOr<verifier::ScanJobSpec> spec = SpecOf(job);
+    if (!spec.ok()) {
+      Finish(job, JobState::kFailed, {"", "", std::string(spec.status().message())});
+      return Bump();
+    }
+    spec->data_dir = opt.data_dir;
+    spec->threads = opt.scan_threads;
+    auto state = std::make_shared<Live>();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      live[job.id] = state;
+    }
+    Log(absl::StrCat(job.id, " running (attempt ", job.attempts, ")"));
+    verifier::ScanJobControl control;
+    control.cancel = &state->cancel;
+    auto last = std::chrono::steady_clock::now();
+    control.progress = [&](const verifier::ScanProgress& p) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        state->progress = p;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last > std::chrono::milliseconds(900)) {
+        last = now;
+        Bump();
+      }
+    };
+    absl::StatusOr<verifier::ScanJobOutput> out = verifier::RunScanJob(*spec, master, control);
+    bool shutting_down = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      shutting_down = stopping;
+    }
+    if (!out.ok() && absl::IsCancelled(out.status()) && shutting_down) {
+      // Left running in the store: the next start requeues it.
+      Log(absl::StrCat(job.id, " interrupted by shutdown; it runs again at the next start"));
+    } else if (!out.ok()) {
+      Finish(job, absl::IsCancelled(out.status()) ? JobState::kCancelled : JobState::kFailed,
+             {"", "",
+              absl::IsCancelled(out.status()) ? "cancelled at a client's request"
+                                              : std::string(out.status().message())});
+    } else {
+      JobOutcome o;
+      o.result = out->result.dump();
+      if (signer.has_value()) {
+        absl::StatusOr<json> report = verifier::BuildReport(*spec, *out, "serve");
+        absl::StatusOr<std::string> envelope =
+            report.ok() ? verifier::SignReport(*report, *signer) : report.status();
+        if (!envelope.ok()) {
+          Finish(job, JobState::kFailed,
+                 {"", "", absl::StrCat("report: ", envelope.status().message())});
+        } else {
+          o.report = *std::move(envelope);
+        }
+      }
+      if (!signer.has_value() || !o.report.empty()) Finish(job, JobState::kSucceeded, o);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      live.erase(job.id);
+    }
+    Bump();
+  }
+
+  // Removes upload folders no job names (a server killed between storing and queueing).
+  void RemoveOrphanUploads() {
+    std::error_code ec;
+    if (!fs::is_directory(files_dir, ec)) return;
+    absl::flat_hash_map<std::string, bool> used;
+    ListQuery q;
+    q.limit = 1000;
+    for (;;) {
+      absl::StatusOr<std::vector<JobRecord>> page = store->List(q);
+      if (!page.ok() || page->empty()) break;
+      for (const JobRecord& j : *page) {
+        json s = json::parse(j.spec, nullptr, false);
+        if (s.is_object()) used[s.value("staging", "")] = true;
+      }
+      q.before_sequence = page->back().sequence;
+    }
+    for (const fs::directory_entry& e : fs::directory_iterator(files_dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (absl::StartsWith(name, "u-") && !used.contains(name)) {
+        fs::remove_all(e.path(), ec);
+        Log(absl::StrCat("removed ", name, ", an upload no scan names"));
+      }
+    }
+  }
+
+  void Stop() {
+    std::call_once(shutdown_once, [this] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stopping = true;
+        for (auto& [id, state] : live) state->cancel = true;
+      }
+      changed.notify_all();
+      if (server != nullptr) {
+        server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      }
+      for (std::thread& t : workers) t.join();
+      workers.clear();
+      {
+        std::lock_guard<std::mutex> lock(wait_mu);
+        stopped = true;
+      }
+      stopped_cv.notify_all();
+    });
+  }
+};
+
+absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(const ServerOptions& options,
+                                                                      watermark::Key master) {
+  if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
+  if (options.tokens_file.empty()) {
+    return absl::InvalidArgumentError("a tokens file is required (--tokens FILE)");
+  }
+  const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+  if (tls && (options.tls_cert.empty() || options.tls_key.empty())) {
+    return absl::InvalidArgumentError("TLS needs both a certificate and its key");
+  }
+  if (!tls && !options.insecure) {
+    return absl::InvalidArgumentError(
+        "give --tls-cert and --tls-key, or --insecure for plaintext on a loopback address");
+  }
+  if (tls && options.insecure) {
+    return absl::InvalidArgumentError("--insecure and TLS exclude each other");
+  }
+  if (!tls && !IsLoopback(options.listen)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plaintext is only served on a loopback address, not ", options.listen));
+  }
+  if (!options.tls_client_ca.empty() && !tls) {
+    return absl::InvalidArgumentError("mutual TLS (--tls-client-ca) needs TLS");
+  }
+  if (options.workers < 1 || options.max_inflight < 1 || options.per_client_inflight < 1 ||
+      options.max_message_bytes < 1024 || options.max_attempts < 1 || options.epochs.empty()) {
+    return absl::InvalidArgumentError(
+        "workers, max-inflight, per-client-inflight and max-attempts must be >= 1, the message "
+        "limit >= 1024 bytes, and the epoch list not empty");
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(AccessTokens tokens, AccessTokens::ReadFile(options.tokens_file));
+  auto impl = std::make_unique<Impl>(options, std::move(master), std::move(tokens));
+  if (!options.signing_key.empty()) {
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key seed,
+                               watermark::ReadMasterKeyFile(options.signing_key));
+    TRACEMARK_ASSIGN_OR_RETURN(impl->signer, verifier::EnvelopeSigner::FromSeed(seed));
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(impl->keys, DescribeKeys(impl->master, options.epochs,
+                                                      impl->signer ? &*impl->signer : nullptr));
+  impl->files_dir =
+      options.files_dir.empty() ? fs::path(options.db + ".files") : fs::path(options.files_dir);
+  std::error_code ec;
+  fs::create_directories(impl->files_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create the uploads folder ", impl->files_dir.string()));
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(impl->store, JobStore::Open(options.db));
+  TRACEMARK_ASSIGN_OR_RETURN(impl->requeued, impl->store->RequeueRunning());
+  if (impl->requeued > 0) {
+    impl->Log(absl::StrCat(impl->requeued,
+                           " scan(s) a previous server left running are queued "
+                           "again"));
+  }
+  impl->RemoveOrphanUploads();
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl(
+        options.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                      : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    TRACEMARK_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert, "the TLS certificate"));
+    TRACEMARK_ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key, "the TLS key"));
+    ssl.pem_key_cert_pairs.push_back(std::move(pair));
+    if (!options.tls_client_ca.empty()) {
+      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                                 ReadFile(options.tls_client_ca, "the client CA"));
+    }
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    creds = grpc::InsecureServerCredentials();
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, creds, &impl->port);
+  builder.RegisterService(impl.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(std::max(options.max_message_bytes, 64 << 20));
+  grpc::ResourceQuota quota("tracemark-verifier");
+  quota.SetMaxThreads(options.max_inflight + 16);
+  builder.SetResourceQuota(quota);
+  impl->server = builder.BuildAndStart();
+  if (impl->server == nullptr || impl->port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  impl->server->GetHealthCheckService()->SetServingStatus(true);
+  for (int i = 0; i < options.workers; ++i) {
+    impl->workers.emplace_back([p = impl.get()] { p->WorkerLoop(); });
+  }
+  impl->Log(absl::StrCat("listening on port ", impl->port, tls ? " (TLS" : " (plaintext",
+                         options.tls_client_ca.empty() ? ")" : ", mutual)", "; ",
+                         impl->tokens.size(), " client token(s); master key id ",
+                         impl->master.Id()));
+  return std::unique_ptr<VerifierServer>(new VerifierServer(std::move(impl)));
+}
+
+VerifierServer::VerifierServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VerifierServer::~VerifierServer() { Shutdown(); }
+int VerifierServer::port() const { return impl_->port; }
+int VerifierServer::requeued() const { return impl_->requeued; }
+void VerifierServer::Shutdown() { impl_->Stop(); }
+void VerifierServer::Wait() {
+  std::unique_lock<std::mutex> lock(impl_->wait_mu);
+  impl_->stopped_cv.wait(lock, [&] { return impl_->stopped; });
+}
+
+}  // namespace tracemark::service
