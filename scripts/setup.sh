@@ -10,7 +10,7 @@ APT_PACKAGES=(
   zlib1g-dev libzstd-dev libicu-dev libsentencepiece-dev sentencepiece
   libcurl4-openssl-dev libsqlite3-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
-  mythes-en-us python3
+  mythes-en-us python3 python3-grpcio python3-protobuf openssl
 )
 # npm fetches the pinned data; a machine whose Node.js already ships npm keeps it.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

@@ -171,6 +171,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
   uint64_t version = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<Live>> live;
   SummaryCache summaries;
+  verifier::TokenizerCache tokenizers;
   bool stopping = false;
   std::vector<std::thread> workers;
   std::once_flag shutdown_once;
@@ -606,6 +607,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     Log(absl::StrCat(job.id, " running (attempt ", job.attempts, ")"));
     verifier::ScanJobControl control;
     control.cancel = &state->cancel;
+    control.tokenizers = &tokenizers;
     auto last = std::chrono::steady_clock::now();
     control.progress = [&](const verifier::ScanProgress& p) {
       {

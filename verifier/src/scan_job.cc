@@ -205,8 +205,14 @@ absl::Status ScanJobSpec::Validate() const {
 absl::StatusOr<ScanJobOutput> RunScanJob(const ScanJobSpec& spec, const watermark::Key& master,
                                          const ScanJobControl& control) {
   TRACEMARK_RETURN_IF_ERROR(spec.Validate());
-  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok,
-                             tokenizer::LoadTokenizer(spec.encoding, spec.data_dir));
+  std::unique_ptr<tokenizer::Tokenizer> own_tok;
+  const tokenizer::Tokenizer* tok = nullptr;
+  if (control.tokenizers != nullptr) {
+    TRACEMARK_ASSIGN_OR_RETURN(tok, control.tokenizers->Get(spec.encoding, spec.data_dir));
+  } else {
+    TRACEMARK_ASSIGN_OR_RETURN(own_tok, tokenizer::LoadTokenizer(spec.encoding, spec.data_dir));
+    tok = own_tok.get();
+  }
   TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config,
                              WatermarkConfig(spec.scheme, spec.watermark, tok->vocab_size()));
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<Verifier> v,
@@ -256,6 +262,16 @@ absl::StatusOr<ScanJobOutput> RunScanJob(const ScanJobSpec& spec, const watermar
     out.result["epochs"].push_back({{"epoch", v->epoch(i)}, {"key_id", v->detector(i).key_id()}});
   }
   return out;
+}
+
+absl::StatusOr<const tokenizer::Tokenizer*> TokenizerCache::Get(const std::string& encoding,
+                                                                const std::string& data_dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = loaded_[{encoding, data_dir}];
+  if (slot == nullptr) {
+    TRACEMARK_ASSIGN_OR_RETURN(slot, tokenizer::LoadTokenizer(encoding, data_dir));
+  }
+  return slot.get();
 }
 
 json CanonicalResult(const json& result, const std::vector<std::string>& input_files) {

@@ -17,10 +17,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -65,11 +68,25 @@ struct ScanJobSpec {
   absl::Status Validate() const;
 };
 
+// Tokenizers loaded once and shared by the scans that name them (a service runs many small
+// scans; loading a vocabulary costs tens of milliseconds). Thread-safe; tokenizers are immutable.
+class TokenizerCache {
+ public:
+  absl::StatusOr<const tokenizer::Tokenizer*> Get(const std::string& encoding,
+                                                  const std::string& data_dir);
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<tokenizer::Tokenizer>> loaded_;
+};
+
 struct ScanJobControl {
   // Called from the scanning thread about five times a second and once at the end.
   std::function<void(const ScanProgress&)> progress;
   // When set and it becomes true, the scan stops within a fraction of a second (Cancelled).
   const std::atomic<bool>* cancel = nullptr;
+  // When set, tokenizers come from (and stay in) this cache.
+  TokenizerCache* tokenizers = nullptr;
 };
 
 struct ScanJobOutput {
