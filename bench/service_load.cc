@@ -4,8 +4,8 @@
 // calls sent and completed, by status code, the achieved rate, and latency percentiles of the
 // successful and of the rejected calls.
 //
-//   service_load --server 127.0.0.1:50051 --mode get --scan-id scan-... --concurrency 16 --seconds 120
-//   service_load --server ... --mode submit --upload one.jsonl --concurrency 4 --seconds 120
+//   service_load --server 127.0.0.1:50051 --mode get --scan-id scan-... --concurrency 16 --seconds
+//   120 service_load --server ... --mode submit --upload one.jsonl --concurrency 4 --seconds 120
 //   service_load --server ... --mode get --scan-id ... --rate 20000 --seconds 30   # open loop
 //
 // The bearer token comes from $TRACEMARK_TOKEN; plaintext only (loopback).
@@ -137,7 +137,9 @@ int main(int argc, char** argv) {
       c->get = stub.AsyncGetScan(&c->ctx, req, &cq);
       c->get->Finish(&c->reply, &c->status, c);
     } else {
-      c->submit = stub.AsyncSubmitScan(&c->ctx, &c->reply, &cq, c);  // tag: started
+      // Prepared, then started: the start's event may reach the completion thread at once.
+      c->submit = stub.PrepareAsyncSubmitScan(&c->ctx, &c->reply, &cq);
+      c->submit->StartCall(c);
     }
   };
   // Advances a submit call by one step; true when the call is finished.

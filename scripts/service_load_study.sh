@@ -63,28 +63,28 @@ echo "server memory after both: RSS $(( $(rss_kb "$pid") / 1024 )) MiB, peak $((
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 echo
-echo "== overload: twice the measured capacity, open loop (server: --max-inflight 16)"
-start over --insecure --workers 1 --scan-threads 1 --max-inflight 16 --per-client-inflight 16
+echo "== overload: open loop at half and at twice the measured capacity (--max-inflight 16)"
+start over --insecure --workers 1 --scan-threads 1 --max-inflight 16 --per-client-inflight 16 \
+  --max-queued 1000000
 id="$(remote --json submit "$tmp/one.jsonl" --watch | /usr/bin/python3 -c \
   'import json,sys; print(json.load(sys.stdin)["id"])')"
-"$load" --server "127.0.0.1:$port" --mode get --scan-id "$id" --concurrency 16 --seconds 15 \
-  > "$tmp/cap.json"
-cap="$(field "$tmp/cap.json" "int(j['ok_rate'])")"
-rss1="$(rss_kb "$pid")"
-"$load" --server "127.0.0.1:$port" --mode get --scan-id "$id" --rate "$cap" --seconds 30 \
-  > "$tmp/x1.json"
-rss_1x="$(rss_kb "$pid")"
-"$load" --server "127.0.0.1:$port" --mode get --scan-id "$id" --rate "$((2 * cap))" \
-  --seconds 30 > "$tmp/x2.json"
-rss_2x="$(rss_kb "$pid")"
-echo "capacity (closed loop, 16 in flight): $cap calls/s"
-for x in 1 2; do
-  echo "offered ${x}x ($(field "$tmp/x$x.json" "int(j['offered_rate'])")/s): $(field "$tmp/x$x.json" "'served %.0f/s, p50 %.2f ms, p99 %.2f ms; RESOURCE_EXHAUSTED %d of %d (%.1f%%), their p50 %.2f ms, p99 %.2f ms' % (j['ok_rate'], j['ok_latency_ms']['p50'], j['ok_latency_ms']['p99'], j['resource_exhausted'], j['completed'], 100.0 * j['resource_exhausted'] / max(1, j['completed']), j['rejected_latency_ms']['p50'], j['rejected_latency_ms']['p99'])")"
+rss0="$(rss_kb "$pid")"
+for mode in submit get; do
+  if [ "$mode" = get ]; then what=(--scan-id "$id"); conc=16; else what=(--upload "$tmp/one.jsonl"); conc=4; fi
+  "$load" --server "127.0.0.1:$port" --mode "$mode" "${what[@]}" --concurrency "$conc" \
+    --seconds 15 > "$tmp/cap-$mode.json"
+  cap="$(field "$tmp/cap-$mode.json" "int(j['ok_rate'])")"
+  echo "$mode capacity (closed loop, $conc in flight): $cap calls/s"
+  for x in 0.5 2; do
+    rate="$(/usr/bin/python3 -c "print(int($x * $cap))")"
+    "$load" --server "127.0.0.1:$port" --mode "$mode" "${what[@]}" --rate "$rate" --seconds 30 \
+      > "$tmp/$mode-$x.json"
+    echo "  offered ${x}x ($rate/s): $(field "$tmp/$mode-$x.json" "'served %.0f/s, p50 %.2f ms, p99 %.2f ms; RESOURCE_EXHAUSTED %d of %d (%.1f%%) in p50 %.2f ms, p99 %.2f ms; other errors %d' % (j['ok_rate'], j['ok_latency_ms']['p50'], j['ok_latency_ms']['p99'], j['resource_exhausted'], j['completed'], 100.0 * j['resource_exhausted'] / max(1, j['completed']), j['rejected_latency_ms']['p50'], j['rejected_latency_ms']['p99'], j['completed'] - j['ok'] - j['resource_exhausted'])"); server RSS $(( $(rss_kb "$pid") / 1024 )) MiB"
+  done
 done
-echo "server RSS: $((rss1 / 1024)) MiB before, $((rss_1x / 1024)) MiB after 1x, $((rss_2x / 1024)) MiB after 2x; peak $(( $(hwm_kb "$pid") / 1024 )) MiB"
+echo "server RSS: $((rss0 / 1024)) MiB at start; peak $(( $(hwm_kb "$pid") / 1024 )) MiB"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
-echo
 echo "== refused calls (TLS server)"
 (cd "$tmp" &&
   openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=ca &&

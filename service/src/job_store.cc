@@ -575,6 +575,13 @@ absl::StatusOr<JobRecord> JobStore::Get(std::string_view id) {
   return GetById(impl_->db, id);
 }
 
+absl::StatusOr<std::optional<JobRecord>> JobStore::FindRequest(std::string_view owner,
+                                                               std::string_view request_id) {
+  if (request_id.empty()) return std::nullopt;
+  absl::MutexLock lock(&impl_->mu);
+  return FindByRequest(impl_->db, owner, request_id);
+}
+
 absl::StatusOr<std::vector<JobRecord>> JobStore::List(const ListQuery& query) {
   absl::MutexLock lock(&impl_->mu);
   return ListLocked(impl_->db, query);

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -92,6 +93,12 @@ bool PlainFileName(const std::string& n) {
     if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return false;
   }
   return true;
+}
+
+bool LowerHex64(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 // Calls in progress, server-wide and per client; an Admission holds one slot of each.
@@ -256,6 +263,11 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       return absl::InvalidArgumentError("request_id is longer than 128 bytes");
     }
     if (req.label().size() > 1024) return absl::InvalidArgumentError("label is over 1024 bytes");
+    // A resubmission (same client, same request id) gets its scan back before anything else:
+    // no upload is stored again, and a full queue does not refuse it.
+    TRACEMARK_ASSIGN_OR_RETURN(std::optional<JobRecord> existing,
+                               store->FindRequest(client.name, req.request_id()));
+    if (existing.has_value()) return *std::move(existing);
     TRACEMARK_ASSIGN_OR_RETURN(verifier::ScanJobSpec spec, FromProto(req.parameters()));
     for (uint32_t e : spec.epochs) {
       if (std::find(opt.epochs.begin(), opt.epochs.end(), e) == opt.epochs.end()) {
@@ -285,6 +297,10 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       if (!PlainFileName(u.name())) {
         return absl::InvalidArgumentError(
             absl::StrCat("upload name '", u.name(), "' is not a plain file name"));
+      }
+      if (!u.sha256().empty() && !LowerHex64(u.sha256())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "upload '", u.name(), "': sha256 must be 64 lowercase hex digits, or empty"));
       }
       total += u.size();
       if (total > opt.max_upload_bytes || u.size() > opt.max_upload_bytes) {
@@ -505,7 +521,9 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       const auto it = live.find(job->id);
       if (it != live.end()) it->second->cancel = true;
     }
-    Log(absl::StrCat(job->id, " cancel requested by ", c.name));
+    if (!IsFinal(job->state) || job->finished_ms == 0) {
+      Log(absl::StrCat(job->id, " cancel requested by ", c.name));
+    }
     Bump();
     *reply = Describe(*job, false);
     return grpc::Status::OK;
@@ -603,6 +621,10 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     {
       std::lock_guard<std::mutex> lock(mu);
       live[job.id] = state;
+    }
+    // A CancelScan between ClaimNext and now found no live entry to flag: read the store again.
+    if (absl::StatusOr<JobRecord> now = store->Get(job.id); now.ok() && now->cancel_requested) {
+      state->cancel = true;
     }
     Log(absl::StrCat(job.id, " running (attempt ", job.attempts, ")"));
     verifier::ScanJobControl control;
@@ -784,6 +806,9 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(const Serv
   builder.RegisterService(impl.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(std::max(options.max_message_bytes, 64 << 20));
+  // Streams a connection may open at once: beyond the call limit they would only wait in the
+  // server's memory; this way they wait in the client's, and the server's memory stays bounded.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_inflight);
   grpc::ResourceQuota quota("tracemark-verifier");
   quota.SetMaxThreads(options.max_inflight + 16);
   builder.SetResourceQuota(quota);

@@ -1,8 +1,8 @@
 // Who may call the verifier service: bearer tokens, each mapped to a client name and a role.
 //
 // The tokens file has one "TOKEN ROLE NAME" line per client ('#' starts a comment), ROLE one of
-// read (look at scans and reports), submit (also submit scans and cancel its own) and admin (also
-// see and cancel every client's scans). Tokens are at least 16 characters. Only SHA-256 digests
+// read (look at every scan and report), submit (also submit scans and cancel its own) and admin
+// (also cancel every client's scans). Tokens are at least 16 characters. Only SHA-256 digests
 // of the tokens are kept in memory, so the lookup's timing tells nothing about a token.
 //
 //   TRACEMARK_ASSIGN_OR_RETURN(AccessTokens tokens, AccessTokens::ReadFile("tokens.txt"));

@@ -84,25 +84,33 @@ class JobStore {
   // NotFound for an unknown id.
   absl::StatusOr<JobRecord> Get(std::string_view id);
 
+  // The job `owner` created with `request_id` (non-empty), or nullopt.
+  absl::StatusOr<std::optional<JobRecord>> FindRequest(std::string_view owner,
+                                                       std::string_view request_id);
+
   // Newest first; without the large result and report fields (Get has them).
   absl::StatusOr<std::vector<JobRecord>> List(const ListQuery& query);
 
   // The oldest queued job, now running: started_ms = now_ms, attempts + 1. nullopt when none.
   absl::StatusOr<std::optional<JobRecord>> ClaimNext(int64_t now_ms);
 
-  // Ends a running job in `state` (succeeded, failed or cancelled) with `outcome`.
-  // FailedPrecondition when the job is not running (nothing is changed).
+  // Ends a running job in `state` (succeeded, failed or cancelled) with `outcome` (result and
+  // report are kept only for succeeded; error for every state). FailedPrecondition when the job
+  // is not running, InvalidArgument for a state that is not final, NotFound for an unknown id;
+  // nothing is changed then.
   absl::Status Finish(std::string_view id, JobState state, const JobOutcome& outcome,
                       int64_t now_ms);
 
   // A queued job becomes cancelled at once (finished_ms = now_ms, error = `why`); a running one
-  // gets cancel_requested (its worker stops and calls Finish); a final one is left as it is.
+  // gets cancel_requested (its worker stops and calls Finish with its own error; `why` is not
+  // stored); a final one is left as it is.
   // Returns the job after the change; NotFound for an unknown id.
   absl::StatusOr<JobRecord> RequestCancel(std::string_view id, std::string_view why,
                                           int64_t now_ms);
 
   // Start-up recovery: every running job (its process was killed) goes back to queued, keeping
-  // its attempts and any cancel request. Returns how many. Call before any ClaimNext.
+  // its attempts, started_ms and any cancel request. Returns how many. Call before any
+  // ClaimNext.
   absl::StatusOr<int> RequeueRunning();
 
   // Counts of jobs per state (index JobState), for health and metrics.
