@@ -63,24 +63,28 @@ echo "server memory after both: RSS $(( $(rss_kb "$pid") / 1024 )) MiB, peak $((
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 echo
-echo "== overload: open loop at half and at twice the measured capacity (--max-inflight 16)"
+echo "== overload (--max-inflight 16): submits offered open loop at half and twice their capacity;"
+echo "   GetScan with 16 and 32 calls in flight (the limit, and twice it)"
 start over --insecure --workers 1 --scan-threads 1 --max-inflight 16 --per-client-inflight 16 \
   --max-queued 1000000
 id="$(remote --json submit "$tmp/one.jsonl" --watch | /usr/bin/python3 -c \
   'import json,sys; print(json.load(sys.stdin)["id"])')"
 rss0="$(rss_kb "$pid")"
-for mode in submit get; do
-  if [ "$mode" = get ]; then what=(--scan-id "$id"); conc=16; else what=(--upload "$tmp/one.jsonl"); conc=4; fi
-  "$load" --server "127.0.0.1:$port" --mode "$mode" "${what[@]}" --concurrency "$conc" \
-    --seconds 15 > "$tmp/cap-$mode.json"
-  cap="$(field "$tmp/cap-$mode.json" "int(j['ok_rate'])")"
-  echo "$mode capacity (closed loop, $conc in flight): $cap calls/s"
-  for x in 0.5 2; do
-    rate="$(/usr/bin/python3 -c "print(int($x * $cap))")"
-    "$load" --server "127.0.0.1:$port" --mode "$mode" "${what[@]}" --rate "$rate" --seconds 30 \
-      > "$tmp/$mode-$x.json"
-    echo "  offered ${x}x ($rate/s): $(field "$tmp/$mode-$x.json" "'served %.0f/s, p50 %.2f ms, p99 %.2f ms; RESOURCE_EXHAUSTED %d of %d (%.1f%%) in p50 %.2f ms, p99 %.2f ms; other errors %d' % (j['ok_rate'], j['ok_latency_ms']['p50'], j['ok_latency_ms']['p99'], j['resource_exhausted'], j['completed'], 100.0 * j['resource_exhausted'] / max(1, j['completed']), j['rejected_latency_ms']['p50'], j['rejected_latency_ms']['p99'], j['completed'] - j['ok'] - j['resource_exhausted'])"); server RSS $(( $(rss_kb "$pid") / 1024 )) MiB"
-  done
+summary="'served %.0f/s, p50 %.2f ms, p99 %.2f ms; RESOURCE_EXHAUSTED %d of %d (%.1f%%) in p50 %.2f ms, p99 %.2f ms; other errors %d' % (j['ok_rate'], j['ok_latency_ms']['p50'], j['ok_latency_ms']['p99'], j['resource_exhausted'], j['completed'], 100.0 * j['resource_exhausted'] / max(1, j['completed']), j['rejected_latency_ms']['p50'], j['rejected_latency_ms']['p99'], j['completed'] - j['ok'] - j['resource_exhausted'])"
+"$load" --server "127.0.0.1:$port" --mode submit --upload "$tmp/one.jsonl" --concurrency 4 \
+  --seconds 15 > "$tmp/cap.json"
+cap="$(field "$tmp/cap.json" "int(j['ok_rate'])")"
+echo "SubmitScan capacity (closed loop, 4 in flight): $cap calls/s"
+for x in 0.5 2; do
+  rate="$(/usr/bin/python3 -c "print(int($x * $cap))")"
+  "$load" --server "127.0.0.1:$port" --mode submit --upload "$tmp/one.jsonl" --rate "$rate" \
+    --seconds 30 > "$tmp/submit-$x.json"
+  echo "  offered ${x}x ($rate/s): $(field "$tmp/submit-$x.json" "$summary"); server RSS $(( $(rss_kb "$pid") / 1024 )) MiB"
+done
+for conc in 16 32; do
+  "$load" --server "127.0.0.1:$port" --mode get --scan-id "$id" --concurrency "$conc" \
+    --seconds 30 > "$tmp/get-$conc.json"
+  echo "GetScan, $conc in flight: $(field "$tmp/get-$conc.json" "$summary"); server RSS $(( $(rss_kb "$pid") / 1024 )) MiB"
 done
 echo "server RSS: $((rss0 / 1024)) MiB at start; peak $(( $(hwm_kb "$pid") / 1024 )) MiB"
 kill "$pid"; wait "$pid" 2>/dev/null || true

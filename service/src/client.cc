@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "convert.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/v1/verifier.grpc.pb.h"
 #include "tracemark/watermark/digest.h"
@@ -18,19 +19,6 @@ namespace tracemark::service {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " '", path, "'"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -64,12 +52,12 @@ absl::StatusOr<std::unique_ptr<VerifierClient>> VerifierClient::Connect(
   if (tls) {
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_ca.empty()) {
-      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(options.tls_ca, "the CA"));
+      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_ca, "the CA"));
     }
     if (!options.tls_cert.empty()) {
       TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
-                                 ReadPem(options.tls_cert, "the client certificate"));
-      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem(options.tls_key, "the client key"));
+                                 ReadFile(options.tls_cert, "the client certificate"));
+      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(options.tls_key, "the client key"));
     }
     creds = grpc::SslCredentials(ssl);
   } else {

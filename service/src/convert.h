@@ -1,4 +1,4 @@
-// The one place where the service's plain C++ types meet tracemark.v1 protos.
+// The one place where the service's plain C++ types meet tracemark.v1 protos and gRPC.
 #ifndef TRACEMARK_SERVICE_SRC_CONVERT_H_
 #define TRACEMARK_SERVICE_SRC_CONVERT_H_
 
@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "grpcpp/support/status.h"
 #include "tracemark/service/job_store.h"
 #include "tracemark/v1/verifier.pb.h"
 #include "tracemark/verifier/envelope.h"
@@ -17,6 +18,13 @@
 #include "tracemark/watermark/keys.h"
 
 namespace tracemark::service {
+
+// absl and gRPC statuses share their codes.
+grpc::Status ToGrpc(const absl::Status& s);
+absl::Status FromGrpc(const grpc::Status& s);
+
+// A whole file (certificates, keys); NotFound naming `what` and the path.
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what);
 
 // Scan parameters as a spec without inputs; InvalidArgument for malformed epochs and the like.
 absl::StatusOr<verifier::ScanJobSpec> FromProto(const v1::ScanParameters& p);

@@ -48,19 +48,6 @@ int64_t NowMs() {
       .count();
 }
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " '", path, "'"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string RandomHex(size_t bytes) {
   std::string raw(bytes, '\0');
   randombytes_buf(raw.data(), raw.size());
@@ -319,7 +306,6 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       TRACEMARK_RETURN_IF_ERROR(check.Validate());
     }
     TRACEMARK_RETURN_IF_ERROR(ReceiveUploads(ctx, req, in, staging, &spec, &files));
-    spec.data_dir.clear();  // the server's own, filled in when the scan runs
     TRACEMARK_RETURN_IF_ERROR(spec.Validate());
     JobRecord job;
     job.owner = client.name;
@@ -660,7 +646,14 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       JobOutcome o;
       o.result = out->result.dump();
       if (signer.has_value()) {
-        absl::StatusOr<json> report = verifier::BuildReport(*spec, *out, "serve");
+        absl::StatusOr<json> report = verifier::BuildReport(*spec, *out, "scan");
+        if (report.ok()) {  // which job of which service it was
+          (*report)["service_job"] = {{"id", job.id},
+                                      {"owner", job.owner},
+                                      {"label", job.label},
+                                      {"request_id", job.request_id},
+                                      {"submitted_unix_ms", job.created_ms}};
+        }
         absl::StatusOr<std::string> envelope =
             report.ok() ? verifier::SignReport(*report, *signer) : report.status();
         if (!envelope.ok()) {
