@@ -1,7 +1,7 @@
 #include "tracemark/service/server.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sodium.h>
@@ -80,6 +80,23 @@ bool PlainFileName(const std::string& n) {
     if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return false;
   }
   return true;
+}
+
+// gRPC's reflection library registers its server plugin when it is loaded, for every server the
+// process builds from then on; so it is not linked, and loaded only when --reflection asks.
+absl::Status LoadReflection() {
+  std::string version = grpc::Version();  // "1.51.1"
+  version = version.substr(0, version.rfind('.'));
+  const std::string names[] = {"libgrpc++_reflection.so." + version, "libgrpc++_reflection.so"};
+  std::string tried;
+  for (const std::string& name : names) {
+    if (dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL) != nullptr) return absl::OkStatus();
+    const char* why = dlerror();
+    absl::StrAppend(&tried, " ", name, " (", why != nullptr ? why : "?", ")");
+  }
+  return absl::UnavailableError(absl::StrCat("--reflection: cannot load gRPC's reflection "
+                                             "library (install libgrpc++1.51); tried:",
+                                             tried));
 }
 
 bool LowerHex64(const std::string& s) {
@@ -793,7 +810,7 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(const Serv
     creds = grpc::InsecureServerCredentials();
   }
   grpc::EnableDefaultHealthCheckService(true);
-  if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (options.reflection) TRACEMARK_RETURN_IF_ERROR(LoadReflection());
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &impl->port);
   builder.RegisterService(impl.get());

@@ -92,6 +92,14 @@ def main():
     reply = health(None, timeout=TIMEOUT)
     check("health check reports SERVING", reply == b"\x08\x01", f"got {reply!r}")
 
+    # Reflection is off unless the server is started with --reflection. A ServerReflectionRequest
+    # asking to list the services is field 7 (list_services, a string) empty: tag 0x3a, length 0.
+    reflect = channel.stream_stream(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        request_serializer=lambda b: b, response_deserializer=bytes)
+    expect_code("reflection is off by default (UNIMPLEMENTED)", grpc.StatusCode.UNIMPLEMENTED,
+                lambda: list(reflect(iter([b"\x3a\x00"]), timeout=TIMEOUT)))
+
     # 2. Tokens and roles.
     expect_code("GetKeys without a token is UNAUTHENTICATED", grpc.StatusCode.UNAUTHENTICATED,
                 lambda: stub.GetKeys(pb.GetKeysRequest(), timeout=TIMEOUT))

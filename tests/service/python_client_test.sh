@@ -99,6 +99,31 @@ if [ "$verified" = 0 ]; then
   echo "FAIL - tracemark report verify: $(cat "$tmp/verify.out")" | tee -a "$tmp/checks.log"
 fi
 
+# With --reflection, a second server lists its services to a reflection client (the first, started
+# without it, answered UNIMPLEMENTED above).
+kill -TERM "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+rm -f "$tmp/port"
+"$tm" serve --insecure --reflection --listen 127.0.0.1:0 --port-file "$tmp/port" \
+  --db "$tmp/jobs2.db" --key "$tmp/k.key" --tokens "$tmp/tokens" --data-dir "$data" \
+  2>> "$tmp/serve.log" &
+server=$!
+for _ in $(seq 1 300); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+if "$py" - "$(cat "$tmp/port" 2>/dev/null)" <<'PY' >> "$tmp/checks.log" 2>&1; then
+import grpc, sys
+channel = grpc.insecure_channel(f"127.0.0.1:{sys.argv[1]}")
+reflect = channel.stream_stream(
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    request_serializer=lambda b: b, response_deserializer=bytes)
+replies = list(reflect(iter([b"\x3a\x00"]), timeout=10))  # list_services
+assert any(b"tracemark.v1.Verifier" in r for r in replies), replies
+PY
+  echo "ok - with --reflection the server lists tracemark.v1.Verifier" | tee -a "$tmp/checks.log"
+else
+  echo "FAIL - with --reflection the server does not list tracemark.v1.Verifier" |
+    tee -a "$tmp/checks.log"
+fi
+
 passed=$(grep -c '^ok - ' "$tmp/checks.log" || true)
 failed=$(grep -c '^FAIL - ' "$tmp/checks.log" || true)
 if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi  # the client died without saying why
