@@ -94,9 +94,10 @@ absl::Status LoadReflection() {
     const char* why = dlerror();
     absl::StrAppend(&tried, " ", name, " (", why != nullptr ? why : "?", ")");
   }
-  return absl::UnavailableError(absl::StrCat("--reflection: cannot load gRPC's reflection "
-                                             "library (install libgrpc++1.51); tried:",
-                                             tried));
+  return absl::UnavailableError(
+      absl::StrCat("--reflection: cannot load gRPC's reflection "
+                   "library (install libgrpc++1.51); tried:",
+                   tried));
 }
 
 bool LowerHex64(const std::string& s) {
