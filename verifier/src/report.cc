@@ -113,7 +113,22 @@ std::vector<Block> Content(const OpenedReport& opened) {
   para(absl::StrCat("The watermark key is identified by id `",
                     r["keys"].value("master_key_id", "?"), "` and commitment `",
                     r["keys"].value("master_key_commitment", "?"),
-                    "`; the key itself is not in this report. Settings: `", opts.dump(), "`."));
+                    "`; the key itself is not in this report. The scan's settings:"));
+  Block settings{Block::kTable, "", {{"setting", "value"}}, {}};
+  for (const auto& [key, value] : opts.items()) {
+    if (key == "inputs") continue;  // the table above
+    std::string shown;
+    if (value.is_array() && value.empty()) {
+      shown = "(none)";
+    } else if (value.is_string()) {
+      shown = value.get<std::string>().empty() ? "(default)"
+                                               : absl::StrCat("`", value.get<std::string>(), "`");
+    } else {
+      shown = absl::StrCat("`", value.dump(), "`");
+    }
+    settings.rows.push_back({key, shown});
+  }
+  b.push_back(std::move(settings));
   heading("What was found");
   if (res.contains("provider")) {
     bullet(absl::StrCat(
@@ -186,10 +201,18 @@ std::vector<Block> Content(const OpenedReport& opened) {
     const json& c = res["canary"];
     const json& at = c["attribution"];
     if (at.contains("top") && !at["top"].empty() && at.value("accounts_tried", 0) > 0) {
-      bullet(absl::StrCat("**Canary phrasings:** of ", at.value("accounts_tried", 0),
-                          " accounts tested, account ", at["top"][0].value("account", 0),
-                          " matches best, p = ", P(at["corrected_p_value"]),
-                          " after correcting for every account tried."));
+      const json p = at.value("corrected_p_value", json(1.0));
+      const bool significant = p.is_string() || (p.is_number() && p.get<double>() <= alpha);
+      bullet(significant
+                 ? absl::StrCat("**Canary phrasings:** of ", at.value("accounts_tried", 0),
+                                " accounts tested, account ", at["top"][0].value("account", 0),
+                                " matches best, p = ", P(p),
+                                " after correcting for every account tried.")
+                 : absl::StrCat("**Canary phrasings:** no account of the ",
+                                at.value("accounts_tried", 0),
+                                " tested stands out (the best, after correcting for every account "
+                                "tried, has p = ",
+                                P(p), ")."));
     }
     if (c.contains("cohort")) {
       bullet(absl::StrCat("**Named cohort** of ", c["cohort"].value("accounts", 0),
