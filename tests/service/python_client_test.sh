@@ -48,12 +48,16 @@ mkdir "$tmp/gen"
 printf '%s\n' 'tok-submit-0123456789 submit alice' 'tok-reader-0123456789 read bob' \
   'tok-admin-01234567890 admin root' > "$tmp/tokens"
 
+# A small reference model of its own (CI's set-up does not train the demo's).
+"$tm" model train --order 2 --out "$tmp/m.bin" --data-dir "$data" > /dev/null 2>&1 ||
+  fail "could not train a reference model"
+
 # The dataset: three documents served to account 3, one to account 7, as JSONL. 500 tokens each,
 # so that account 3 comes first whatever the (random) key: at 300, about one key in twelve had
 # account 7 first.
 gen() {  # ACCOUNT SEED PROMPT
-  "$tm" generate --key "$tmp/k.key" --account "$1" --seed "$2" --prompt "$3" --max-tokens 500 \
-    --data-dir "$data" 2>> "$tmp/generate.log" |
+  "$tm" generate --key "$tmp/k.key" --model "$tmp/m.bin" --account "$1" --seed "$2" \
+    --prompt "$3" --max-tokens 500 --data-dir "$data" 2>> "$tmp/generate.log" |
     "$py" -c 'import json,sys; print(json.dumps({"prompt": sys.argv[1], "completion": sys.stdin.read()}))' "$3" \
     >> "$tmp/harvest.jsonl" || fail "generate failed: $(cat "$tmp/generate.log")"
 }
