@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -128,6 +130,12 @@ absl::Status Serve(ServeFlags& f) {
   f.server.max_upload_bytes = static_cast<uint64_t>(f.max_upload_mb * 1048576.0);
   f.server.max_message_bytes = static_cast<int>(f.max_message_mb * 1048576.0);
   f.server.data_dir = f.common.data_dir.empty() ? DefaultDataDir() : f.common.data_dir;
+  // No core dumps: the server holds the master key for its whole life (libsodium already keeps it
+  // out of dumps; this keeps everything else, uploads and tokens included, out as well).
+  const rlimit no_core{0, 0};
+  if (setrlimit(RLIMIT_CORE, &no_core) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return absl::InternalError("cannot disable core dumps");
+  }
   // Signals are taken by this thread only (sigwait below), so every server thread blocks them.
   sigset_t signals;
   sigemptyset(&signals);

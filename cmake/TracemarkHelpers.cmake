@@ -5,6 +5,16 @@ target_compile_options(tracemark_warnings INTERFACE
   $<$<COMPILE_LANGUAGE:CXX,C>:-Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wconversion -Wno-sign-conversion>
   $<$<BOOL:${TRACEMARK_WERROR}>:-Werror>)
 
+if(TRACEMARK_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "TRACEMARK_FUZZ needs clang: -DCMAKE_CXX_COMPILER=clang++-14 "
+      "-DCMAKE_C_COMPILER=clang-14")
+  endif()
+  # Coverage for libFuzzer in every library, and AddressSanitizer (with UBSan) to catch what a
+  # crash would not show.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
 if(TRACEMARK_SANITIZE)
   add_compile_options(-fsanitize=${TRACEMARK_SANITIZE} -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${TRACEMARK_SANITIZE})

@@ -26,8 +26,17 @@ std::vector<std::string> Candidates() {
   return out;
 }
 
-int OpenFlags() {
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TRACEMARK_SANITIZED 1
+#endif
+#endif
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TRACEMARK_SANITIZED 1
+#endif
+
+int OpenFlags() {
+#if defined(TRACEMARK_SANITIZED)
   return RTLD_NOW | RTLD_LOCAL;  // sanitizer runtimes refuse RTLD_DEEPBIND
 #else
   return RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
