@@ -3,6 +3,7 @@
 // text that encodes must decode to itself (the contract in tokenizer.h); ids from the input are
 // decoded too (out-of-range ids: a status).
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -35,7 +36,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto ids = tok->Encode(text);
     if (ids.ok()) {
       auto back = tok->Decode(*ids);
-      if (!back.ok() || *back != text) std::abort();  // the round trip is the contract
+      if (!back.ok() || *back != text) {  // the round trip is the contract
+        std::fprintf(stderr, "%s: Decode(Encode(x)) != x for %zu bytes\n",
+                     std::string(tok->name()).c_str(), size);
+        std::abort();
+      }
     }
     std::vector<int32_t> raw(size / 4);
     if (!raw.empty()) std::memcpy(raw.data(), data, raw.size() * 4);

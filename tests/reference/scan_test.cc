@@ -341,6 +341,29 @@ TEST_F(CanaryScanTest, CanaryEvidenceAttributesAccountsAndCohorts) {
   EXPECT_GT(s2->canary->cohort->p.log10(), -3);
 }
 
+// Text a tokenizer refuses skips that document, with the reason, and the scan goes on (a literal
+// U+2581 under SentencePiece, found by fuzz_tokenizer, used to fail the whole scan).
+TEST_F(ScanTest, ATokenizerRefusalSkipsTheDocumentNotTheScan) {
+  verifier::ScanJobSpec spec;
+  spec.encoding = "spm:sotu-bpe8k";
+  spec.data_dir = TRACEMARK_DATA_DIR;
+  spec.account_limit = 10;
+  spec.canary = false;
+  std::ofstream(dir_ / "mixed.jsonl")
+      << nlohmann::json{{"prompt", "q"}, {"completion", "Fellow citizens of the Senate."}}.dump()
+      << "\n"
+      << nlohmann::json{{"prompt", "q"}, {"completion", "a\u2581b and more words here"}}.dump()
+      << "\n"
+      << nlohmann::json{{"prompt", "q"}, {"completion", "And of the House."}}.dump() << "\n";
+  spec.inputs = {(dir_ / "mixed.jsonl").string()};
+  auto run = verifier::RunScanJob(spec, Master());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->scan.documents.size(), 2u);
+  ASSERT_EQ(run->scan.skipped.size(), 1u);
+  EXPECT_NE(run->scan.skipped[0].source.find("mixed.jsonl:2"), std::string::npos);
+  EXPECT_NE(run->scan.skipped[0].reason.find("U+2581"), std::string::npos);
+}
+
 // A signed report of a scan recomputes identically from a copy of its inputs with the watermark
 // key; a report whose result or options were changed before signing does not, and says where.
 TEST_F(ScanTest, ReportRecomputesIdenticallyAndCatchesAChangedResult) {

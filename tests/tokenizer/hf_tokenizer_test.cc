@@ -543,6 +543,13 @@ TEST(SentencePieceTest, BuiltinModelRoundTripsAndFacts) {
   }
   EXPECT_EQ((*tok)->Decode({8000}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*tok)->Encode("\xC0").status().code(), absl::StatusCode::kInvalidArgument);
+  // A literal U+2581 would decode as a space (found by fuzz_tokenizer): refused, not mangled.
+  EXPECT_EQ((*tok)
+                ->Encode("a\xE2\x96\x81"
+                         "b")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(SentencePieceTest, MalformedModel) {

@@ -69,6 +69,14 @@ absl::Status SentencePieceTokenizer::CheckId(int32_t id, size_t position) const 
 
 absl::StatusOr<std::vector<int32_t>> SentencePieceTokenizer::Encode(std::string_view text) const {
   TRACEMARK_RETURN_IF_ERROR(CheckEncodableUtf8(text));
+  // SentencePiece writes spaces as U+2581 before it segments, so a literal U+2581 in the text
+  // comes back from Decode as a space: refuse it rather than break the round trip (found by
+  // fuzz_tokenizer; tests/fuzz/corpus/fuzz_tokenizer/metaspace is the input).
+  if (const size_t at = text.find(kMetaspace); at != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("U+2581 (SentencePiece's space symbol) at byte ", at,
+                     " cannot be encoded so that it decodes back to itself"));
+  }
   std::vector<int> ids;
   std::string error;
   if (!model_->Encode(text, &ids, &error)) {

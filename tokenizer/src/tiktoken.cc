@@ -366,10 +366,11 @@ absl::StatusOr<std::unique_ptr<TiktokenTokenizer>> TiktokenTokenizer::Create(
   for (const Parsed& p : parsed) {
     Rep::Entry& entry = rep->decoder[p.rank];
     entry = {p.offset, p.size, Rep::Kind::kOrdinary};
-    auto [it, inserted] = rep->encoder.emplace(rep->Bytes(entry), p.rank);
-    if (!inserted) {
+    const auto emplaced = rep->encoder.emplace(rep->Bytes(entry), p.rank);
+    if (!emplaced.second) {
+      const int32_t first_rank = emplaced.first->second;
       const Parsed& first = *std::find_if(parsed.begin(), parsed.end(),
-                                          [&](const Parsed& q) { return q.rank == it->second; });
+                                          [&](const Parsed& q) { return q.rank == first_rank; });
       return error(p.line, "duplicate token bytes (first on line ", first.line, ")");
     }
   }

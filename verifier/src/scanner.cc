@@ -222,7 +222,21 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
       out->white_box_problem = absl::StrCat(doc.source, ": ", doc.logprobs_error);
     }
   }
-  for (Segment& seg : doc.segments) TRACEMARK_RETURN_IF_ERROR(score(seg));
+  // Text the tokenizer refuses (InvalidArgument: e.g. SentencePiece's space symbol in the text)
+  // skips this document with the reason; the scan goes on.
+  auto score_or_skip = [&](Segment& seg) -> absl::StatusOr<bool> {
+    absl::Status st = score(seg);
+    if (absl::IsInvalidArgument(st)) {
+      out->skipped.push_back({doc.source, absl::StrCat(st.message(), " (not scored)")});
+      return false;
+    }
+    TRACEMARK_RETURN_IF_ERROR(st);
+    return true;
+  };
+  for (Segment& seg : doc.segments) {
+    TRACEMARK_ASSIGN_OR_RETURN(const bool scored, score_or_skip(seg));
+    if (!scored) return absl::OkStatus();
+  }
   if (doc.more != nullptr) {
     Segment seg;
     for (;;) {
@@ -233,7 +247,8 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
         return absl::OkStatus();
       }
       if (!*more) break;
-      TRACEMARK_RETURN_IF_ERROR(score(seg));
+      TRACEMARK_ASSIGN_OR_RETURN(const bool scored, score_or_skip(seg));
+      if (!scored) return absl::OkStatus();
     }
   }
   DetectOptions opt;

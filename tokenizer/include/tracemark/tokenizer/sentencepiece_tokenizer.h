@@ -47,7 +47,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   SentencePieceTokenizer(const SentencePieceTokenizer&) = delete;
   SentencePieceTokenizer& operator=(const SentencePieceTokenizer&) = delete;
 
-  // Requires valid UTF-8 (InvalidArgument naming the byte offset otherwise).
+  // Requires valid UTF-8 without U+2581, the model's space symbol, which would decode as a space
+  // (InvalidArgument naming the byte offset otherwise).
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text) const override;
   // SentencePiece's own decoding: "▁" becomes a space, the first piece's leading space is
   // dropped, byte pieces are joined into bytes, control symbols give nothing.
