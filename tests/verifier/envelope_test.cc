@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tracemark/verifier/report.h"
 
 namespace tracemark::verifier {
 namespace {
@@ -76,3 +77,25 @@ TEST(EnvelopeTest, AnyChangeFailsVerification) {
 
 }  // namespace
 }  // namespace tracemark::verifier
+
+// A report signed with fields of the wrong types (a number where a string belongs, a p-value
+// missing) is refused by OpenReport with a status; nothing that reads it later can crash.
+TEST(ReportTest, MistypedSignedReportIsRefusedNotACrash) {
+  auto signer = *tracemark::verifier::EnvelopeSigner::FromSeed(
+      *tracemark::watermark::Key::FromBytes(std::vector<uint8_t>(32, 3)));
+  for (const char* payload :
+       {R"({"format":"tracemark-report/1","inputs":[],"result":{},"keys":{},"tool":{"version":5}})",
+        R"({"format":"tracemark-report/1","inputs":[3],"result":{},"keys":{},"tool":{}})",
+        R"({"format":"tracemark-report/1","inputs":[],"result":{},"keys":{},"tool":{},
+            "options":{"alpha":"x"}})"}) {
+    auto opened = tracemark::verifier::OpenReport(
+        *signer.Sign(tracemark::verifier::kReportPayloadType, payload), signer.public_key_hex());
+    EXPECT_EQ(opened.status().code(), absl::StatusCode::kInvalidArgument) << payload;
+  }
+  const char* fine =
+      R"({"format":"tracemark-report/1","inputs":[],"result":{"provider":{}},"keys":{},"tool":{}})";
+  auto opened = tracemark::verifier::OpenReport(
+      *signer.Sign(tracemark::verifier::kReportPayloadType, fine), signer.public_key_hex());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_NE(tracemark::verifier::RenderReportHtml(*opened).find("p = n/a"), std::string::npos);
+}

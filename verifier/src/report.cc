@@ -131,12 +131,12 @@ std::vector<Block> Content(const OpenedReport& opened) {
   b.push_back(std::move(settings));
   heading("What was found");
   if (res.contains("provider")) {
-    bullet(absl::StrCat(
-        "**Provider watermark over the whole dataset: p = ", P(res["provider"]["p_value"]), "** (",
-        res["provider"].value("tuples_scored", 0),
-        " distinct scored positions). This is the probability of a result at least "
-        "this extreme if the text had not come from the provider's watermarked "
-        "model."));
+    bullet(absl::StrCat("**Provider watermark over the whole dataset: p = ",
+                        P(res["provider"].value("p_value", json())), "** (",
+                        res["provider"].value("tuples_scored", 0),
+                        " distinct scored positions). This is the probability of a result at least "
+                        "this extreme if the text had not come from the provider's watermarked "
+                        "model."));
   }
   if (res.contains("totals")) {
     const json& t = res["totals"];
@@ -216,17 +216,17 @@ std::vector<Block> Content(const OpenedReport& opened) {
     }
     if (c.contains("cohort")) {
       bullet(absl::StrCat("**Named cohort** of ", c["cohort"].value("accounts", 0),
-                          " accounts: p = ", P(c["cohort"]["p_value"]), "."));
+                          " accounts: p = ", P(c["cohort"].value("p_value", json())), "."));
     }
   }
   if (res.contains("white_box")) {
-    bullet(absl::StrCat(
-        "**The suspect's own log-probabilities** (white-box): p = ", P(res["white_box"]["p_value"]),
-        " over ", res["white_box"].value("tuples", 0), " positions."));
+    bullet(absl::StrCat("**The suspect's own log-probabilities** (white-box): p = ",
+                        P(res["white_box"].value("p_value", json())), " over ",
+                        res["white_box"].value("tuples", 0), " positions."));
   }
   if (res.contains("seen_windows")) {
     bullet(absl::StrCat("**At the windows of the suspected training data:** p = ",
-                        P(res["seen_windows"]["provider_p_value"]), "."));
+                        P(res["seen_windows"].value("provider_p_value", json())), "."));
   }
   heading("Error rates");
   para(absl::StrCat(
@@ -353,7 +353,35 @@ absl::StatusOr<OpenedReport> OpenReport(std::string_view envelope,
     return absl::InvalidArgumentError(
         absl::StrCat("signed, but the report inside is not ", kReportFormat));
   }
-  return OpenedReport{std::move(v), std::move(report)};
+  OpenedReport opened{std::move(v), std::move(report)};
+  // Every field the checks, the renderings and the recomputation read must have its type: a
+  // signed report with a number where a string belongs is refused here, not a crash later
+  // (nlohmann::json throws on a mistyped read).
+  try {
+    const json& r = opened.report;
+    (void)r.value("created", "");
+    (void)r.value("command", "");
+    (void)r["tool"].value("version", "");
+    (void)r["keys"].value("master_key_id", "");
+    (void)r["keys"].value("master_key_commitment", "");
+    for (const char* list : {"inputs", "seen_in"}) {
+      if (!r.contains(list)) continue;
+      for (const json& in : r.at(list)) {
+        (void)in.value("path", "");
+        (void)in.value("sha256", "");
+        (void)in.value("bytes", uint64_t{0});
+      }
+    }
+    if (r["result"].contains("provider")) {
+      (void)r["result"]["provider"].value("tuples_scored", uint64_t{0});
+    }
+    (void)Content(opened);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("signed, but the report's fields are not of the types ", kReportFormat,
+                     " has: ", e.what()));
+  }
+  return opened;
 }
 
 absl::StatusOr<InputMatch> MatchInputs(const json& report,
