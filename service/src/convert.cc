@@ -1,11 +1,10 @@
 #include "convert.h"
 
 #include <algorithm>
-#include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tracemark/base/status_macros.h"
@@ -30,17 +29,10 @@ v1::PValue PValueOf(const json& p) {
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%.6g", v);
     out.set_text(buf);
-    out.set_log10(v > 0 ? std::log10(v) : -400);
+    out.set_log10(verifier::PValueLog10(p).value_or(-400));
   } else if (p.is_string()) {
-    const std::string s = p.get<std::string>();
-    out.set_text(s);
-    const size_t e = s.find_first_of("eE");
-    double mantissa = 1;
-    int exponent = 0;
-    if (e != std::string::npos && absl::SimpleAtod(s.substr(0, e), &mantissa) &&
-        absl::SimpleAtoi(s.substr(e + 1), &exponent) && mantissa > 0) {
-      out.set_log10(std::log10(mantissa) + exponent);
-    }
+    out.set_text(p.get<std::string>());
+    if (std::optional<double> l = verifier::PValueLog10(p)) out.set_log10(*l);
   } else {
     out.set_text("1");
   }

@@ -2,9 +2,12 @@
 
 #include <sodium.h>
 
+#include <cmath>
+
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/verifier/report.h"
+#include "tracemark/verifier/scan_job.h"
 
 namespace tracemark::verifier {
 namespace {
@@ -98,4 +101,14 @@ TEST(ReportTest, MistypedSignedReportIsRefusedNotACrash) {
       *signer.Sign(tracemark::verifier::kReportPayloadType, fine), signer.public_key_hex());
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_NE(tracemark::verifier::RenderReportHtml(*opened).find("p = n/a"), std::string::npos);
+}
+
+// PValueLog10 reads back what PValueJson writes, below double's range too.
+TEST(ReportTest, PValueLog10InvertsPValueJson) {
+  using tracemark::verifier::PValueLog10;
+  EXPECT_NEAR(*PValueLog10(nlohmann::json(1e-5)), -5.0, 1e-12);
+  EXPECT_NEAR(*PValueLog10(nlohmann::json("3.1e-412")), std::log10(3.1) - 412, 1e-12);
+  EXPECT_FALSE(PValueLog10(nlohmann::json(0.0)).has_value());
+  EXPECT_FALSE(PValueLog10(nlohmann::json("small")).has_value());
+  EXPECT_FALSE(PValueLog10(nlohmann::json()).has_value());
 }

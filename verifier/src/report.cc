@@ -1,14 +1,12 @@
 #include "tracemark/verifier/report.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <sstream>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
@@ -52,22 +50,7 @@ std::string P(const json& p) {
 }
 
 // -log10 of a p-value as the report holds it; 0 when absent or malformed.
-double MinusLog10(const json& p) {
-  if (p.is_number()) {
-    const double v = p.get<double>();
-    return v > 0 ? -std::log10(v) : 0;
-  }
-  if (!p.is_string()) return 0;
-  const std::string s = p.get<std::string>();
-  const size_t e = s.find_first_of("eE");
-  double mantissa = 1;
-  int exponent = 0;
-  if (e == std::string::npos || !absl::SimpleAtod(s.substr(0, e), &mantissa) ||
-      !absl::SimpleAtoi(s.substr(e + 1), &exponent) || mantissa <= 0) {
-    return 0;
-  }
-  return -(std::log10(mantissa) + exponent);
-}
+double MinusLog10(const json& p) { return -PValueLog10(p).value_or(0); }
 
 // The rendering's content, written once and emitted as Markdown or HTML. Text uses Markdown's
 // inline **bold** and `code`, which the HTML emitter translates.

@@ -1,6 +1,7 @@
 #include "tracemark/verifier/scan_job.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <utility>
 
@@ -373,6 +374,24 @@ absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec) {
 json PValueJson(stats::PValue p) {
   if (p.log10() > -300.0) return p.value();
   return p.ToString(3);
+}
+
+std::optional<double> PValueLog10(const json& p) {
+  if (p.is_number()) {
+    const double v = p.get<double>();
+    if (!(v > 0)) return std::nullopt;
+    return std::log10(v);
+  }
+  if (!p.is_string()) return std::nullopt;
+  const std::string s = p.get<std::string>();
+  const size_t e = s.find_first_of("eE");
+  double mantissa = 1;
+  int exponent = 0;
+  if (e == std::string::npos || !absl::SimpleAtod(s.substr(0, e), &mantissa) ||
+      !absl::SimpleAtoi(s.substr(e + 1), &exponent) || !(mantissa > 0)) {
+    return std::nullopt;
+  }
+  return std::log10(mantissa) + exponent;
 }
 
 }  // namespace tracemark::verifier

@@ -129,6 +129,10 @@ absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec);
 // ("3.1e-412"); never 0.
 nlohmann::json PValueJson(stats::PValue p);
 
+// The log10 of a p-value as PValueJson writes it (a number, or a decimal string such as
+// "3.1e-412"); nullopt for anything else, or a value that is not positive.
+std::optional<double> PValueLog10(const nlohmann::json& p);
+
 }  // namespace tracemark::verifier
 
 #endif  // TRACEMARK_VERIFIER_SCAN_JOB_H_
