@@ -22,7 +22,7 @@ cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}"
 failed=0
 printf '%-20s %12s %10s %8s %s\n' target executions exec/s crashes "corpus (start -> end)"
 for t in "${targets[@]}"; do
-  work="build-fuzz/work/$t"; found="build-fuzz/findings/$t"
+  work="build-fuzz/runs/$t"; found="build-fuzz/findings/$t"
   rm -rf "$work"; mkdir -p "$work" "$found"
   cp tests/fuzz/corpus/"$t"/* "$work"/
   start=$(ls "$work" | wc -l)
