@@ -593,9 +593,28 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     }
   }
 
+  // Records the job's end. While the store cannot take it (disk full, I/O errors: Unavailable),
+  // the outcome is kept here and the write retried, backing off to 30 s, until it lands or the
+  // server stops; a computed result is not dropped for a passing fault. A job left running by a
+  // stop is requeued at the next start and runs again, to the same result.
   void Finish(const JobRecord& job, JobState state, JobOutcome outcome) {
-    absl::Status s = store->Finish(job.id, state, outcome, NowMs());
-    if (!s.ok()) Log(absl::StrCat(job.id, ": cannot record its end: ", s.message()));
+    std::chrono::milliseconds wait(100);
+    for (;;) {
+      const absl::Status s = store->Finish(job.id, state, outcome, NowMs());
+      if (s.ok()) break;
+      if (!absl::IsUnavailable(s)) {
+        Log(absl::StrCat(job.id, ": cannot record its end: ", s.message()));
+        return;
+      }
+      Log(absl::StrCat(job.id, ": cannot record its end yet (", s.message(), "); trying again in ",
+                       wait.count(), " ms"));
+      std::unique_lock<std::mutex> lock(mu);
+      if (changed.wait_for(lock, wait, [&] { return stopping; })) {
+        Log(absl::StrCat(job.id, " left running by the stop; it runs again at the next start"));
+        return;
+      }
+      wait = std::min(wait * 2, std::chrono::milliseconds(30000));
+    }
     Log(absl::StrCat(job.id, " ", std::string(JobStateName(state)),
                      outcome.error.empty() ? "" : absl::StrCat(": ", outcome.error)));
   }

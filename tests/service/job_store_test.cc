@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "fault_vfs.h"
 #include "gtest/gtest.h"
 
 namespace tracemark::service {
@@ -735,6 +736,94 @@ TEST_F(JobStoreTest, JobsReportedBeforeKillNineSurviveExactlyOnce) {
     }
     store_.reset();
   }
+}
+
+// ---- faults: the disk under the store fills up or fails (tests/service/fault_vfs.h) ----
+
+class JobStoreFaultTest : public JobStoreTest {
+ protected:
+  static void SetUpTestSuite() { testing::FaultVfs::Install(); }
+  void TearDown() override {
+    testing::FaultVfs::Set(testing::FaultVfs::kNone);
+    JobStoreTest::TearDown();
+  }
+};
+
+// Every kind of write fault, at several points into a commit (nothing written yet, part of the
+// WAL frames written, all but the last): the call fails with Unavailable naming the cause; every
+// job acknowledged before is intact, the failed one is absent, and once the fault clears the
+// same store (and a reopened one) takes new jobs.
+TEST_F(JobStoreFaultTest, AFailedWriteLosesNothingAcknowledged) {
+  struct Case {
+    testing::FaultVfs::Fault fault;
+    const char* cause;
+  };
+  const Case cases[] = {{testing::FaultVfs::kDiskFull, "full"},
+                        {testing::FaultVfs::kWriteError, "I/O"},
+                        {testing::FaultVfs::kSyncError, "I/O"}};
+  std::vector<std::string> acknowledged;
+  for (const Case& c : cases) {
+    for (int64_t after : {0, 1000, 5000}) {
+      SCOPED_TRACE(std::to_string(c.fault) + " after " + std::to_string(after));
+      acknowledged.push_back(MustCreate(NewJob("alice")).id);
+      testing::FaultVfs::Set(c.fault, after);
+      JobRecord big = NewJob("alice");
+      big.spec = std::string(8000, 's');
+      auto failed = store_->Create(big);
+      testing::FaultVfs::Set(testing::FaultVfs::kNone);
+      ASSERT_FALSE(failed.ok());
+      EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable) << failed.status();
+      EXPECT_NE(failed.status().message().find(c.cause), std::string::npos) << failed.status();
+      // The same connection goes on working.
+      acknowledged.push_back(MustCreate(NewJob("alice")).id);
+      ListQuery all;
+      all.limit = 1000;
+      EXPECT_EQ(MustList(all).size(), acknowledged.size());
+    }
+  }
+  EXPECT_GT(testing::FaultVfs::Injected(), 0u);
+  Reopen();
+  ListQuery all;
+  all.limit = 1000;
+  std::vector<std::string> ids;
+  for (const JobRecord& j : MustList(all)) ids.push_back(j.id);
+  std::sort(ids.begin(), ids.end());
+  std::sort(acknowledged.begin(), acknowledged.end());
+  EXPECT_EQ(ids, acknowledged);
+}
+
+// A result the disk has no room for: Finish fails, the job stays running with nothing half
+// written, and the same Finish succeeds once there is room.
+TEST_F(JobStoreFaultTest, FinishOnAFullDiskLeavesTheJobRunningUntilItFits) {
+  const JobRecord job = MustCreate(NewJob("alice"));
+  MustClaim(2000);
+  const JobOutcome outcome{std::string(100000, 'r'), std::string(50000, 'e'), ""};
+  testing::FaultVfs::Set(testing::FaultVfs::kDiskFull, 20000);
+  const absl::Status s = store_->Finish(job.id, JobState::kSucceeded, outcome, 3000);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  testing::FaultVfs::Set(testing::FaultVfs::kNone);
+  JobRecord now = MustGet(job.id);
+  EXPECT_EQ(now.state, JobState::kRunning);
+  EXPECT_TRUE(now.result.empty());
+  ASSERT_TRUE(store_->Finish(job.id, JobState::kSucceeded, outcome, 4000).ok());
+  Reopen();
+  now = MustGet(job.id);
+  EXPECT_EQ(now.state, JobState::kSucceeded);
+  EXPECT_EQ(now.result, outcome.result);
+  EXPECT_EQ(now.report, outcome.report);
+}
+
+// Unreadable pages: a clear Unavailable, not a crash or a wrong answer; readable again after.
+TEST_F(JobStoreFaultTest, ReadErrorsAreUnavailable) {
+  const JobRecord job = MustCreate(NewJob("alice"));
+  store_.reset();
+  testing::FaultVfs::Set(testing::FaultVfs::kReadError);
+  auto reopened = JobStore::Open(path_);
+  testing::FaultVfs::Set(testing::FaultVfs::kNone);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kUnavailable) << reopened.status();
+  Reopen();
+  EXPECT_EQ(MustGet(job.id).id, job.id);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // The verifier service in-process over real gRPC on loopback: TLS and mutual TLS, tokens and
 // roles, submit / watch / report / list / cancel, idempotent resubmission, limits, deadlines,
 // server-side paths, and a scan interrupted by a shutdown that runs again at the next start with
-// an identical result. (kill -9 is in tests/service/kill_test.sh; another language's client in
+// an identical result; faults: the job store's disk full or failing, clients vanishing mid-upload
+// and mid-watch. (kill -9 is in tests/service/kill_test.sh; another language's client in
 // python_client_test.)
+#include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,11 +16,13 @@
 #include <sstream>
 #include <thread>
 
+#include "fault_vfs.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/service/client.h"
 #include "tracemark/service/server.h"
+#include "tracemark/v1/verifier.grpc.pb.h"
 #include "tracemark/verifier/report.h"
 #include "tracemark/verifier/scan_job.h"
 
@@ -38,6 +42,7 @@ watermark::Key Master() { return *watermark::Key::FromBytes(std::vector<uint8_t>
 class ServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    testing::FaultVfs::Install();  // a pure forwarder until a test sets a fault
     dir_ = new fs::path(fs::temp_directory_path() /
                         ("tracemark_service_test_" + std::to_string(getpid())));
     fs::remove_all(*dir_);
@@ -375,6 +380,151 @@ TEST_F(ServiceTest, AnInterruptedScanRunsAgainAtTheNextStartWithAnIdenticalResul
   ASSERT_TRUE(full.ok());
   EXPECT_EQ(verifier::CanonicalResult(json::parse(full->result_json()), spec.inputs),
             verifier::CanonicalResult(direct->result, spec.inputs));
+}
+
+// ---- faults ----
+
+// Upload folders (u-*) in the server's files directory.
+int StagedUploads(const std::string& db) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(db + ".files", ec)) {
+    n += e.path().filename().string().rfind("u-", 0) == 0;
+  }
+  return n;
+}
+
+// The job store's disk is full: SubmitScan fails with UNAVAILABLE naming the cause, its upload is
+// removed, the scans already there are intact, and once there is room submissions work again.
+TEST_F(ServiceTest, ADiskFullRefusesSubmissionsAndLosesNothing) {
+  auto server = VerifierServer::Start(Options(), Master());
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto alice = Client((*server)->port(), kSubmit);
+  auto first = alice->Submit(Request(), {Small()}, {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(WaitFinal(*alice, first->id()).state(), v1::SUCCEEDED);
+  testing::FaultVfs::Set(testing::FaultVfs::kDiskFull);
+  auto refused = alice->Submit(Request("full-1"), {Small()}, {});
+  testing::FaultVfs::Set(testing::FaultVfs::kNone);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_NE(refused.status().message().find("full"), std::string::npos) << refused.status();
+  EXPECT_EQ(StagedUploads(db_), 1);  // the first scan's only
+  auto listed = alice->List({});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->scans_size(), 1);
+  EXPECT_EQ(listed->scans(0).state(), v1::SUCCEEDED);
+  auto retried = alice->Submit(Request("full-1"), {Small()}, {});  // the client's retry
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(WaitFinal(*alice, retried->id()).state(), v1::SUCCEEDED);
+}
+
+// The disk fills while a scan runs: its result cannot be recorded. The worker keeps it and tries
+// again until the store takes it, so the scan ends succeeded with the full result, not lost and
+// not left "running" for ever.
+TEST_F(ServiceTest, AResultIsKeptUntilTheStoreCanTakeIt) {
+  ServerOptions o = Options();
+  o.inputs_roots = {(*dir_ / "inputs").string()};
+  auto server = VerifierServer::Start(o, Master());
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto alice = Client((*server)->port(), kSubmit);
+  v1::ScanRequest req = Request();
+  req.add_server_paths(Big());
+  auto s = alice->Submit(req, {}, {});
+  ASSERT_TRUE(s.ok()) << s.status();
+  WaitRunning(*alice, s->id());
+  const uint64_t before = testing::FaultVfs::Injected();
+  testing::FaultVfs::Set(testing::FaultVfs::kDiskFull);
+  // Several refused attempts to record the end (the scan has finished computing by then).
+  for (int i = 0; i < 1200 && testing::FaultVfs::Injected() < before + 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(testing::FaultVfs::Injected(), before + 4);
+  auto during = alice->Get(s->id());  // reads still work, and the scan is not given up
+  ASSERT_TRUE(during.ok()) << during.status();
+  EXPECT_EQ(during->state(), v1::RUNNING);
+  testing::FaultVfs::Set(testing::FaultVfs::kNone);
+  const v1::Scan done = WaitFinal(*alice, s->id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.attempts(), 1u);
+  EXPECT_TRUE(done.has_report());
+  auto full = alice->Get(s->id(), true);
+  ASSERT_TRUE(full.ok());
+  EXPECT_GT(json::parse(full->result_json())["totals"]["documents"].get<uint64_t>(), 0u);
+}
+
+// A raw stub, for calls that the client library would finish properly.
+std::unique_ptr<v1::Verifier::Stub> RawStub(int port) {
+  return v1::Verifier::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+}
+
+// A client that vanishes halfway through an upload, or while watching: no scan is created, the
+// partial upload is removed, the client's call slot is freed, and the server serves on.
+TEST_F(ServiceTest, AClientVanishingMidStreamLeavesNothingBehind) {
+  ServerOptions o = Options();
+  o.per_client_inflight = 1;
+  o.inputs_roots = {(*dir_ / "inputs").string()};
+  auto server = VerifierServer::Start(o, Master());
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = RawStub((*server)->port());
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", std::string("Bearer ") + kSubmit);
+    v1::Scan reply;
+    auto writer = stub->SubmitScan(&ctx, &reply);
+    v1::SubmitScanRequest head;
+    *head.mutable_request() = Request();
+    v1::UploadedFile* u = head.mutable_request()->add_uploads();
+    u->set_name("half.jsonl");
+    u->set_size(100000);
+    ASSERT_TRUE(writer->Write(head));
+    v1::SubmitScanRequest chunk;
+    chunk.mutable_chunk()->set_file(0);
+    chunk.mutable_chunk()->set_data(std::string(50000, 'x'));
+    ASSERT_TRUE(writer->Write(chunk));
+    // Wait for the server to have the bytes on disk, then vanish.
+    for (int i = 0; i < 200 && StagedUploads(db_) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(StagedUploads(db_), 1);
+    ctx.TryCancel();
+    EXPECT_FALSE(writer->Finish().ok());
+  }
+  auto alice = Client((*server)->port(), kSubmit);
+  bool cleaned = false;
+  for (int i = 0; i < 200 && !cleaned; ++i) {
+    cleaned = StagedUploads(db_) == 0;
+    if (!cleaned) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(cleaned);
+  auto none = alice->List({});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->scans_size(), 0);
+
+  // A watcher that vanishes: alice's one call slot comes back.
+  v1::ScanRequest req = Request();
+  req.add_server_paths(Big());
+  auto s = alice->Submit(req, {}, {});
+  ASSERT_TRUE(s.ok()) << s.status();
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", std::string("Bearer ") + kSubmit);
+    v1::WatchScanRequest w;
+    w.set_id(s->id());
+    auto reader = stub->WatchScan(&ctx, w);
+    v1::Scan update;
+    ASSERT_TRUE(reader->Read(&update));
+    ctx.TryCancel();
+    (void)reader->Finish();
+  }
+  absl::StatusOr<v1::Scan> after = absl::UnavailableError("not tried");
+  for (int i = 0; i < 100; ++i) {  // the server notices within its watch poll
+    after = alice->Get(s->id());
+    if (after.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(alice->Cancel(s->id()).ok());
 }
 
 }  // namespace
