@@ -86,6 +86,9 @@ absl::StatusOr<HttpResult> HttpClient::Send(const std::string& method, const std
                                             const std::string& body, double timeout_s,
                                             size_t max_response_bytes,
                                             const std::atomic<bool>* cancel) {
+  if (!absl::StartsWithIgnoreCase(url, "http://") && !absl::StartsWithIgnoreCase(url, "https://")) {
+    return absl::InvalidArgumentError("bad URL: the scheme must be http or https");
+  }
   CURL* c = static_cast<CURL*>(curl_);
   curl_easy_reset(c);  // keeps the connection cache
   HttpResult result;
@@ -132,9 +135,10 @@ absl::StatusOr<HttpResult> HttpClient::Send(const std::string& method, const std
       case CURLE_OPERATION_TIMEDOUT:
         return absl::DeadlineExceededError(absl::StrCat("no answer in ", timeout_s, " s"));
       case CURLE_URL_MALFORMAT:
-      case CURLE_UNSUPPORTED_PROTOCOL:
         return absl::InvalidArgumentError(
             absl::StrCat("bad URL: ", why));  // never the URL: it may hold credentials
+      case CURLE_UNSUPPORTED_PROTOCOL:        // the scheme was checked: the answer was not HTTP
+        return absl::UnavailableError(absl::StrCat("the server's answer is not HTTP: ", why));
       default:
         return absl::UnavailableError(why);
     }

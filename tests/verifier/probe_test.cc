@@ -1,9 +1,16 @@
 #include "tracemark/verifier/probe.h"
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -258,6 +265,150 @@ TEST_F(ProbeTest, BadOptions) {
   auto dup = Prompts(2);
   dup[1].id = dup[0].id;
   EXPECT_EQ(Probe(dup, o, dir_).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ---- faults of the suspect endpoint ----
+
+// An endpoint that answers slowly (past the probe's timeout) for some prompts: each such attempt
+// is abandoned at the timeout and retried; a prompt that never answers in time is recorded as a
+// failure with the reason, and the others are collected. The run's length is bounded by the
+// timeouts, not by the endpoint.
+TEST_F(ProbeTest, AnEndpointThatHangsTimesOutAndIsRecorded) {
+  std::atomic<bool> release{false};
+  FakeEndpoint e([&](const std::string& p, int) -> std::optional<net::HttpResponse> {
+    if (p == "Tell me 1" || p == "Tell me 4") {
+      for (int i = 0; i < 400 && !release.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    return std::nullopt;
+  });
+  ProbeOptions o = Options(e);
+  o.timeout_s = 0.3;
+  o.max_attempts = 2;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto s = Probe(Prompts(6), o, dir_);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  release = true;
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->counts.answered, 4u);
+  EXPECT_EQ(s->counts.failed, 2u);
+  ASSERT_EQ(s->failures.size(), 2u);
+  for (const std::string& f : s->failures) {
+    EXPECT_NE(f.find("no answer in 0.3 s"), std::string::npos) << f;
+  }
+  EXPECT_LT(seconds, 3.0);
+  EXPECT_EQ(ReadAnswers(dir_).size(), 4u);
+}
+
+// Answers that are well-formed JSON but not a chat completion, or not JSON at all: none is kept
+// as an answer, each prompt fails with the reason, nothing crashes.
+TEST_F(ProbeTest, AnswersOfTheWrongShapeAreNotKept) {
+  const std::vector<std::string> bodies = {
+      "null",
+      "[]",
+      R"({"choices": []})",
+      R"({"choices": [{"message": {"content": null}}]})",
+      R"({"choices": [{"message": {"content": 5}}]})",
+      R"({"choices": [7]})",
+      "{\"choices\": [{\"message\": {\"content\": \"\xff\xfe\"}}]}",
+      std::string("\0\1\2", 3)};
+  FakeEndpoint e([&](const std::string& p, int) -> std::optional<net::HttpResponse> {
+    const size_t i = std::stoul(p.substr(std::string("Tell me ").size()));
+    return net::HttpResponse{200, "application/json", {}, bodies[i]};
+  });
+  ProbeOptions o = Options(e);
+  o.max_attempts = 2;
+  auto s = Probe(Prompts(static_cast<int>(bodies.size())), o, dir_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->counts.answered, 0u);
+  EXPECT_EQ(s->counts.failed, bodies.size());
+  for (const std::string& f : s->failures) {
+    EXPECT_NE(f.find("not a chat completion"), std::string::npos) << f;
+  }
+  EXPECT_TRUE(ReadAnswers(dir_).empty());
+}
+
+// A TCP server that reads a request and then misbehaves at the transport level, in turn: closes
+// at once, sends half a status line, sends headers promising more body than it sends, or sends
+// bytes that are not HTTP.
+class BrokenServer {
+ public:
+  BrokenServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(fd_, 64);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~BrokenServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_, "/v1"); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      const int n = connections_++;
+      char buf[4096];
+      pollfd q{c, POLLIN, 0};
+      if (::poll(&q, 1, 1000) > 0) (void)::read(c, buf, sizeof buf);
+      std::string reply;
+      switch (n % 4) {
+        case 0:
+          break;  // close without a word
+        case 1:
+          reply = "HTTP/1.1 20";
+          break;
+        case 2:
+          reply =
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+              "{\"choices\": [{\"message\": {\"content\": \"cut";
+          break;
+        case 3:
+          reply = "SSH-2.0-OpenSSH_9.2\r\n\x01\x02\x03";
+          break;
+      }
+      if (!reply.empty()) (void)::write(c, reply.data(), reply.size());
+      ::close(c);
+    }
+  }
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+TEST_F(ProbeTest, BrokenConnectionsAreRetriedAndRecorded) {
+  BrokenServer broken;
+  ProbeOptions o;
+  o.endpoint = broken.url();
+  o.max_backoff_s = 0.01;
+  o.timeout_s = 2;
+  o.max_attempts = 4;
+  o.concurrency = 2;
+  auto s = Probe(Prompts(5), o, dir_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->counts.answered, 0u);
+  EXPECT_EQ(s->counts.failed, 5u);
+  EXPECT_EQ(s->counts.retries, 15u);
+  EXPECT_GE(broken.connections(), 20);
+  for (const std::string& f : s->failures) EXPECT_FALSE(f.empty());
+  EXPECT_TRUE(ReadAnswers(dir_).empty());
 }
 
 }  // namespace
