@@ -11,16 +11,17 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 
 namespace tracemark::net {
 
@@ -139,9 +140,10 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   std::thread acceptor;
   std::vector<std::thread> workers;
-  absl::Mutex mu;
-  std::deque<std::pair<int, std::string>> queue ABSL_GUARDED_BY(mu);  // fd, peer
-  bool stopped ABSL_GUARDED_BY(mu) = false;
+  std::mutex mu;
+  std::condition_variable work;                   // signalled on a new connection and on stop
+  std::deque<std::pair<int, std::string>> queue;  // fd, peer; guarded by mu
+  bool stopped = false;                           // guarded by mu
 
   void AcceptLoop();
   void WorkerLoop();
@@ -174,12 +176,13 @@ void HttpServer::Impl::AcceptLoop() {
     std::string peer = absl::StrCat(ip, ":", ntohs(addr.sin_port));
     bool queued = false;
     {
-      absl::MutexLock lock(&mu);
+      std::lock_guard<std::mutex> lock(mu);
       if (queue.size() < options.max_queued) {
         queue.emplace_back(fd, std::move(peer));
         queued = true;
       }
     }
+    if (queued) work.notify_one();
     if (!queued) {  // overloaded: say so at once rather than hold the client
       HttpResponse busy = Error(503, "server busy");
       busy.headers.emplace_back("Retry-After", "1");
@@ -193,12 +196,8 @@ void HttpServer::Impl::WorkerLoop() {
   while (true) {
     std::pair<int, std::string> job;
     {
-      absl::MutexLock lock(&mu);
-      mu.Await(absl::Condition(
-          +[](Impl* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu) {
-            return self->stopped || !self->queue.empty();
-          },
-          this));
+      std::unique_lock<std::mutex> lock(mu);
+      work.wait(lock, [this] { return stopped || !queue.empty(); });
       if (queue.empty()) return;  // stopped
       job = std::move(queue.front());
       queue.pop_front();
@@ -388,11 +387,12 @@ void HttpServer::Stop() {
   }
   if (s.acceptor.joinable()) s.acceptor.join();
   {
-    absl::MutexLock lock(&s.mu);
+    std::lock_guard<std::mutex> lock(s.mu);
     s.stopped = true;
     for (auto& [fd, peer] : s.queue) ::close(fd);  // never served: the client sees a reset
     s.queue.clear();
   }
+  s.work.notify_all();
   for (auto& t : s.workers) t.join();
   ::close(s.listen_fd);
   ::close(s.wake[0]);

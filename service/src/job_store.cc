@@ -11,18 +11,17 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "tracemark/base/status_macros.h"
 
 namespace tracemark::service {
@@ -545,8 +544,8 @@ struct JobStore::Impl {
   Impl& operator=(const Impl&) = delete;
   ~Impl() { sqlite3_close_v2(db); }
 
-  absl::Mutex mu;
-  sqlite3* const db ABSL_PT_GUARDED_BY(mu);
+  std::mutex mu;
+  sqlite3* const db;  // used only with mu held
 };
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
@@ -566,51 +565,51 @@ JobStore::JobStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 JobStore::~JobStore() = default;
 
 absl::StatusOr<CreatedJob> JobStore::Create(JobRecord job) {
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return CreateLocked(impl_->db, std::move(job));
 }
 
 absl::StatusOr<JobRecord> JobStore::Get(std::string_view id) {
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return GetById(impl_->db, id);
 }
 
 absl::StatusOr<std::optional<JobRecord>> JobStore::FindRequest(std::string_view owner,
                                                                std::string_view request_id) {
   if (request_id.empty()) return std::nullopt;
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return FindByRequest(impl_->db, owner, request_id);
 }
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::List(const ListQuery& query) {
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return ListLocked(impl_->db, query);
 }
 
 absl::StatusOr<std::optional<JobRecord>> JobStore::ClaimNext(int64_t now_ms) {
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return ClaimNextLocked(impl_->db, now_ms);
 }
 
 absl::Status JobStore::Finish(std::string_view id, JobState state, const JobOutcome& outcome,
                               int64_t now_ms) {
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return FinishLocked(impl_->db, id, state, outcome, now_ms);
 }
 
 absl::StatusOr<JobRecord> JobStore::RequestCancel(std::string_view id, std::string_view why,
                                                   int64_t now_ms) {
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return RequestCancelLocked(impl_->db, id, why, now_ms);
 }
 
 absl::StatusOr<int> JobStore::RequeueRunning() {
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return RequeueRunningLocked(impl_->db);
 }
 
 absl::StatusOr<std::vector<uint64_t>> JobStore::CountByState() {
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   return CountByStateLocked(impl_->db);
 }
 

@@ -9,12 +9,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/net/http_server.h"
@@ -53,11 +53,11 @@ class FakeEndpoint {
   }
   std::string url() const { return absl::StrCat("http://127.0.0.1:", server_->port(), "/v1"); }
   int asked(const std::string& prompt) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return asked_[prompt];
   }
   std::string last_auth() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return last_auth_;
   }
 
@@ -68,7 +68,7 @@ class FakeEndpoint {
     const std::string prompt = req["messages"][0]["content"];
     int n;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       n = asked_[prompt]++;
       if (const std::string* a = r.Header("authorization")) last_auth_ = *a;
     }
@@ -78,7 +78,7 @@ class FakeEndpoint {
     return Completion(absl::StrCat("answer to ", prompt, " seed ", req["seed"].get<int>()));
   }
   Script script_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   absl::flat_hash_map<std::string, int> asked_;
   std::string last_auth_;
   std::unique_ptr<net::HttpServer> server_;

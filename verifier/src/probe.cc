@@ -5,17 +5,18 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/net/http_client.h"
@@ -123,12 +124,13 @@ struct Shared {
   std::vector<std::pair<size_t, int>> work;  // (prompt index, sample) still to ask
   std::atomic<size_t> next{0};
   std::atomic<bool> cancel{false};  // set on stop or on a fatal error
-  absl::Mutex mu;
-  FILE* out ABSL_GUARDED_BY(mu) = nullptr;
-  ProbeProgress counts ABSL_GUARDED_BY(mu);
-  std::vector<std::string> failures ABSL_GUARDED_BY(mu);
-  absl::Status fatal ABSL_GUARDED_BY(mu);
-  Clock::time_point next_slot ABSL_GUARDED_BY(mu) = Clock::now();
+  std::mutex mu;                    // guards the fields below, up to `start`
+  std::condition_variable changed;  // an answer ended (answered, failed or fatal)
+  FILE* out = nullptr;
+  ProbeProgress counts;
+  std::vector<std::string> failures;
+  absl::Status fatal;
+  Clock::time_point next_slot = Clock::now();
   Clock::time_point start = Clock::now();
 
   // Waits for the rate limiter's next slot; false when stopped meanwhile.
@@ -136,7 +138,7 @@ struct Shared {
     if (options->requests_per_second <= 0) return !cancel.load();
     Clock::time_point slot;
     {
-      absl::MutexLock lock(&mu);
+      std::lock_guard<std::mutex> lock(mu);
       slot = std::max(next_slot, Clock::now());
       next_slot = slot + std::chrono::duration_cast<Clock::duration>(
                              std::chrono::duration<double>(1.0 / options->requests_per_second));
@@ -146,26 +148,35 @@ struct Shared {
   }
 
   void Fail(const std::string& id, const std::string& why) {
-    absl::MutexLock lock(&mu);
-    ++counts.failed;
-    if (failures.size() < kMaxFailuresListed) failures.push_back(absl::StrCat(id, ": ", why));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++counts.failed;
+      if (failures.size() < kMaxFailuresListed) failures.push_back(absl::StrCat(id, ": ", why));
+    }
+    changed.notify_all();
   }
 
   void Fatal(absl::Status s) {
-    absl::MutexLock lock(&mu);
-    if (fatal.ok()) fatal = std::move(s);
-    cancel = true;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (fatal.ok()) fatal = std::move(s);
+      cancel = true;
+    }
+    changed.notify_all();
   }
 
   absl::Status Append(const json& record) {
     const std::string line = Dump(record) + "\n";
-    absl::MutexLock lock(&mu);
-    if (std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fflush(out) != 0 ||
-        ::fsync(::fileno(out)) != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot write the answers file: ", std::strerror(errno)));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fflush(out) != 0 ||
+          ::fsync(::fileno(out)) != 0) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot write the answers file: ", std::strerror(errno)));
+      }
+      ++counts.answered;
     }
-    ++counts.answered;
+    changed.notify_all();
     return absl::OkStatus();
   }
 };
@@ -231,7 +242,7 @@ void Worker(Shared* sh) {
     bool done = false;
     for (int attempt = 1; attempt <= o.max_attempts && !done; ++attempt) {
       if (attempt > 1) {
-        absl::MutexLock lock(&sh->mu);
+        std::lock_guard<std::mutex> lock(sh->mu);
         ++sh->counts.retries;
       }
       if (!sh->AwaitSlot()) break;
@@ -389,7 +400,7 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
         absl::StrCat("cannot open ", answers_path.string(), ": ", std::strerror(errno)));
   }
   {
-    absl::MutexLock lock(&sh.mu);
+    std::lock_guard<std::mutex> lock(sh.mu);
     sh.out = out;
     sh.counts.total = prompts.size() * static_cast<uint64_t>(options.samples);
     sh.counts.already = already;
@@ -399,21 +410,21 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
                                                   std::max<size_t>(sh.work.size(), 1)));
   for (int i = 0; i < n; ++i) workers.emplace_back(Worker, &sh);
   auto snapshot = [&] {
-    absl::MutexLock lock(&sh.mu);
+    std::lock_guard<std::mutex> lock(sh.mu);
     ProbeProgress p = sh.counts;
     p.seconds = std::chrono::duration<double>(Clock::now() - sh.start).count();
     return p;
   };
   // Watch: progress, and the stop flag forwarded to the workers.
-  auto finished = [&sh]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sh.mu) {
+  auto finished = [&sh] {  // sh.mu held
     return sh.counts.answered + sh.counts.failed >= sh.work.size() || !sh.fatal.ok();
   };
   Clock::time_point last_report = Clock::now();
   while (true) {
     bool done;
     {
-      absl::MutexLock lock(&sh.mu);
-      done = sh.mu.AwaitWithTimeout(absl::Condition(&finished), absl::Milliseconds(100));
+      std::unique_lock<std::mutex> lock(sh.mu);
+      done = sh.changed.wait_for(lock, std::chrono::milliseconds(100), finished);
     }
     if (stop != nullptr && stop->load()) sh.cancel = true;
     if (done || sh.cancel.load()) break;
@@ -429,7 +440,7 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
   summary.answers_path = answers_path.string();
   absl::Status fatal;
   {
-    absl::MutexLock lock(&sh.mu);
+    std::lock_guard<std::mutex> lock(sh.mu);
     summary.failures = sh.failures;
     fatal = sh.fatal;
   }

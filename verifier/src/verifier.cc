@@ -6,7 +6,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "tracemark/base/status_macros.h"
 
 namespace tracemark::verifier {
@@ -23,7 +22,7 @@ class AccountKeyCache {
   using Entry = std::shared_ptr<const watermark::AccountKeys>;
 
   Entry Find(size_t epoch, uint64_t account) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     const Key key{epoch, account};
     if (auto it = current_.find(key); it != current_.end()) return it->second;
     if (auto it = old_.find(key); it != old_.end()) {
@@ -34,22 +33,22 @@ class AccountKeyCache {
     return nullptr;
   }
   void Insert(size_t epoch, uint64_t account, Entry e) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     InsertLocked(Key{epoch, account}, std::move(e));
   }
 
  private:
   using Key = std::pair<size_t, uint64_t>;
-  void InsertLocked(const Key& key, Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void InsertLocked(const Key& key, Entry e) {  // mu_ held
     if (current_.size() >= kGenerationCapacity) {
       old_ = std::move(current_);
       current_.clear();
     }
     current_.insert_or_assign(key, std::move(e));
   }
-  absl::Mutex mu_;
-  absl::flat_hash_map<Key, Entry> current_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<Key, Entry> old_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // guards current_ and old_
+  absl::flat_hash_map<Key, Entry> current_;
+  absl::flat_hash_map<Key, Entry> old_;
 };
 
 Verifier::Verifier(watermark::Config config, std::vector<uint32_t> epochs,
