@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "tracemark/base/file_io.h"
 #include "tracemark/canary/lexicon.h"
 #include "tracemark/canary/processor.h"
 #include "tracemark/refmodel/kneser_ney.h"
@@ -24,6 +25,8 @@
 #include "tracemark/watermark/keys.h"
 
 namespace tracemark::cli {
+
+using base::WriteFileAtomically;
 
 using verifier::kDefaultEncoding;
 
@@ -47,10 +50,6 @@ absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const Common
 absl::StatusOr<watermark::Config> LoadConfig(const CommonFlags& f, int32_t vocab_size);
 // The reference model at `path` (default: the one set-up trains under the data dir).
 absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const std::string& path);
-
-// Writes `text` to `path` through `path.tmp` and a rename, so that an interrupted write leaves
-// nothing partial; DataLoss (and no .tmp left) on failure.
-absl::Status WriteFileAtomically(const std::string& path, std::string_view text);
 
 // Reads a whole file, or standard input for "-".
 absl::StatusOr<std::string> ReadInput(const std::string& path);

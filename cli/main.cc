@@ -1,4 +1,6 @@
 // The tracemark command: parses flags and dispatches to the subcommands in commands.h.
+#include <cerrno>
+#include <cstdio>
 #include <iostream>
 #include <optional>
 
@@ -6,6 +8,7 @@
 #include "commands.h"
 #include "report.h"
 #include "service.h"
+#include "tracemark/base/file_io.h"
 
 namespace {
 
@@ -288,6 +291,13 @@ int main(int argc, char** argv) {
     status = tracemark::cli::Detect(det);
   } else if (*scan_cmd) {
     status = tracemark::cli::Scan(scan);
+  }
+  // Output that could not be written (a full disk, a closed pipe) is an error, not a success.
+  errno = 0;
+  std::cout.flush();
+  if (status.ok() && (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout))) {
+    status = errno != 0 ? tracemark::base::ErrnoStatus(errno, "cannot write standard output")
+                        : absl::UnavailableError("cannot write standard output");
   }
   return tracemark::cli::Report(status);
 }

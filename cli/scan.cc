@@ -194,6 +194,7 @@ absl::Status Scan(const ScanFlags& f) {
   if (!f.signing_key.empty()) {  // before the scan: a bad signing key fails at once
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key seed, watermark::ReadMasterKeyFile(f.signing_key));
     TRACEMARK_ASSIGN_OR_RETURN(signer, verifier::EnvelopeSigner::FromSeed(seed));
+    TRACEMARK_RETURN_IF_ERROR(base::CheckWritable(f.report));  // not after the scan
   }
   const bool bar = !f.no_progress && isatty(STDERR_FILENO);
   verifier::ScanJobControl control;

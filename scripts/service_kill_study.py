@@ -22,6 +22,9 @@ import tempfile
 import time
 
 
+# Sanitizer builds run many times slower; scripts/sanitize.sh scales the time bounds.
+TIME_SCALE = float(os.environ.get("TRACEMARK_TIME_SCALE", "1"))
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tracemark", required=True)
@@ -93,7 +96,7 @@ def run(a, rng, tm, data_dir, work):
 
     def remote(port, *args, check=True):
         r = subprocess.run([tm, "remote", "--insecure", "--server", f"127.0.0.1:{port}",
-                            "--deadline", "10", "--json", *args],
+                            "--deadline", str(10 * TIME_SCALE), "--json", *args],
                            env=env, capture_output=True, text=True)
         if check and r.returncode != 0:
             raise RuntimeError(r.stderr.strip())
@@ -134,7 +137,7 @@ def run(a, rng, tm, data_dir, work):
             break
         # A random moment of a running scan: wait until one runs, then up to a second more.
         states = {}
-        wait_until = time.time() + 20  # a bound in time: a sanitizer build's calls are slow
+        wait_until = time.time() + 20 * TIME_SCALE  # in time: a sanitizer build's calls are slow
         while time.time() < wait_until:
             r = remote(port, "list", "--all", "--limit", "1000", check=False)
             states = {}
@@ -161,7 +164,7 @@ def run(a, rng, tm, data_dir, work):
             break
 
     # Let every scan finish, then check.
-    deadline = time.time() + 600
+    deadline = time.time() + 600 * TIME_SCALE
     while True:
         scans = json.loads(remote(port, "list", "--all", "--limit", "1000").stdout).get("scans", [])
         if all(s.get("state") in ("SUCCEEDED", "FAILED", "CANCELLED") for s in scans) and \

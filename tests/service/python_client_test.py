@@ -14,6 +14,7 @@ exit status is non-zero if any check failed.
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -23,7 +24,10 @@ import grpc
 SUBMIT = "tok-submit-0123456789"
 READ = "tok-reader-0123456789"
 UNKNOWN = "tok-nobody-0123456789"
-TIMEOUT = 30  # seconds, for every unary call: a hung server fails the test instead of stalling it
+# Seconds for every unary call: a hung server fails the test instead of stalling it. Sanitizer
+# builds run many times slower; scripts/sanitize.sh scales the bounds with TRACEMARK_TIME_SCALE.
+TIME_SCALE = float(os.environ.get("TRACEMARK_TIME_SCALE", "1"))
+TIMEOUT = 30 * TIME_SCALE
 
 passed = 0
 failed = 0
@@ -183,7 +187,7 @@ def main():
     watched = []
     started = time.monotonic()
     try:
-        for s in stub.WatchScan(pb.WatchScanRequest(id=first.id), metadata=reader, timeout=60):
+        for s in stub.WatchScan(pb.WatchScanRequest(id=first.id), metadata=reader, timeout=60 * TIME_SCALE):
             watched.append(s)
     except grpc.RpcError as e:
         check("WatchScan streams until the scan is final", False,

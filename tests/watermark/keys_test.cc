@@ -119,6 +119,15 @@ TEST(KeyFiles, WrongSizeIsRejected) {
   ::unlink(path.c_str());
 }
 
+TEST(KeyFiles, ADirectoryOrDeviceIsNotAKeyFile) {
+  for (const char* path : {"/", "/dev/null"}) {
+    absl::StatusOr<Key> k = ReadMasterKeyFile(path);
+    EXPECT_EQ(k.status().code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_NE(std::string(k.status().message()).find("not a regular file"), std::string::npos)
+        << k.status();
+  }
+}
+
 TEST(KeyFiles, Environment) {
   ::setenv("TRACEMARK_TEST_KEY", std::string(64, 'a').c_str(), 1);
   EXPECT_TRUE(ReadMasterKeyFromEnv("TRACEMARK_TEST_KEY").ok());

@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "tracemark/base/file_io.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/net/http_client.h"
 #include "tracemark/watermark/digest.h"
@@ -63,21 +64,6 @@ json Settings(const std::vector<ProbePrompt>& prompts, const ProbeOptions& o) {
           {"max_tokens", o.max_tokens},
           {"temperature", o.temperature},
           {"top_logprobs", o.top_logprobs}};
-}
-
-absl::Status WriteFileAtomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", tmp.string()));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec)
-    return absl::UnavailableError(absl::StrCat("cannot write ", path.string(), ": ", ec.message()));
-  return absl::OkStatus();
 }
 
 // Reads the ids already answered; cuts a torn last line off the file.
@@ -370,7 +356,8 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
   }
   manifest["endpoint"] = Redacted(options.endpoint);
   manifest["updated"] = static_cast<int64_t>(std::time(nullptr));
-  TRACEMARK_RETURN_IF_ERROR(WriteFileAtomically(manifest_path, manifest.dump(2) + "\n"));
+  TRACEMARK_RETURN_IF_ERROR(
+      base::WriteFileAtomically(manifest_path.string(), manifest.dump(2) + "\n"));
 
   const fs::path answers_path = dir / kAnswersFile;
   TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<std::string> answered, ReadAnswered(answers_path));
@@ -454,7 +441,8 @@ absl::StatusOr<ProbeSummary> Probe(const std::vector<ProbePrompt>& prompts,
                           {"seconds", summary.counts.seconds},
                           {"interrupted", summary.interrupted},
                           {"error", fatal.ok() ? json(nullptr) : json(fatal.ToString())}};
-  TRACEMARK_RETURN_IF_ERROR(WriteFileAtomically(manifest_path, manifest.dump(2) + "\n"));
+  TRACEMARK_RETURN_IF_ERROR(
+      base::WriteFileAtomically(manifest_path.string(), manifest.dump(2) + "\n"));
   if (!fatal.ok()) return fatal;
   return summary;
 }

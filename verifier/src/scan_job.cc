@@ -190,6 +190,7 @@ absl::Status ScanJobSpec::Validate() const {
   if (inputs.empty()) return absl::InvalidArgumentError("a scan needs at least one input");
   if (!(alpha > 0 && alpha < 1)) return absl::InvalidArgumentError("alpha must be in (0, 1)");
   if (max_candidates == 0) return absl::InvalidArgumentError("max_candidates must be >= 1");
+  if (threads < 0) return absl::InvalidArgumentError("threads must be >= 0 (0: one per core)");
   if (epochs.empty()) return absl::InvalidArgumentError("empty epoch list");
   if (account_limit > 0 && !account_ids.empty()) {
     return absl::InvalidArgumentError("give a number of accounts or a list of ids, not both");
@@ -256,6 +257,15 @@ absl::StatusOr<ScanJobOutput> RunScanJob(const ScanJobSpec& spec, const watermar
   }
   Scanner scanner(*v, *tok, opt);
   TRACEMARK_ASSIGN_OR_RETURN(out.scan, scanner.Scan(*reader, control.progress));
+  if (out.scan.documents.empty()) {  // a wrong path or format, not evidence of absence
+    if (out.scan.skipped.empty()) {
+      return absl::InvalidArgumentError("the inputs hold no documents: nothing was tested");
+    }
+    const Skipped& first = out.scan.skipped.front();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no usable document in the inputs: nothing was tested (", out.scan.skipped.size(),
+        " skipped; the first, ", first.source, ": ", first.reason, ")"));
+  }
   TRACEMARK_ASSIGN_OR_RETURN(out.summary, scanner.Summarize(out.scan));
   out.result = ScanJson(out.scan, out.summary, config);
   out.result["epochs"] = json::array();

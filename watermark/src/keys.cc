@@ -175,6 +175,10 @@ absl::StatusOr<Key> ReadMasterKeyFile(const std::string& path) {
     ::close(fd);
     return s;
   }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("key file '", path, "' is not a regular file"));
+  }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
     return absl::FailedPreconditionError(absl::StrCat(
