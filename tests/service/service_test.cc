@@ -435,7 +435,8 @@ TEST_F(ServiceTest, AResultIsKeptUntilTheStoreCanTakeIt) {
   const uint64_t before = testing::FaultVfs::Injected();
   testing::FaultVfs::Set(testing::FaultVfs::kDiskFull);
   // Several refused attempts to record the end (the scan has finished computing by then).
-  for (int i = 0; i < 6000 && testing::FaultVfs::Injected() < before + 4; ++i) {  // 300 s: sanitizers
+  for (int i = 0; i < 6000 && testing::FaultVfs::Injected() < before + 4;
+       ++i) {  // 300 s: sanitizers
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_GE(testing::FaultVfs::Injected(), before + 4);
