@@ -94,6 +94,10 @@ absl::Status Generate(const GenerateFlags& f) {
 
 absl::Status Detect(const DetectFlags& f) {
   TRACEMARK_ASSIGN_OR_RETURN(std::string text, ReadInput(f.input));
+  if (text.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(f.input == "-" ? "standard input" : f.input,
+                                                   " is empty: there is no text to test"));
+  }
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
   TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
   TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));

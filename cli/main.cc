@@ -261,7 +261,13 @@ int main(int argc, char** argv) {
 
   tracemark::cli::ServiceCommands service(&app);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; a usage error exits 2, as tools conventionally do (CLI11's
+    // own codes, 105 to 115, would read as a signal or a crash to a caller).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   absl::Status status;
   if (std::optional<absl::Status> s = service.Run(); s.has_value()) {
