@@ -136,6 +136,9 @@ absl::Status Serve(ServeFlags& f) {
   if (setrlimit(RLIMIT_CORE, &no_core) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
     return absl::InternalError("cannot disable core dumps");
   }
+  // A file-size limit (or a quota) makes a write fail with EFBIG, which the store and the uploads
+  // report per call; the default action of SIGXFSZ would kill the server instead.
+  signal(SIGXFSZ, SIG_IGN);
   // Signals are taken by this thread only (sigwait below), so every server thread blocks them.
   sigset_t signals;
   sigemptyset(&signals);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -26,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "convert.h"
+#include "tracemark/base/file_io.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/service/access.h"
 #include "tracemark/service/job_store.h"
@@ -56,6 +58,13 @@ std::string RandomHex(size_t bytes) {
                  raw.size());
   hex.pop_back();
   return hex;
+}
+
+// A failed write of an upload, with the system's reason when there is one (a full disk is
+// ResourceExhausted: the client may retry later or elsewhere).
+absl::Status UploadError(const std::string& name) {
+  const std::string what = absl::StrCat("cannot store upload '", name, "'");
+  return errno != 0 ? base::ErrnoStatus(errno, what) : absl::UnavailableError(what);
 }
 
 // Makes a written file (or directory) durable.
@@ -389,8 +398,9 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     std::ofstream out;
     auto open_next = [&]() -> absl::Status {
       while (current < req.uploads_size()) {
+        errno = 0;
         out = std::ofstream(paths[current], std::ios::binary | std::ios::trunc);
-        if (!out) return absl::UnavailableError("cannot store an upload");
+        if (!out) return UploadError(req.uploads(current).name());
         if (req.uploads(current).size() > 0) return absl::OkStatus();
         out.close();  // an empty file is complete as soon as it exists
         ++current;
@@ -416,11 +426,13 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
                                                        "' is longer than its declared ", size,
                                                        " bytes"));
       }
+      errno = 0;
       out.write(ch.data().data(), static_cast<std::streamsize>(ch.data().size()));
+      if (!out) return UploadError(req.uploads(current).name());
       written += ch.data().size();
       if (written == size) {
         out.close();
-        if (!out) return absl::UnavailableError("cannot store an upload");
+        if (!out) return UploadError(req.uploads(current).name());
         ++current;
         written = 0;
         TRACEMARK_RETURN_IF_ERROR(open_next());

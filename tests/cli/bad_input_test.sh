@@ -57,7 +57,7 @@ check() {  # check NAME CONDITION-COMMAND...
   local name="$1"
   shift
   cases=$((cases + 1))
-  if "$@"; then
+  if "$@" > check.out; then
     printf 'ok   %s\n' "$name"
   else
     failures=$((failures + 1))
@@ -190,6 +190,26 @@ expect serve-tokens-missing "tokens" "$tm" serve --insecure --listen 127.0.0.1:0
   --key k.key --tokens nothere
 expect serve-db-not-sqlite "job store|database" sh -c 'printf "a-token-of-twenty-chars submit a\n" > tok &&
   "$1" serve --insecure --listen 127.0.0.1:0 --db binary.txt --key k.key --tokens tok' _ "$tm"
+
+# The service on a full disk: a file-size limit (prlimit) stands in for it. An upload larger than
+# the room left is refused with the reason, the server lives on, and a small scan still runs.
+if command -v prlimit > /dev/null; then
+  printf 'a-token-of-twenty-chars submit alice\n' > tok_full
+  prlimit --fsize=2000000 "$tm" serve --insecure --listen 127.0.0.1:0 --port-file port_full \
+    --db full.db --key k.key --tokens tok_full --workers 1 --scan-threads 1 > serve_full.log 2>&1 &
+  server=$!
+  for _ in $(seq 300); do [ -s port_full ] && break; sleep 0.05; done
+  export TRACEMARK_TOKEN=a-token-of-twenty-chars
+  R=("$tm" remote --insecure --server "127.0.0.1:$(cat port_full 2> /dev/null)" --deadline 60)
+  expect service-upload-disk-full "File too large|No space" "${R[@]}" submit huge_record.jsonl
+  check "the server lives on after the refused upload" kill -0 "$server"
+  check "a small scan still runs to the end" "${R[@]}" submit --watch good.jsonl
+  check "the refused upload left no folder behind" \
+    test "$(find full.db.files -maxdepth 1 -name 'u-*' | wc -l)" -eq 1
+  kill "$server" 2> /dev/null
+  wait "$server" 2> /dev/null
+  unset TRACEMARK_TOKEN
+fi
 
 # ---- nothing lost ----
 cp r.json r_before.json
