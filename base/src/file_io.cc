@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -56,6 +57,20 @@ fs::path TempBeside(const fs::path& target) {
                                absl::Hex(salt ^ (counter.fetch_add(1) * 0x9e3779b97f4a7c15ull))));
 }
 
+// For a path that exists and is not a regular file: writes `contents` there in place (when null,
+// only opens it for writing), with the outcome. nullopt for a regular file or a missing path.
+std::optional<absl::Status> InPlace(const fs::path& target, const std::string& what,
+                                    const std::string_view* contents) {
+  struct stat st;
+  if (::stat(target.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return std::nullopt;
+  if (S_ISDIR(st.st_mode)) return ErrnoStatus(EISDIR, what);
+  const int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, what);
+  const int err = contents != nullptr ? WriteAll(fd, *contents) : 0;
+  if (::close(fd) != 0 && err == 0) return ErrnoStatus(errno, what);
+  return err == 0 ? absl::OkStatus() : ErrnoStatus(err, what);
+}
+
 }  // namespace
 
 absl::Status ErrnoStatus(int err, std::string_view what) {
@@ -82,15 +97,7 @@ absl::Status ErrnoStatus(int err, std::string_view what) {
 absl::Status WriteFileAtomically(const std::string& path, std::string_view contents) {
   const std::string what = absl::StrCat("cannot write ", path);
   const fs::path target = Resolve(path);
-  struct stat st;
-  if (::stat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    if (S_ISDIR(st.st_mode)) return ErrnoStatus(EISDIR, what);
-    const int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus(errno, what);
-    const int err = WriteAll(fd, contents);
-    if (::close(fd) != 0 && err == 0) return ErrnoStatus(errno, what);
-    return err == 0 ? absl::OkStatus() : ErrnoStatus(err, what);
-  }
+  if (std::optional<absl::Status> s = InPlace(target, what, &contents)) return *s;
   const fs::path tmp = TempBeside(target);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) return ErrnoStatus(errno, what);
@@ -115,15 +122,9 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view conte
 absl::Status CheckWritable(const std::string& path) {
   const std::string what = absl::StrCat("cannot write ", path);
   const fs::path target = Resolve(path);
-  struct stat st;
-  if (::stat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    if (S_ISDIR(st.st_mode)) return ErrnoStatus(EISDIR, what);
-    const int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus(errno, what);
-    ::close(fd);
-    return absl::OkStatus();
-  }
+  if (std::optional<absl::Status> s = InPlace(target, what, nullptr)) return *s;
   const fs::path dir = DirectoryOf(target);
+  struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, what);
   if (!S_ISDIR(st.st_mode)) return ErrnoStatus(ENOTDIR, what);
   if (::access(dir.c_str(), W_OK | X_OK) != 0) return ErrnoStatus(errno, what);
