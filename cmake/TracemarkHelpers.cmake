@@ -49,6 +49,16 @@ function(tracemark_test name)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
 endfunction()
 
+# tracemark_test_properties(NAME LABEL SECONDS [PROPERTY VALUE ...]): a script test's label and
+# time limit, and any further properties; a sanitizer build gets ten times the time (its code runs
+# many times slower).
+function(tracemark_test_properties name label seconds)
+  if(TRACEMARK_SANITIZE)
+    math(EXPR seconds "${seconds} * 10")
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${seconds} ${ARGN})
+endfunction()
+
 # tracemark_embed(TARGET SYMBOL FILE): compiles FILE's bytes into TARGET as
 # std::string_view tracemark::embedded::SYMBOL() (declare it where it is used).
 function(tracemark_embed target symbol file)
