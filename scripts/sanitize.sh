@@ -12,7 +12,7 @@ mode="${1:-all}"; shift || true
 gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$PWD/tests/tsan.supp"
 run() {  # run DIR SANITIZERS CTEST-ARGS...
   local dir="$1" san="$2"; shift 2
   cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRACEMARK_SANITIZE="$san" \
