@@ -12,8 +12,20 @@
 namespace tracemark::tokenizer::internal {
 namespace {
 
+// The folder of the binary or shared object this code was linked into ("" if unknown).
+std::string OwnFolder() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&OwnFolder), &info) == 0 || info.dli_fname == nullptr) {
+    return "";
+  }
+  const std::string path = info.dli_fname;
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash + 1);
+}
+
 // Where the module is looked for: $TRACEMARK_SPM_MODULE, the build tree (for binaries run from
-// it), the install prefix, then the loader's search path.
+// it), beside the object holding this code (the Python package ships it there), the install
+// prefix, then the loader's search path.
 std::vector<std::string> Candidates() {
   std::vector<std::string> out;
   if (const char* env = std::getenv("TRACEMARK_SPM_MODULE"); env != nullptr && *env != '\0') {
@@ -21,6 +33,9 @@ std::vector<std::string> Candidates() {
     return out;
   }
   out.push_back(TRACEMARK_SPM_MODULE_BUILD_PATH);
+  if (const std::string own = OwnFolder(); !own.empty()) {
+    out.push_back(own + TRACEMARK_SPM_MODULE_NAME);
+  }
   out.push_back(TRACEMARK_SPM_MODULE_INSTALL_PATH);
   out.push_back(TRACEMARK_SPM_MODULE_NAME);
   return out;
@@ -51,6 +66,16 @@ struct Module {
 const Module& Load() {
   static const Module* module = [] {
     auto* m = new Module;
+#if defined(TRACEMARK_SANITIZED)
+    // Without RTLD_DEEPBIND, libsentencepiece's protobuf-lite binds to a libprotobuf already in
+    // the process, whose version check aborts it on load. Refuse cleanly instead.
+    if (dlsym(RTLD_DEFAULT, "_ZN6google8protobuf8internal13VerifyVersionEiiPKc") != nullptr) {
+      m->error =
+          "SentencePiece models cannot be loaded by a sanitizer build of a program that links "
+          "libprotobuf (sanitizers refuse RTLD_DEEPBIND); use a normal build";
+      return m;
+    }
+#endif
     std::string tried;
     for (const std::string& path : Candidates()) {
       const bool explicit_path = path.find('/') != std::string::npos;
