@@ -4,9 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 werror=OFF; [ "${CI:-}" = true ] && werror=ON
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+# The Python package, against Debian's interpreter (the one with python3-torch and numpy).
+py=(-DTRACEMARK_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3)
 if [ ! -f build/CMakeCache.txt ]; then
-  cmake -S . -B build "${gen[@]}" -DTRACEMARK_WERROR=$werror "$@"
+  cmake -S . -B build "${gen[@]}" -DTRACEMARK_WERROR=$werror "${py[@]}" "$@"
 else
-  cmake -S . -B build -DTRACEMARK_WERROR=$werror "$@" >/dev/null
+  cmake -S . -B build -DTRACEMARK_WERROR=$werror "${py[@]}" "$@" >/dev/null
 fi
 cmake --build build -j "$(nproc)"

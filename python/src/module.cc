@@ -1,0 +1,289 @@
+// tracemark._tracemark: the Python binding (pybind11) over the C++ library. The package
+// (python/tracemark/) wraps it; docs/integrations.md documents it.
+//
+// Logits are passed without copies: a float32 numpy array (or a CPU torch tensor's .numpy() view)
+// that is C-contiguous is modified in place. Statuses become Python exceptions: ValueError for
+// InvalidArgument, FileNotFoundError for NotFound, PermissionError for PermissionDenied and
+// FailedPrecondition on key files, RuntimeError otherwise. Key bytes never cross into Python: a
+// Key is an opaque handle with an id and a commitment.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+#include "tracemark/tokenizer/load.h"
+#include "tracemark/verifier/scan_job.h"
+#include "tracemark/verifier/text_detection.h"
+#include "tracemark/watermark/keys.h"
+#include "tracemark/watermark/watermarker.h"
+
+namespace py = pybind11;
+
+namespace tracemark::python {
+namespace {
+
+using watermark::AccountKeys;
+using watermark::Key;
+using watermark::SequenceState;
+using watermark::StepResult;
+using watermark::Watermarker;
+
+[[noreturn]] void Throw(const absl::Status& s) {
+  const std::string m(s.message());
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      throw py::value_error(m);
+    case absl::StatusCode::kNotFound:
+      PyErr_SetString(PyExc_FileNotFoundError, m.c_str());
+      throw py::error_already_set();
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kFailedPrecondition:
+      PyErr_SetString(PyExc_PermissionError, m.c_str());
+      throw py::error_already_set();
+    default:
+      throw std::runtime_error(m);
+  }
+}
+
+template <typename T>
+T Take(absl::StatusOr<T> v) {
+  if (!v.ok()) Throw(v.status());
+  return *std::move(v);
+}
+
+void Check(const absl::Status& s) {
+  if (!s.ok()) Throw(s);
+}
+
+using Int32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+// Logits: float32, C-contiguous; no forcecast, so that a wrong dtype is an error rather than a
+// silently modified copy.
+using FloatArray = py::array_t<float, py::array::c_style>;
+
+FloatArray CheckedLogits(py::object logits) {
+  if (!py::isinstance<py::array>(logits)) {
+    throw py::type_error("logits must be a numpy array (torch: tensor.numpy() on a CPU tensor)");
+  }
+  py::array a = py::reinterpret_borrow<py::array>(logits);
+  if (!a.dtype().is(py::dtype::of<float>())) {
+    throw py::type_error("logits must be float32 (modified in place; cast it first)");
+  }
+  if (!(a.flags() & py::array::c_style)) throw py::value_error("logits must be C-contiguous");
+  if (!a.writeable()) throw py::value_error("logits must be writeable (modified in place)");
+  return py::reinterpret_borrow<FloatArray>(a);
+}
+
+std::vector<int32_t> Ids(const Int32Array& a) {
+  if (a.ndim() != 1) throw py::value_error("token ids must be one-dimensional");
+  return std::vector<int32_t>(a.data(), a.data() + a.size());
+}
+
+py::dict StepDict(const StepResult& r) {
+  py::dict d;
+  static const char* kLayers[] = {"none", "provider", "account_payload", "account_fingerprint"};
+  d["layer"] = kLayers[static_cast<int>(r.layer)];
+  d["token_chosen"] = r.token_chosen;
+  d["token"] = r.token;
+  return d;
+}
+
+py::object Json(const nlohmann::json& j) {
+  return py::module_::import("json").attr("loads")(j.dump());
+}
+
+PYBIND11_MODULE(_tracemark, m) {
+  m.doc() = "tracemark: per-account watermarks in the sampling loop, and their detection";
+
+  py::class_<Key>(m, "Key", "A 32-byte secret held in guarded memory; only its id leaves it.")
+      .def_static(
+          "from_file",
+          [](const std::string& path) { return Take(watermark::ReadMasterKeyFile(path)); },
+          py::arg("path"), "A master key file: exactly 32 bytes, mode 0600.")
+      .def_static(
+          "from_env",
+          [](const std::string& var) { return Take(watermark::ReadMasterKeyFromEnv(var.c_str())); },
+          py::arg("variable"), "A master key as 64 hex digits in an environment variable.")
+      .def(
+          "derive_epoch",
+          [](const Key& k, uint32_t e) { return Take(watermark::DeriveEpochKey(k, e)); },
+          py::arg("epoch"))
+      .def_property_readonly("id", &Key::Id)
+      .def_property_readonly("commitment", &Key::Commitment)
+      .def("__repr__", [](const Key& k) { return "<tracemark.Key id " + k.Id() + ">"; });
+
+  m.def(
+      "new_key_file",
+      [](const std::string& path) { return Take(watermark::WriteNewMasterKeyFile(path)); },
+      py::arg("path"), "Writes a new random master key (mode 0600; never overwrites); its id.");
+
+  py::class_<AccountKeys>(m, "AccountKeys", "One account's keys and codewords (per request).")
+      .def_property_readonly("account", &AccountKeys::account);
+
+  py::class_<SequenceState>(m, "SequenceState", "Contexts already seen in one response.")
+      .def(py::init<>())
+      .def("reset", &SequenceState::Reset);
+
+  py::class_<Watermarker>(m, "Watermarker")
+      .def(py::init([](const Key& master, int32_t vocab_size, uint32_t epoch,
+                       const std::string& scheme, const std::string& params) {
+             const Key epoch_key = Take(watermark::DeriveEpochKey(master, epoch));
+             const watermark::Config config =
+                 Take(verifier::WatermarkConfig(scheme, params, vocab_size));
+             return Take(Watermarker::Create(epoch_key, config));
+           }),
+           py::arg("master"), py::arg("vocab_size"), py::kw_only(), py::arg("epoch") = 0,
+           py::arg("scheme") = "kgw", py::arg("params") = "",
+           "A watermarker for one epoch of `master`, over a vocabulary of `vocab_size` ids.")
+      .def_property_readonly("vocab_size",
+                             [](const Watermarker& w) { return w.config().vocab_size; })
+      .def_property_readonly("context_width",
+                             [](const Watermarker& w) { return w.config().context_width; })
+      .def_property_readonly("key_id", &Watermarker::key_id)
+      .def(
+          "for_account", [](const Watermarker& w, uint64_t a) { return Take(w.ForAccount(a)); },
+          py::arg("account"))
+      .def(
+          "process_dense",
+          [](const Watermarker& w, const AccountKeys* account, const Int32Array& context,
+             py::object logits, SequenceState* state) {
+            FloatArray row = CheckedLogits(std::move(logits));
+            if (row.ndim() != 1) throw py::value_error("process_dense takes one row of logits");
+            const std::vector<int32_t> ctx = Ids(context);
+            StepResult r;
+            {
+              py::gil_scoped_release release;
+              r = Take(w.ProcessDense(account, ctx, absl::MakeSpan(row.mutable_data(), row.size()),
+                                      state));
+            }
+            return StepDict(r);
+          },
+          py::arg("account"), py::arg("context"), py::arg("logits"), py::arg("state") = nullptr,
+          "Watermarks one row of logits in place; `context`: the ids before the position.")
+      .def(
+          "process_sparse",
+          [](const Watermarker& w, const AccountKeys* account, const Int32Array& context,
+             const Int32Array& ids, py::object logits, SequenceState* state) {
+            FloatArray vals = CheckedLogits(std::move(logits));
+            if (ids.ndim() != 1 || vals.ndim() != 1 || ids.size() != vals.size()) {
+              throw py::value_error("ids and logits must be one-dimensional and of one length");
+            }
+            std::vector<watermark::Candidate> c(static_cast<size_t>(ids.size()));
+            for (size_t i = 0; i < c.size(); ++i) c[i] = {ids.data()[i], vals.data()[i]};
+            const std::vector<int32_t> ctx = Ids(context);
+            StepResult r = Take(w.ProcessSparse(account, ctx, absl::MakeSpan(c), state));
+            float* out = vals.mutable_data();
+            for (size_t i = 0; i < c.size(); ++i) out[i] = c[i].logit;
+            return StepDict(r);
+          },
+          py::arg("account"), py::arg("context"), py::arg("ids"), py::arg("logits"),
+          py::arg("state") = nullptr, "Watermarks a candidate list (ids, logits in place).")
+      .def(
+          "process_batch",
+          [](const Watermarker& w, const std::vector<const AccountKeys*>& accounts,
+             const Int32Array& contexts, py::object logits,
+             std::optional<std::vector<SequenceState*>> states) {
+            FloatArray rows = CheckedLogits(std::move(logits));
+            const size_t h = static_cast<size_t>(w.config().context_width);
+            if (rows.ndim() != 2) throw py::value_error("logits must be B x vocab_size");
+            const size_t b = static_cast<size_t>(rows.shape(0));
+            if (contexts.ndim() != 2 || static_cast<size_t>(contexts.shape(0)) != b ||
+                static_cast<size_t>(contexts.shape(1)) != h) {
+              throw py::value_error(
+                  "contexts must be B x context_width (the last h ids; -1 for "
+                  "positions before the start)");
+            }
+            if (accounts.size() != b) throw py::value_error("one account (or None) per row");
+            std::vector<SequenceState*> st = states.value_or(std::vector<SequenceState*>{});
+            if (!st.empty() && st.size() != b) throw py::value_error("one state (or None) per row");
+            std::vector<StepResult> results(b);
+            {
+              py::gil_scoped_release release;
+              Check(w.ProcessBatch(accounts, absl::MakeConstSpan(contexts.data(), contexts.size()),
+                                   absl::MakeSpan(rows.mutable_data(), rows.size()), st,
+                                   absl::MakeSpan(results)));
+            }
+            py::list out;
+            for (const StepResult& r : results) out.append(StepDict(r));
+            return out;
+          },
+          py::arg("accounts"), py::arg("contexts"), py::arg("logits"),
+          py::arg("states") = py::none(),
+          "Watermarks B rows in place: row b has context contexts[b] and account accounts[b].");
+
+  py::class_<tokenizer::Tokenizer, std::shared_ptr<tokenizer::Tokenizer>>(m, "Tokenizer")
+      .def_static(
+          "load",
+          [](const std::string& spec, const std::string& data_dir) {
+            return std::shared_ptr<tokenizer::Tokenizer>(
+                Take(tokenizer::LoadTokenizer(spec, data_dir)));
+          },
+          py::arg("spec") = "cl100k_base", py::arg("data_dir") = "data")
+      .def_property_readonly("vocab_size", &tokenizer::Tokenizer::vocab_size)
+      .def("encode", [](const tokenizer::Tokenizer& t,
+                        const std::string& text) { return Take(t.Encode(text)); })
+      .def("decode", [](const tokenizer::Tokenizer& t, const std::vector<int32_t>& ids) {
+        return py::bytes(Take(t.Decode(ids)));
+      });
+
+  m.def(
+      "detect_ids",
+      [](const Key& master, const std::vector<int32_t>& ids, int32_t vocab_size,
+         const std::string& scheme, const std::string& params, std::vector<uint32_t> epochs,
+         std::optional<uint64_t> account, size_t score_from, uint64_t account_limit) {
+        const watermark::Config config =
+            Take(verifier::WatermarkConfig(scheme, params, vocab_size));
+        verifier::DetectOptions o;
+        o.epochs = std::move(epochs);
+        o.account = account;
+        o.account_limit = account_limit;
+        verifier::TextDetection d;
+        {
+          py::gil_scoped_release release;
+          d = Take(verifier::DetectIds(master, config, ids, score_from, o));
+        }
+        py::dict r;
+        r["p_value"] = d.provider_p_value.value();
+        r["log10_p_value"] = d.provider_p_value.log10();
+        r["tokens"] = d.tokens;
+        r["attributed_account"] = d.attributed_account.has_value()
+                                      ? py::object(py::int_(*d.attributed_account))
+                                      : py::none();
+        r["attributed_p_value"] = d.attributed_p_value.value();
+        r["account_p_value"] = d.account_p_value.value();
+        return r;
+      },
+      py::arg("master"), py::arg("ids"), py::arg("vocab_size"), py::kw_only(),
+      py::arg("scheme") = "kgw", py::arg("params") = "",
+      py::arg("epochs") = std::vector<uint32_t>{0}, py::arg("account") = py::none(),
+      py::arg("score_from") = 0, py::arg("account_limit") = 0,
+      "Tests token ids for the provider watermark and attributes them (exact p-values).");
+
+  m.def(
+      "scan",
+      [](const Key& master, const std::string& options_json, const std::string& data_dir,
+         int threads) {
+        const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
+        if (options.is_discarded()) throw py::value_error("options_json is not valid JSON");
+        verifier::ScanJobSpec spec = Take(verifier::ScanJobSpec::FromOptions(options));
+        spec.data_dir = data_dir;
+        spec.threads = threads;
+        verifier::ScanJobOutput out;
+        {
+          py::gil_scoped_release release;
+          out = Take(verifier::RunScanJob(spec, master));
+        }
+        return Json(out.result);
+      },
+      py::arg("master"), py::arg("options_json"), py::arg("data_dir") = "data",
+      py::arg("threads") = 0, "Runs `tracemark scan` in-process; the result as a dict.");
+}
+
+}  // namespace
+}  // namespace tracemark::python

@@ -1,0 +1,81 @@
+"""A Hugging Face ``LogitsProcessor`` that watermarks every generated token for its account.
+
+    from transformers import LogitsProcessorList
+    from tracemark.hf import TracemarkLogitsProcessor
+    proc = TracemarkLogitsProcessor(wm, accounts=[42, 7])   # one account per batch row
+    model.generate(ids, logits_processor=LogitsProcessorList([proc]), do_sample=True)
+
+The processor follows the ``transformers`` interface, ``__call__(input_ids, scores) -> scores``,
+without importing ``transformers`` (so it also drives a plain PyTorch decode loop). Row b of the
+batch is served to ``accounts[b]`` (``None``: anonymous, provider layer only); its context is the
+last h ids of ``input_ids[b]``, prompt included. With ``num_return_sequences`` or beams, give the
+account of every row. Scores are changed in place when they are a contiguous float32 CPU tensor,
+and copied through float32 otherwise (GPU, half precision). Sampling schemes (Gumbel, SynthID) set
+every other logit to -inf so that any sampler after them returns the keyed choice.
+"""
+
+import numpy as np
+
+from ._tracemark import SequenceState
+
+__all__ = ["TracemarkLogitsProcessor"]
+
+
+class TracemarkLogitsProcessor:
+    """Watermarks the next-token scores of each row for that row's account."""
+
+    def __init__(self, watermarker, accounts):
+        self._wm = watermarker
+        self._h = watermarker.context_width
+        self._vocab = watermarker.vocab_size
+        self._keys = {}
+        self.accounts = list(accounts)
+        self._rows = None
+        self._states = [SequenceState() for _ in self.accounts]
+
+    def _account(self, account):
+        if account is None:
+            return None
+        if account not in self._keys:
+            self._keys[account] = self._wm.for_account(int(account))
+        return self._keys[account]
+
+    def reset(self, accounts=None):
+        """Starts new responses (for the same accounts unless given)."""
+        if accounts is not None:
+            self.accounts = list(accounts)
+        self._states = [SequenceState() for _ in self.accounts]
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        batch, width = scores.shape
+        if batch != len(self.accounts):
+            raise ValueError(f"{batch} rows of scores but {len(self.accounts)} accounts")
+        if width < self._vocab:
+            raise ValueError(f"scores have {width} columns; the watermark's vocabulary is "
+                             f"{self._vocab}")
+        in_place = (scores.device.type == "cpu" and scores.dtype == torch.float32
+                    and scores.is_contiguous())
+        work = scores if in_place else scores.detach().to("cpu", torch.float32).contiguous()
+        logits = work.numpy()
+        ids = input_ids.detach().to("cpu").numpy()
+        contexts = np.full((batch, self._h), -1, dtype=np.int32)
+        take = min(self._h, ids.shape[1])
+        if take:
+            contexts[:, self._h - take:] = ids[:, ids.shape[1] - take:]
+        accounts = [self._account(a) for a in self.accounts]
+        if width == self._vocab:
+            results = self._wm.process_batch(accounts, contexts, logits, self._states)
+        else:  # a padded vocabulary: each row's first vocab_size columns are one contiguous view
+            results = []
+            for b in range(batch):
+                row = logits[b, : self._vocab]
+                ctx = contexts[b][contexts[b] >= 0] if take < self._h else contexts[b]
+                results.append(self._wm.process_dense(accounts[b], ctx, row, self._states[b]))
+                if results[-1]["token_chosen"]:
+                    logits[b, self._vocab:] = -np.inf
+        if not in_place:
+            scores.copy_(work.to(scores.device, scores.dtype))
+        self.last_results = results
+        return scores

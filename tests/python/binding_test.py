@@ -1,0 +1,194 @@
+"""The Python binding (tracemark._tracemark) against the C++ library it wraps: keys, the three
+ways of watermarking logits (and that they agree), errors for bad input, detection, and scan()
+against the `tracemark scan` command on the same data.
+
+Run by ctest with PYTHONPATH=<build>/python, TRACEMARK_CLI and TRACEMARK_DATA_DIR set."""
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+
+import tracemark
+
+V = 5000
+
+
+def sample(logits, rng):
+    p = np.exp(logits - logits.max())
+    return int(rng.choice(len(logits), p=p / p.sum()))
+
+
+class BindingTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        # A fixed key (the tests' outcomes are then fixed too), written as a key file.
+        cls.key_path = os.path.join(cls.tmp.name, "master.key")
+        fd = os.open(cls.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, bytes(range(7, 39)))
+        os.close(fd)
+        cls.master = tracemark.Key.from_file(cls.key_path)
+        os.environ["TM_TEST_KEY"] = bytes(range(7, 39)).hex()
+        cls.key_id = tracemark.Key.from_env("TM_TEST_KEY").id
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_key_shows_its_id_and_never_its_bytes(self):
+        self.assertEqual(self.master.id, self.key_id)
+        with open(self.key_path, "rb") as f:
+            secret = f.read()
+        shown = repr(self.master) + str(self.master.commitment) + self.master.id
+        self.assertNotIn(secret.hex(), shown)
+        self.assertFalse(hasattr(self.master, "bytes"))
+        self.assertNotEqual(self.master.derive_epoch(1).id, self.master.derive_epoch(0).id)
+
+    def test_new_key_files_are_random_and_private(self):
+        path = os.path.join(self.tmp.name, "new.key")
+        kid = tracemark.new_key_file(path)
+        self.assertEqual(tracemark.Key.from_file(path).id, kid)
+        self.assertNotEqual(kid, self.key_id)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+
+    def test_key_file_errors_are_python_exceptions(self):
+        with self.assertRaises(FileNotFoundError):
+            tracemark.Key.from_file(os.path.join(self.tmp.name, "absent.key"))
+        loose = os.path.join(self.tmp.name, "loose.key")
+        with open(loose, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(loose, 0o644)
+        with self.assertRaises(PermissionError):
+            tracemark.Key.from_file(loose)
+        with self.assertRaises(Exception):
+            tracemark.new_key_file(self.key_path)  # never overwrites
+        os.environ["TM_TEST_BAD_KEY"] = "xyz"
+        with self.assertRaises(ValueError):
+            tracemark.Key.from_env("TM_TEST_BAD_KEY")
+
+    def test_dense_sparse_and_batch_agree(self):
+        wm = tracemark.Watermarker(self.master, vocab_size=V)
+        h = wm.context_width
+        rng = np.random.default_rng(1)
+        accounts = [wm.for_account(a) if a is not None else None for a in (3, 9, 3, None)]
+        contexts = rng.integers(0, V, size=(4, h), dtype=np.int32)
+        base = rng.normal(size=(4, V)).astype(np.float32)
+        batch = base.copy()
+        results = wm.process_batch(accounts, contexts, batch)
+        for b in range(4):
+            row = base[b].copy()
+            r = wm.process_dense(accounts[b], contexts[b], row)
+            self.assertEqual(r, results[b])
+            np.testing.assert_array_equal(row, batch[b])
+            ids = np.arange(V, dtype=np.int32)
+            vals = base[b].copy()
+            rs = wm.process_sparse(accounts[b], contexts[b], ids, vals)
+            self.assertEqual(rs["layer"], r["layer"])
+            np.testing.assert_array_equal(vals, batch[b])
+        self.assertFalse(np.array_equal(batch, base))  # something was watermarked
+
+    def test_logits_are_modified_in_place_or_refused(self):
+        wm = tracemark.Watermarker(self.master, vocab_size=V)
+        acct = wm.for_account(1)
+        ctx = np.array([5, 6, 7, 8][-wm.context_width:], dtype=np.int32)
+        with self.assertRaises(TypeError):
+            wm.process_dense(acct, ctx, np.zeros(V))  # float64
+        with self.assertRaises(TypeError):
+            wm.process_dense(acct, ctx, [0.0] * V)  # not an array
+        nan = np.zeros(V, dtype=np.float32)
+        nan[3] = np.nan
+        before = nan.copy()
+        with self.assertRaisesRegex(ValueError, "NaN"):
+            wm.process_dense(acct, ctx, nan)
+        np.testing.assert_array_equal(nan, before)  # nothing modified
+        with self.assertRaises(ValueError):
+            wm.process_dense(acct, ctx, np.zeros(2 * V, dtype=np.float32)[::2])  # strided
+        frozen = np.zeros(V, dtype=np.float32)
+        frozen.flags.writeable = False
+        with self.assertRaises(ValueError):
+            wm.process_dense(acct, ctx, frozen)
+        with self.assertRaises(ValueError):
+            wm.process_dense(acct, ctx, np.zeros(V - 1, dtype=np.float32))  # vocabulary mismatch
+        with self.assertRaises(ValueError):
+            wm.process_batch([acct], np.zeros((2, wm.context_width), np.int32),
+                             np.zeros((2, V), np.float32))  # one account for two rows
+        with self.assertRaises(ValueError):
+            tracemark.Watermarker(self.master, vocab_size=V, scheme="nope")
+        with self.assertRaises(ValueError):
+            tracemark.Watermarker(self.master, vocab_size=V, params="gamma=2")
+
+    def generate(self, wm, account, n, seed, watermark=True):
+        rng = np.random.default_rng(seed)
+        h = wm.context_width
+        ids = list(rng.integers(0, V, size=h))
+        state = tracemark.SequenceState()
+        for _ in range(n):
+            logits = (rng.normal(size=V) * 2.5).astype(np.float32)
+            if watermark:
+                wm.process_dense(account, np.array(ids[-h:], np.int32), logits, state)
+            ids.append(sample(logits, rng))
+        return [int(i) for i in ids]
+
+    def test_watermarked_ids_are_detected_and_attributed_plain_ones_are_not(self):
+        for scheme in ("kgw", "gumbel", "synthid"):
+            with self.subTest(scheme=scheme):
+                wm = tracemark.Watermarker(self.master, vocab_size=V, scheme=scheme)
+                ids = self.generate(wm, wm.for_account(17), 400, seed=2)
+                d = tracemark.detect_ids(self.master, ids, V, scheme=scheme,
+                                         score_from=wm.context_width, account_limit=64)
+                self.assertLess(d["p_value"], 1e-8)
+                self.assertEqual(d["attributed_account"], 17)
+                plain = self.generate(wm, None, 400, seed=3, watermark=False)
+                d = tracemark.detect_ids(self.master, plain, V, scheme=scheme,
+                                         score_from=wm.context_width)
+                self.assertGreater(d["p_value"], 1e-4)
+
+    def test_scan_equals_the_command_line_scan(self):
+        data_dir = os.environ["TRACEMARK_DATA_DIR"]
+        tok = tracemark.Tokenizer.load("cl100k_base", data_dir)
+        wm = tracemark.Watermarker(self.master, vocab_size=tok.vocab_size)
+        rng = np.random.default_rng(4)
+        prompt = tok.encode("The committee met on Tuesday to discuss the budget, and")
+        docs = []
+        for account in (5, 11, None):
+            ids = list(prompt)
+            state = tracemark.SequenceState()
+            keys = wm.for_account(account) if account is not None else None
+            table = rng.normal(size=(64, tok.vocab_size)).astype(np.float32) * 3
+            for t in range(600):
+                logits = table[t % 64].copy()
+                wm.process_dense(keys, np.array(ids[-wm.context_width:], np.int32), logits, state)
+                ids.append(sample(logits, rng))
+            text = tok.decode(ids[len(prompt):]).decode("utf-8", "replace")
+            docs.append({"text": text})
+        path = os.path.join(self.tmp.name, "docs.jsonl")
+        with open(path, "w") as f:
+            for d in docs:
+                f.write(json.dumps(d) + "\n")
+        options = {"inputs": [path], "account_limit": 32, "alpha": 1e-3}
+        got = tracemark.scan(self.master, json.dumps(options), data_dir, 2)
+        cli = subprocess.run([os.environ["TRACEMARK_CLI"], "scan", "--key", self.key_path,
+                              "--accounts", "32", "--alpha", "1e-3", "--json", "--no-progress", "--data-dir",
+                              data_dir, path], capture_output=True, text=True, check=True)
+        want = json.loads(cli.stdout)
+        for result in (got, want):
+            del result["totals"]["seconds"]  # the one field that is not a function of the inputs
+        self.assertEqual(got, want)
+        self.assertEqual(got["totals"]["documents_flagged"], 3)  # anonymous text: provider layer
+        # Re-tokenised text keeps the provider signal; an account, when named, is the right one.
+        for doc, account in zip(got["documents"], (5, 11, None)):
+            self.assertLess(doc["p_value"], 1e-6)
+            self.assertIn(doc["account"], (None, account))
+        self.assertEqual(got["documents"][1]["account"], 11)
+        with self.assertRaises(ValueError):
+            tracemark.scan(self.master, "{not json", data_dir)
+        with self.assertRaises(ValueError):
+            tracemark.scan(self.master, json.dumps({"inputs": [path], "alpha": 7}), data_dir)
+
+
+if __name__ == "__main__":
+    unittest.main()
