@@ -23,6 +23,21 @@ void CanaryStatistics::Merge(const CanaryStatistics& other) {
   events_ += other.events_;
 }
 
+std::vector<CanaryStatistics::Entry> CanaryStatistics::Entries() const {
+  std::vector<Entry> out;
+  out.reserve(counts_.size());
+  for (const auto& [key, c] : counts_) out.push_back({key.set, key.context, c});
+  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
+    return a.set != b.set ? a.set < b.set : a.context < b.context;
+  });
+  return out;
+}
+
+void CanaryStatistics::AddEntry(const Entry& entry) {
+  auto& mine = counts_[Key{entry.set, entry.context}];
+  for (size_t i = 0; i < kMaxSetSize; ++i) mine[i] += entry.counts[i];
+}
+
 std::vector<Tuple> CanaryStatistics::Tuples(const Lexicon& lexicon) const {
   std::vector<Tuple> out;
   out.reserve(counts_.size());

@@ -13,6 +13,7 @@
 #include "tracemark/canary/suite.h"
 #include "tracemark/verifier/report.h"
 #include "tracemark/verifier/scan_job.h"
+#include "tracemark/verifier/scan_result_io.h"
 #include "tracemark/verifier/scanner.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -164,6 +165,83 @@ TEST_F(ScanTest, ShardsMergedGiveExactlyTheSingleScan) {
     ASSERT_TRUE(scanner.ScanDocument(copy(docs[i]), &without_dup).ok());
   }
   EXPECT_EQ(scanner.Summarize(without_dup)->provider_tuples, sw.provider_tuples);
+}
+
+// A scan split into partitions of its input files, each partition's result carried as bytes
+// (what a Dask worker returns), merged in input order: exactly the single scan's JSON result, wall
+// time aside. The bytes are canonical, and damaged bytes are refused, never half-read.
+TEST_F(ScanTest, PartitionsCarriedAsBytesGiveExactlyTheSingleScan) {
+  using nlohmann::json;
+  const std::string q = "To the Congress of the United States:";
+  fs::create_directories(dir_ / "in");
+  std::vector<std::string> files;
+  for (int f = 0; f < 5; ++f) {
+    const fs::path path = dir_ / "in" / ("part-" + std::to_string(f) + ".jsonl");
+    std::ofstream out(path);
+    for (int i = 0; i < 2; ++i) {
+      const uint64_t account = f == 4 && i == 1 ? kPlain : static_cast<uint64_t>(7 + (f + i) % 3);
+      out << json{{"prompt", q}, {"completion", Answer(account, 100 + 2 * f + i, q, 250)}}.dump()
+          << "\n";
+    }
+    if (f == 2) out << "{not json\n";  // a skipped record travels too
+    files.push_back(path.string());
+  }
+  verifier::ScanJobSpec spec;
+  spec.inputs = files;
+  spec.data_dir = TRACEMARK_DATA_DIR;
+  spec.epochs = {0, 1};
+  spec.account_limit = 50;
+  spec.alpha = 1e-4;
+  spec.threads = 2;
+  auto whole = verifier::RunScanJob(spec, Master());
+  ASSERT_TRUE(whole.ok()) << whole.status();
+
+  std::vector<verifier::ScanPartitionOutput> parts;
+  std::string first_bytes;
+  for (const auto& slice : std::vector<std::vector<std::string>>{
+           {files[0], files[1]}, {files[2]}, {files[3], files[4]}}) {
+    verifier::ScanJobSpec part = spec;
+    part.inputs = slice;
+    part.threads = 1;
+    auto p = verifier::ScanPartition(part, Master());
+    ASSERT_TRUE(p.ok()) << p.status();
+    const std::string bytes = verifier::SerializeScanResult(p->scan);
+    auto back = verifier::ParseScanResult(bytes);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(verifier::SerializeScanResult(*back), bytes);  // canonical
+    if (first_bytes.empty()) first_bytes = bytes;
+    parts.push_back({*std::move(back), p->input_files});
+  }
+  auto merged = verifier::MergeScanPartitions(spec, Master(), parts);
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  json a = whole->result, b = merged->result;
+  a["totals"].erase("seconds");
+  b["totals"].erase("seconds");
+  EXPECT_EQ(a, b) << a.dump().substr(0, 2000) << "\n" << b.dump().substr(0, 2000);
+  EXPECT_EQ(merged->input_files, whole->input_files);
+  EXPECT_EQ(a["accounts"].size(), whole->result["accounts"].size());
+  EXPECT_FALSE(a["accounts"].empty());
+
+  // Damaged bytes: every truncation and a sample of single-byte changes parse or are refused.
+  for (size_t n = 0; n < first_bytes.size(); n += 1 + n / 64) {
+    auto cut = verifier::ParseScanResult(std::string_view(first_bytes).substr(0, n));
+    EXPECT_FALSE(cut.ok()) << n;
+  }
+  EXPECT_FALSE(verifier::ParseScanResult(first_bytes + "x").ok());
+  for (size_t i = 0; i < first_bytes.size(); i += 7) {
+    std::string changed = first_bytes;
+    changed[i] = static_cast<char>(changed[i] ^ 0x5a);
+    (void)verifier::ParseScanResult(changed);  // a status either way; ASan watches the reads
+  }
+  // A partition scored under another master key is refused, not summarised.
+  const watermark::Key other = *watermark::Key::FromBytes(std::vector<uint8_t>(32, 77));
+  verifier::ScanJobSpec part = spec;
+  part.inputs = {files[0]};
+  auto foreign = verifier::ScanPartition(part, other);
+  ASSERT_TRUE(foreign.ok()) << foreign.status();
+  std::vector<verifier::ScanPartitionOutput> mixed = {parts[1], *std::move(foreign)};
+  auto refused = verifier::MergeScanPartitions(spec, Master(), std::move(mixed));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
 }
 
 TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {

@@ -204,75 +204,144 @@ absl::Status ScanJobSpec::Validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ScanJobOutput> RunScanJob(const ScanJobSpec& spec, const watermark::Key& master,
-                                         const ScanJobControl& control) {
-  TRACEMARK_RETURN_IF_ERROR(spec.Validate());
+namespace {
+
+// What scoring and summarising a scan both need, built from its spec.
+struct ScanSetup {
   std::unique_ptr<tokenizer::Tokenizer> own_tok;
   const tokenizer::Tokenizer* tok = nullptr;
-  if (control.tokenizers != nullptr) {
-    TRACEMARK_ASSIGN_OR_RETURN(tok, control.tokenizers->Get(spec.encoding, spec.data_dir));
-  } else {
-    TRACEMARK_ASSIGN_OR_RETURN(own_tok, tokenizer::LoadTokenizer(spec.encoding, spec.data_dir));
-    tok = own_tok.get();
-  }
-  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config,
-                             WatermarkConfig(spec.scheme, spec.watermark, tok->vocab_size()));
-  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<Verifier> v,
-                             Verifier::Create(master, config, spec.epochs));
-  ScanJobOutput out;
-  out.master_key_id = master.Id();
-  out.master_key_commitment = master.Commitment();
-  ScanOptions opt;
-  opt.account_limit = spec.account_limit;
+  watermark::Config config;
+  std::unique_ptr<Verifier> verifier;
   std::optional<watermark::IssuedAccounts> issued;
+  std::optional<canary::Lexicon> lexicon_holder;
+  std::unique_ptr<canary::CanaryProcessor> canary_proc;
+  std::optional<SeenWindows> seen;
+  std::vector<std::string> seen_in_files;
+  ScanOptions options;
+};
+
+absl::StatusOr<std::unique_ptr<ScanSetup>> PrepareScan(const ScanJobSpec& spec,
+                                                       const watermark::Key& master,
+                                                       const ScanJobControl& control) {
+  TRACEMARK_RETURN_IF_ERROR(spec.Validate());
+  auto s = std::make_unique<ScanSetup>();
+  if (control.tokenizers != nullptr) {
+    TRACEMARK_ASSIGN_OR_RETURN(s->tok, control.tokenizers->Get(spec.encoding, spec.data_dir));
+  } else {
+    TRACEMARK_ASSIGN_OR_RETURN(s->own_tok, tokenizer::LoadTokenizer(spec.encoding, spec.data_dir));
+    s->tok = s->own_tok.get();
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(s->config,
+                             WatermarkConfig(spec.scheme, spec.watermark, s->tok->vocab_size()));
+  TRACEMARK_ASSIGN_OR_RETURN(s->verifier, Verifier::Create(master, s->config, spec.epochs));
+  ScanOptions& opt = s->options;
+  opt.account_limit = spec.account_limit;
   if (!spec.account_ids.empty()) {
-    opt.issued = &issued.emplace(
+    opt.issued = &s->issued.emplace(
         absl::flat_hash_set<uint64_t>(spec.account_ids.begin(), spec.account_ids.end()));
   }
   opt.attribution_alpha = spec.alpha;
   opt.max_candidates = spec.max_candidates;
   opt.threads = spec.threads;
   opt.cancel = control.cancel;
-  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<DocumentReader> reader,
-                             DocumentReader::Open(spec.inputs));
-  out.input_files = reader->paths();
-  std::optional<canary::Lexicon> lexicon_holder;
-  std::unique_ptr<canary::CanaryProcessor> canary_proc;
   if (spec.canary) {
-    TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
-                               LoadCanaryProcessor(spec.lexicon, *tok, &lexicon_holder));
-    opt.canary = canary_proc.get();
+    TRACEMARK_ASSIGN_OR_RETURN(s->canary_proc,
+                               LoadCanaryProcessor(spec.lexicon, *s->tok, &s->lexicon_holder));
+    opt.canary = s->canary_proc.get();
     opt.cohort = spec.cohort;
   }
-  std::optional<SeenWindows> seen;
   if (!spec.seen_in.empty()) {
     TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<DocumentReader> training,
                                DocumentReader::Open(spec.seen_in));
-    out.seen_in_files = training->paths();
-    TRACEMARK_ASSIGN_OR_RETURN(seen, SeenWindows::Collect(*training, *tok, config.context_width));
-    if (seen->size() == 0) {
+    s->seen_in_files = training->paths();
+    TRACEMARK_ASSIGN_OR_RETURN(s->seen,
+                               SeenWindows::Collect(*training, *s->tok, s->config.context_width));
+    if (s->seen->size() == 0) {
       return absl::InvalidArgumentError("seen-in: no windows in the suspected training data");
     }
-    opt.seen = &*seen;
+    opt.seen = &*s->seen;
   }
-  Scanner scanner(*v, *tok, opt);
-  TRACEMARK_ASSIGN_OR_RETURN(out.scan, scanner.Scan(*reader, control.progress));
-  if (out.scan.documents.empty()) {  // a wrong path or format, not evidence of absence
-    if (out.scan.skipped.empty()) {
+  return s;
+}
+
+absl::StatusOr<ScanResult> Score(const ScanSetup& setup, const ScanJobSpec& spec,
+                                 const ScanJobControl& control,
+                                 std::vector<std::string>* input_files) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<DocumentReader> reader,
+                             DocumentReader::Open(spec.inputs));
+  *input_files = reader->paths();
+  Scanner scanner(*setup.verifier, *setup.tok, setup.options);
+  return scanner.Scan(*reader, control.progress);
+}
+
+absl::StatusOr<ScanJobOutput> Finish(const ScanSetup& setup, const watermark::Key& master,
+                                     ScanResult scan, std::vector<std::string> input_files) {
+  if (scan.documents.empty()) {  // a wrong path or format, not evidence of absence
+    if (scan.skipped.empty()) {
       return absl::InvalidArgumentError("the inputs hold no documents: nothing was tested");
     }
-    const Skipped& first = out.scan.skipped.front();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "no usable document in the inputs: nothing was tested (", out.scan.skipped.size(),
-        " skipped; the first, ", first.source, ": ", first.reason, ")"));
+    const Skipped& first = scan.skipped.front();
+    return absl::InvalidArgumentError(
+        absl::StrCat("no usable document in the inputs: nothing was tested (", scan.skipped.size(),
+                     " skipped; the first, ", first.source, ": ", first.reason, ")"));
   }
+  ScanJobOutput out;
+  out.master_key_id = master.Id();
+  out.master_key_commitment = master.Commitment();
+  out.input_files = std::move(input_files);
+  out.seen_in_files = setup.seen_in_files;
+  out.scan = std::move(scan);
+  Scanner scanner(*setup.verifier, *setup.tok, setup.options);
   TRACEMARK_ASSIGN_OR_RETURN(out.summary, scanner.Summarize(out.scan));
-  out.result = ScanJson(out.scan, out.summary, config);
+  out.result = ScanJson(out.scan, out.summary, setup.config);
   out.result["epochs"] = json::array();
-  for (size_t i = 0; i < v->num_epochs(); ++i) {
-    out.result["epochs"].push_back({{"epoch", v->epoch(i)}, {"key_id", v->detector(i).key_id()}});
+  const Verifier& v = *setup.verifier;
+  for (size_t i = 0; i < v.num_epochs(); ++i) {
+    out.result["epochs"].push_back({{"epoch", v.epoch(i)}, {"key_id", v.detector(i).key_id()}});
   }
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ScanJobOutput> RunScanJob(const ScanJobSpec& spec, const watermark::Key& master,
+                                         const ScanJobControl& control) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<ScanSetup> setup, PrepareScan(spec, master, control));
+  std::vector<std::string> input_files;
+  TRACEMARK_ASSIGN_OR_RETURN(ScanResult scan, Score(*setup, spec, control, &input_files));
+  return Finish(*setup, master, std::move(scan), std::move(input_files));
+}
+
+absl::StatusOr<ScanPartitionOutput> ScanPartition(const ScanJobSpec& spec,
+                                                  const watermark::Key& master,
+                                                  const ScanJobControl& control) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<ScanSetup> setup, PrepareScan(spec, master, control));
+  ScanPartitionOutput out;
+  TRACEMARK_ASSIGN_OR_RETURN(out.scan, Score(*setup, spec, control, &out.input_files));
+  return out;
+}
+
+absl::StatusOr<ScanJobOutput> MergeScanPartitions(const ScanJobSpec& spec,
+                                                  const watermark::Key& master,
+                                                  std::vector<ScanPartitionOutput> partitions,
+                                                  const ScanJobControl& control) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<ScanSetup> setup, PrepareScan(spec, master, control));
+  ScanResult merged;
+  std::vector<std::string> input_files;
+  for (ScanPartitionOutput& p : partitions) {
+    TRACEMARK_RETURN_IF_ERROR(merged.Merge(std::move(p.scan)));
+    for (std::string& f : p.input_files) input_files.push_back(std::move(f));
+  }
+  // Statistics scored under another key or configuration are refused here, not summarised.
+  for (size_t i = 0; i < merged.provider.size(); ++i) {
+    const uint64_t layout = merged.provider[i].layout_id();
+    if (i >= setup->verifier->num_epochs() ||
+        (layout != 0 && !setup->verifier->detector(i).TestProvider(merged.provider[i]).ok())) {
+      return absl::InvalidArgumentError(
+          "a partition was scored under another key, epoch list or watermark configuration");
+    }
+  }
+  return Finish(*setup, master, std::move(merged), std::move(input_files));
 }
 
 absl::StatusOr<const tokenizer::Tokenizer*> TokenizerCache::Get(const std::string& encoding,

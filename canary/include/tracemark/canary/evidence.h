@@ -48,6 +48,18 @@ class CanaryStatistics {
   // The distinct tuples in a fixed order (by set, then context), with their majority members.
   std::vector<Tuple> Tuples(const Lexicon& lexicon) const;
 
+  // The raw counts, for serializing a scan partition's result: per distinct (set, context), how
+  // often each member was seen; and the inverse, adding such counts (and events) back.
+  using Counts = std::array<uint32_t, kMaxSetSize>;
+  struct Entry {
+    uint32_t set = 0;
+    uint64_t context = 0;
+    Counts counts{};
+  };
+  std::vector<Entry> Entries() const;  // sorted by (set, context)
+  void AddEntry(const Entry& entry);
+  void AddEvents(uint64_t events) { events_ += events; }
+
  private:
   struct Key {
     uint32_t set;

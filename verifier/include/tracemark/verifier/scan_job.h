@@ -102,6 +102,24 @@ struct ScanJobOutput {
 absl::StatusOr<ScanJobOutput> RunScanJob(const ScanJobSpec& spec, const watermark::Key& master,
                                          const ScanJobControl& control = {});
 
+// A scan split into partitions (docs/scale-out.md): each partition is the same spec with a slice
+// of the inputs, scored anywhere (ScanPartition; its ScanResult travels as bytes, see
+// scan_result_io.h); MergeScanPartitions then merges them in input order and summarises them under
+// the whole spec, giving exactly RunScanJob's result over all the inputs, wall time aside.
+struct ScanPartitionOutput {
+  ScanResult scan;
+  std::vector<std::string> input_files;  // the files this partition read, in reading order
+};
+absl::StatusOr<ScanPartitionOutput> ScanPartition(const ScanJobSpec& spec,
+                                                  const watermark::Key& master,
+                                                  const ScanJobControl& control = {});
+// InvalidArgument when a partition was scored under another key, epoch list or configuration,
+// and, as RunScanJob, when no partition holds a usable document.
+absl::StatusOr<ScanJobOutput> MergeScanPartitions(const ScanJobSpec& spec,
+                                                  const watermark::Key& master,
+                                                  std::vector<ScanPartitionOutput> partitions,
+                                                  const ScanJobControl& control = {});
+
 // The same result with what legitimately differs between two runs of one scan removed: the wall
 // time, and the input paths (each path prefix of a source or id becomes "input:N", N its index in
 // `input_files`). Skipped entries are sorted. Two runs over the same bytes compare equal.

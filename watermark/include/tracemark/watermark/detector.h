@@ -51,6 +51,13 @@ class Layout;
 // Detector refuses to mix them.
 class TextStatistics {
  public:
+  TextStatistics() = default;
+  // Statistics rebuilt from their parts (layout_id() and tuples() of statistics scored before), as
+  // a scan partition's serialized result carries them. Nothing checks the parts: a Detector
+  // refuses them only when the layout id is not its own.
+  TextStatistics(uint64_t layout_id, absl::flat_hash_map<uint64_t, uint64_t> tuples)
+      : tuples_(std::move(tuples)), layout_id_(layout_id) {}
+
   // InvalidArgument when `other` was scored under another epoch key or configuration.
   absl::Status Merge(const TextStatistics& other);
   size_t size() const { return tuples_.size(); }
