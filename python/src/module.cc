@@ -18,7 +18,9 @@
 
 #include "nlohmann/json.hpp"
 #include "tracemark/tokenizer/load.h"
+#include "tracemark/verifier/input.h"
 #include "tracemark/verifier/scan_job.h"
+#include "tracemark/verifier/scan_result_io.h"
 #include "tracemark/verifier/text_detection.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/watermarker.h"
@@ -96,6 +98,16 @@ py::dict StepDict(const StepResult& r) {
 
 py::object Json(const nlohmann::json& j) {
   return py::module_::import("json").attr("loads")(j.dump());
+}
+
+verifier::ScanJobSpec Spec(const std::string& options_json, const std::string& data_dir,
+                           int threads) {
+  const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
+  if (options.is_discarded()) throw py::value_error("options_json is not valid JSON");
+  verifier::ScanJobSpec spec = Take(verifier::ScanJobSpec::FromOptions(options));
+  spec.data_dir = data_dir;
+  spec.threads = threads;
+  return spec;
 }
 
 PYBIND11_MODULE(_tracemark, m) {
@@ -269,11 +281,7 @@ PYBIND11_MODULE(_tracemark, m) {
       "scan",
       [](const Key& master, const std::string& options_json, const std::string& data_dir,
          int threads) {
-        const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
-        if (options.is_discarded()) throw py::value_error("options_json is not valid JSON");
-        verifier::ScanJobSpec spec = Take(verifier::ScanJobSpec::FromOptions(options));
-        spec.data_dir = data_dir;
-        spec.threads = threads;
+        verifier::ScanJobSpec spec = Spec(options_json, data_dir, threads);
         verifier::ScanJobOutput out;
         {
           py::gil_scoped_release release;
@@ -283,6 +291,56 @@ PYBIND11_MODULE(_tracemark, m) {
       },
       py::arg("master"), py::arg("options_json"), py::arg("data_dir") = "data",
       py::arg("threads") = 0, "Runs `tracemark scan` in-process; the result as a dict.");
+
+  m.def(
+      "input_files",
+      [](const std::vector<std::string>& inputs) {
+        return Take(verifier::DocumentReader::Open(inputs))->paths();
+      },
+      py::arg("inputs"), "The files a scan of `inputs` reads, in its reading order.");
+
+  m.def(
+      "scan_partition",
+      [](const Key& master, const std::string& options_json, const std::string& data_dir,
+         int threads) {
+        verifier::ScanJobSpec spec = Spec(options_json, data_dir, threads);
+        verifier::ScanPartitionOutput out;
+        std::string bytes;
+        {
+          py::gil_scoped_release release;
+          out = Take(verifier::ScanPartition(spec, master));
+          bytes = verifier::SerializeScanResult(out.scan);
+        }
+        return py::make_tuple(py::bytes(bytes), out.input_files);
+      },
+      py::arg("master"), py::arg("options_json"), py::arg("data_dir") = "data",
+      py::arg("threads") = 0,
+      "Scores one partition (the options' inputs: a slice of the scan's files) without "
+      "summarising it: (serialized statistics, files read), for scan_merge.");
+
+  m.def(
+      "scan_merge",
+      [](const Key& master, const std::string& options_json,
+         const std::vector<std::pair<py::bytes, std::vector<std::string>>>& partitions,
+         const std::string& data_dir) {
+        verifier::ScanJobSpec spec = Spec(options_json, data_dir, 1);
+        std::vector<std::pair<std::string, std::vector<std::string>>> raw;
+        for (const auto& [bytes, files] : partitions) raw.emplace_back(std::string(bytes), files);
+        verifier::ScanJobOutput out;
+        {
+          py::gil_scoped_release release;
+          std::vector<verifier::ScanPartitionOutput> parts;
+          for (auto& [bytes, files] : raw) {
+            parts.push_back({Take(verifier::ParseScanResult(bytes)), std::move(files)});
+          }
+          out = Take(verifier::MergeScanPartitions(spec, master, std::move(parts)));
+        }
+        return Json(out.result);
+      },
+      py::arg("master"), py::arg("options_json"), py::arg("partitions"),
+      py::arg("data_dir") = "data",
+      "Merges scan_partition results, in input order, under the whole scan's options: the "
+      "result scan() gives over all the inputs (wall time aside).");
 }
 
 }  // namespace

@@ -22,8 +22,11 @@ from ._tracemark import (  # noqa: F401
     Tokenizer,
     Watermarker,
     detect_ids,
+    input_files,
     new_key_file,
     scan,
+    scan_merge,
+    scan_partition,
 )
 
 __all__ = [
@@ -33,6 +36,9 @@ __all__ = [
     "Tokenizer",
     "Watermarker",
     "detect_ids",
+    "input_files",
     "new_key_file",
     "scan",
+    "scan_merge",
+    "scan_partition",
 ]
