@@ -1,0 +1,20 @@
+// A scan partition's serialized result (scan_result_io.h), as a Dask worker returns it: any bytes
+// end in a result or a status, never a crash; a parsed result serializes canonically (serialize,
+// parse, serialize gives the same bytes) and merges with itself.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "tracemark/verifier/scan_result_io.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  auto parsed = tracemark::verifier::ParseScanResult(bytes);
+  if (!parsed.ok()) return 0;
+  const std::string once = tracemark::verifier::SerializeScanResult(*parsed);
+  auto again = tracemark::verifier::ParseScanResult(once);
+  if (!again.ok() || tracemark::verifier::SerializeScanResult(*again) != once) std::abort();
+  tracemark::verifier::ScanResult copy = *again;
+  (void)parsed->Merge(std::move(copy));
+  return 0;
+}
