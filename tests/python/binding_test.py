@@ -13,6 +13,7 @@ import unittest
 import numpy as np
 
 import tracemark
+from fixed_key import key_from_bytes, write_key_file
 
 V = 5000
 
@@ -27,13 +28,10 @@ class BindingTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         # A fixed key (the tests' outcomes are then fixed too), written as a key file.
-        cls.key_path = os.path.join(cls.tmp.name, "master.key")
-        fd = os.open(cls.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, bytes(range(7, 39)))
-        os.close(fd)
+        cls.key_path = write_key_file(os.path.join(cls.tmp.name, "master.key"),
+                                      bytes(range(7, 39)))
         cls.master = tracemark.Key.from_file(cls.key_path)
-        os.environ["TM_TEST_KEY"] = bytes(range(7, 39)).hex()
-        cls.key_id = tracemark.Key.from_env("TM_TEST_KEY").id
+        cls.key_id = key_from_bytes(bytes(range(7, 39)), "TM_TEST_KEY").id
 
     @classmethod
     def tearDownClass(cls):

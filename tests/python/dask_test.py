@@ -12,6 +12,7 @@ import numpy as np
 
 import tracemark
 import tracemark.dask
+from fixed_key import write_key_file
 
 KEY = bytes(range(200, 232))
 
@@ -36,10 +37,7 @@ class DaskScanTest(unittest.TestCase):
         from dask.distributed import Client, LocalCluster
 
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.key_file = os.path.join(cls.tmp.name, "master.key")
-        fd = os.open(cls.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, KEY)
-        os.close(fd)
+        cls.key_file = write_key_file(os.path.join(cls.tmp.name, "master.key"), KEY)
         cls.master = tracemark.Key.from_file(cls.key_file)
         cls.data_dir = os.environ["TRACEMARK_DATA_DIR"]
         tok = tracemark.Tokenizer.load("spm:sotu-bpe8k", cls.data_dir)

@@ -14,6 +14,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tracemark  # noqa: E402
+from fixed_key import key_from_bytes  # noqa: E402
 from tiny_lm import TinyLM, generate  # noqa: E402
 from tracemark.hf import TracemarkLogitsProcessor  # noqa: E402
 
@@ -24,8 +25,7 @@ class HfProcessorTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         torch.set_num_threads(1)
-        os.environ["TM_HF_TEST_KEY"] = KEY.hex()
-        cls.master = tracemark.Key.from_env("TM_HF_TEST_KEY")
+        cls.master = key_from_bytes(KEY, "TM_HF_TEST_KEY")
         cls.tok = tracemark.Tokenizer.load("cl100k_base", os.environ["TRACEMARK_DATA_DIR"])
         cls.vocab = cls.tok.vocab_size
         cls.model = TinyLM(cls.vocab, seed=1)

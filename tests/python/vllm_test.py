@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tracemark  # noqa: E402
 import vllm_driver  # noqa: E402
+from fixed_key import key_from_bytes, write_key_file  # noqa: E402
 from tiny_lm import TinyLM  # noqa: E402
 from tracemark.vllm import TracemarkVllmProcessor  # noqa: E402
 
@@ -65,8 +66,7 @@ class VllmProcessorTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         torch.set_num_threads(1)
-        os.environ["TM_VLLM_TEST_KEY"] = KEY.hex()
-        cls.master = tracemark.Key.from_env("TM_VLLM_TEST_KEY")
+        cls.master = key_from_bytes(KEY, "TM_VLLM_TEST_KEY")
         cls.model = TinyLM(VOCAB, seed=3)
 
     def setUp(self):
@@ -123,10 +123,7 @@ class VllmProcessorTest(unittest.TestCase):
 
     def test_configured_from_the_environment(self):
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "master.key")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.write(fd, KEY)
-            os.close(fd)
+            path = write_key_file(os.path.join(tmp, "master.key"), KEY)
             config = types.SimpleNamespace(
                 model_config=types.SimpleNamespace(get_vocab_size=lambda: VOCAB))
             with self.assertRaisesRegex(ValueError, "TRACEMARK_KEY_FILE"):

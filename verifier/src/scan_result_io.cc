@@ -156,13 +156,32 @@ class Reader {
   std::string error_;
 };
 
-template <typename Map>
-std::vector<typename Map::key_type> SortedKeys(const Map& m) {
+// Per (epoch index, account) maps, written sorted by key: the key, then the value.
+template <typename Map, typename WriteValue>
+void WriteGroups(Writer& w, const Map& m, WriteValue write_value) {
   std::vector<typename Map::key_type> keys;
   keys.reserve(m.size());
   for (const auto& [k, v] : m) keys.push_back(k);
   std::sort(keys.begin(), keys.end());
-  return keys;
+  w.U64(keys.size());
+  for (const auto& key : keys) {
+    w.U64(key.first);
+    w.U64(key.second);
+    write_value(w, m.at(key));
+  }
+}
+
+// The inverse; `value_size` is the least bytes a value takes (for the count check).
+template <typename Map, typename ReadValue>
+void ReadGroups(Reader& in, const char* what, size_t value_size, Map* out, ReadValue read_value) {
+  const uint64_t n = in.Count(what, 16 + value_size);
+  for (uint64_t i = 0; i < n && in.ok(); ++i) {
+    const uint64_t epoch = in.U64(what);
+    const uint64_t account = in.U64(what);
+    if (!out->emplace(std::make_pair(epoch, account), read_value(in)).second) {
+      in.Fail(what, "repeat a group");
+    }
+  }
 }
 
 }  // namespace
@@ -196,25 +215,10 @@ std::string SerializeScanResult(const ScanResult& r) {
     w.Str(s.reason);
   }
   w.StatsList(r.provider);
-  w.U64(r.groups.size());
-  for (const auto& key : SortedKeys(r.groups)) {
-    w.U64(key.first);
-    w.U64(key.second);
-    w.Stats(r.groups.at(key));
-  }
-  w.U64(r.group_documents.size());
-  for (const auto& key : SortedKeys(r.group_documents)) {
-    w.U64(key.first);
-    w.U64(key.second);
-    w.U64(r.group_documents.at(key));
-  }
+  WriteGroups(w, r.groups, [](Writer& wr, const TextStatistics& v) { wr.Stats(v); });
+  WriteGroups(w, r.group_documents, [](Writer& wr, uint64_t v) { wr.U64(v); });
   w.Canary(r.canary);
-  w.U64(r.canary_groups.size());
-  for (const auto& key : SortedKeys(r.canary_groups)) {
-    w.U64(key.first);
-    w.U64(key.second);
-    w.Canary(r.canary_groups.at(key));
-  }
+  WriteGroups(w, r.canary_groups, [](Writer& wr, const CanaryStatistics& v) { wr.Canary(v); });
   w.StatsList(r.white_box);
   w.U64(r.white_box_documents);
   w.U64(r.white_box_positions);
@@ -264,33 +268,12 @@ absl::StatusOr<ScanResult> ParseScanResult(std::string_view bytes) {
     s.reason = in.Str("skipped reason");
   }
   r.provider = in.StatsList("provider statistics");
-  const uint64_t groups = in.Count("groups", 32);
-  for (uint64_t i = 0; i < groups && in.ok(); ++i) {
-    const uint64_t epoch = in.U64("group epoch");
-    const uint64_t account = in.U64("group account");
-    if (!r.groups.emplace(std::make_pair(epoch, account), in.Stats("group statistics")).second) {
-      in.Fail("groups", "repeat a group");
-    }
-  }
-  const uint64_t group_docs = in.Count("group documents", 24);
-  for (uint64_t i = 0; i < group_docs && in.ok(); ++i) {
-    const uint64_t epoch = in.U64("group epoch");
-    const uint64_t account = in.U64("group account");
-    if (!r.group_documents.emplace(std::make_pair(epoch, account), in.U64("group documents"))
-             .second) {
-      in.Fail("group documents", "repeat a group");
-    }
-  }
+  ReadGroups(in, "groups", 16, &r.groups, [](Reader& rd) { return rd.Stats("group statistics"); });
+  ReadGroups(in, "group documents", 8, &r.group_documents,
+             [](Reader& rd) { return rd.U64("group documents"); });
   r.canary = in.Canary("canary statistics");
-  const uint64_t canary_groups = in.Count("canary groups", 32);
-  for (uint64_t i = 0; i < canary_groups && in.ok(); ++i) {
-    const uint64_t epoch = in.U64("canary group epoch");
-    const uint64_t account = in.U64("canary group account");
-    if (!r.canary_groups.emplace(std::make_pair(epoch, account), in.Canary("canary group"))
-             .second) {
-      in.Fail("canary groups", "repeat a group");
-    }
-  }
+  ReadGroups(in, "canary groups", 16, &r.canary_groups,
+             [](Reader& rd) { return rd.Canary("canary group"); });
   r.white_box = in.StatsList("white-box statistics");
   r.white_box_documents = in.U64("white-box documents");
   r.white_box_positions = in.U64("white-box positions");
