@@ -239,8 +239,16 @@ TEST_F(ScanTest, PartitionsCarriedAsBytesGiveExactlyTheSingleScan) {
   part.inputs = {files[0]};
   auto foreign = verifier::ScanPartition(part, other);
   ASSERT_TRUE(foreign.ok()) << foreign.status();
-  std::vector<verifier::ScanPartitionOutput> mixed = {parts[1], *std::move(foreign)};
+  std::vector<verifier::ScanPartitionOutput> mixed = {parts[1], *foreign};
   auto refused = verifier::MergeScanPartitions(spec, Master(), std::move(mixed));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  refused = verifier::MergeScanPartitions(spec, Master(), {*std::move(foreign)});  // alone too
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  // A partition scored under more epochs than the merge's: refused, not read out of range.
+  part.epochs = {0, 1, 2};
+  auto wider = verifier::ScanPartition(part, Master());
+  ASSERT_TRUE(wider.ok()) << wider.status();
+  refused = verifier::MergeScanPartitions(spec, Master(), {*std::move(wider)});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
 }
 

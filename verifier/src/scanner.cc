@@ -450,6 +450,16 @@ absl::StatusOr<ScanResult> Scanner::Scan(DocumentReader& reader,
 absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
   ScanSummary s;
   const size_t n_epochs = verifier_.num_epochs();
+  // A result from elsewhere (a partition's bytes) must fit this verifier's epochs before its
+  // per-epoch statistics are tested (groups' epoch indexes are checked by Verifier::Account); each
+  // detector then refuses statistics of another key or configuration.
+  for (const auto* per_epoch :
+       {&result.provider, &result.white_box, &result.provider_seen, &result.white_box_seen}) {
+    if (!per_epoch->empty() && per_epoch->size() != n_epochs) {
+      return absl::InvalidArgumentError(absl::StrCat("scan statistics for ", per_epoch->size(),
+                                                     " epochs given to a verifier of ", n_epochs));
+    }
+  }
   TRACEMARK_ASSIGN_OR_RETURN(const BestEpoch provider, TestBestEpoch(verifier_, result.provider));
   s.provider_p_value = provider.p;
   s.provider_tuples = provider.tuples;
