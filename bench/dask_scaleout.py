@@ -1,10 +1,10 @@
 """Speed-up of a tracemark scan on a local Dask cluster over worker counts (docs/scale-out.md).
 
 Builds a dataset of JSONL shards from the State of the Union corpus (data/npm/sotu, one record per
-~1,500 characters of whole sentences, repeated with a shard number so that no two records are equal), then times, on the same
-files: the single-process scan with one scan thread (the baseline), and tracemark.dask.scan on
-LocalClusters of 1, 2, ... single-threaded worker processes (cluster start-up excluded). Every
-cluster result is checked equal to the baseline's. Usage:
+~1,500 characters of whole sentences, each prompt numbered so that no two records are equal),
+then times, on the same files: the single-process scan with one scan thread (the baseline), and
+tracemark.dask.scan on LocalClusters of 1, 2, ... single-threaded worker processes (cluster
+start-up excluded). Every cluster result is checked equal to the baseline's. Usage:
 
     PYTHONPATH=build/python /usr/bin/python3 bench/dask_scaleout.py [--mb 48] [--workers 1,2,4]
 """

@@ -1,6 +1,6 @@
 """Per-token overhead of tracemark.hf.TracemarkLogitsProcessor in a Hugging Face generate-style
-PyTorch decode loop on CPU, as a ratio to the same loop without it, and the time spent inside the processor itself, measured
-directly (docs/performance.md).
+PyTorch decode loop on CPU, as a ratio to the same loop without it, and the time spent inside the
+processor itself, measured directly (docs/performance.md).
 
 The model is tests/python/tiny_lm.TinyLM with a key/value cache over cl100k_base's 100,277 ids;
 the loops with and without the processor run alternately in one process, on the same prompts and

@@ -16,6 +16,7 @@ file system). Work is split by file, so a dataset of one huge file gains nothing
 """
 
 import json
+import os
 
 from . import _tracemark as _tm
 
@@ -59,8 +60,6 @@ def scan(client, options, key_file=None, key_env=None, data_dir="data", partitio
     """Runs the scan `options` describe (the JSON options of `tracemark scan`, as in a report) on
     the cluster behind `client`; returns the result as tracemark.scan would. `partitions`
     defaults to four per worker thread; `progress(done, total)` is called as partitions finish."""
-    import os
-
     from dask.distributed import as_completed
 
     options = dict(options)

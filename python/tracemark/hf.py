@@ -59,11 +59,10 @@ class TracemarkLogitsProcessor:
                     and scores.is_contiguous())
         work = scores if in_place else scores.detach().to("cpu", torch.float32).contiguous()
         logits = work.numpy()
-        ids = input_ids.detach().to("cpu").numpy()
+        take = min(self._h, input_ids.shape[1])
         contexts = np.full((batch, self._h), -1, dtype=np.int32)
-        take = min(self._h, ids.shape[1])
-        if take:
-            contexts[:, self._h - take:] = ids[:, ids.shape[1] - take:]
+        if take:  # only the last h ids leave the device, not the whole history
+            contexts[:, self._h - take:] = input_ids[:, -take:].detach().to("cpu").numpy()
         accounts = [self._account(a) for a in self.accounts]
         if width == self._vocab:
             results = self._wm.process_batch(accounts, contexts, logits, self._states)
