@@ -2,7 +2,8 @@
 
 The extension is built by CMake (TRACEMARK_PYTHON=ON, no tests or benchmarks) into a build folder
 of setuptools', and the assembled package folder is installed as is. Without network access to
-PyPI, install with the build tools Debian provides (python3-setuptools, python3-wheel, pybind11-dev):
+PyPI, install with the build tools Debian provides (python3-setuptools, python3-wheel,
+pybind11-dev):
 
     python3 -m pip install --no-build-isolation .
 """

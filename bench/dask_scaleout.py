@@ -91,7 +91,8 @@ def main():
                     t0 = time.perf_counter()
                     got = tracemark.dask.scan(client, options, key_file=key_file,
                                               data_dir=args.data_dir,
-                                              progress=lambda d, n: marks.append(time.perf_counter()))
+                                              progress=lambda d, t: marks.append(
+                                                  time.perf_counter()))
                     t1 = time.perf_counter()
                     times.append((t1 - t0, marks[-1] - t0, t1 - marks[-1]))
                 times.sort()

@@ -59,7 +59,8 @@ def _env_watermarker(vocab_size):
     elif key_env:
         master = _tm.Key.from_env(key_env)
     else:
-        raise ValueError("tracemark: set TRACEMARK_KEY_FILE (a master key file) or TRACEMARK_KEY_ENV")
+        raise ValueError(
+            "tracemark: set TRACEMARK_KEY_FILE (a master key file) or TRACEMARK_KEY_ENV")
     epoch = int(os.environ.get("TRACEMARK_EPOCH", "0"))
     return _tm.Watermarker(master, vocab_size=vocab_size, epoch=epoch,
                            scheme=os.environ.get("TRACEMARK_SCHEME", "kgw"),

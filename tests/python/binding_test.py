@@ -170,7 +170,8 @@ class BindingTest(unittest.TestCase):
         options = {"inputs": [path], "account_limit": 32, "alpha": 1e-3}
         got = tracemark.scan(self.master, json.dumps(options), data_dir, 2)
         cli = subprocess.run([os.environ["TRACEMARK_CLI"], "scan", "--key", self.key_path,
-                              "--accounts", "32", "--alpha", "1e-3", "--json", "--no-progress", "--data-dir",
+                              "--accounts", "32", "--alpha", "1e-3", "--json", "--no-progress",
+                              "--data-dir",
                               data_dir, path], capture_output=True, text=True, check=True)
         want = json.loads(cli.stdout)
         for result in (got, want):
