@@ -5,10 +5,14 @@ cd "$(dirname "$0")/.."
 werror=OFF; [ "${CI:-}" = true ] && werror=ON
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 # The Python package, against Debian's interpreter (the one with python3-torch and numpy).
-py=(-DTRACEMARK_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3)
+opts=(-DTRACEMARK_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3)
+# The llama.cpp sampler adapter, when scripts/setup_llama.sh has installed llama.cpp.
+if [ -f data/llama/lib/cmake/llama/llama-config.cmake ]; then
+  opts+=(-DTRACEMARK_LLAMA=ON "-DCMAKE_PREFIX_PATH=$PWD/data/llama")
+fi
 if [ ! -f build/CMakeCache.txt ]; then
-  cmake -S . -B build "${gen[@]}" -DTRACEMARK_WERROR=$werror "${py[@]}" "$@"
+  cmake -S . -B build "${gen[@]}" -DTRACEMARK_WERROR=$werror "${opts[@]}" "$@"
 else
-  cmake -S . -B build -DTRACEMARK_WERROR=$werror "${py[@]}" "$@" >/dev/null
+  cmake -S . -B build -DTRACEMARK_WERROR=$werror "${opts[@]}" "$@" >/dev/null
 fi
 cmake --build build -j "$(nproc)"

