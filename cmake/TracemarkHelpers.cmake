@@ -3,7 +3,8 @@
 add_library(tracemark_warnings INTERFACE)
 target_compile_options(tracemark_warnings INTERFACE
   $<$<COMPILE_LANGUAGE:CXX,C>:-Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wconversion -Wno-sign-conversion>
-  $<$<BOOL:${TRACEMARK_WERROR}>:-Werror>)
+  $<$<AND:$<BOOL:${TRACEMARK_WERROR}>,$<COMPILE_LANGUAGE:CXX,C>>:-Werror>
+  $<$<AND:$<BOOL:${TRACEMARK_WERROR}>,$<COMPILE_LANGUAGE:CUDA>>:-Werror=all-warnings>)
 
 if(TRACEMARK_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")

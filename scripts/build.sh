@@ -10,6 +10,12 @@ opts=(-DTRACEMARK_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3)
 if [ -f data/llama/lib/cmake/llama/llama-config.cmake ]; then
   opts+=(-DTRACEMARK_LLAMA=ON "-DCMAKE_PREFIX_PATH=$PWD/data/llama")
 fi
+# The batched CUDA kernel, when the CUDA toolkit is installed (no GPU is needed to build it or to
+# run its host-reference tests; the device tests skip without one).
+nvcc="$(command -v nvcc || true)"; [ -z "$nvcc" ] && [ -x /usr/local/cuda/bin/nvcc ] && nvcc=/usr/local/cuda/bin/nvcc
+if [ -n "$nvcc" ]; then
+  opts+=(-DTRACEMARK_CUDA=ON "-DCMAKE_CUDA_COMPILER=$nvcc")
+fi
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build "${gen[@]}" -DTRACEMARK_WERROR=$werror "${opts[@]}" "$@"
 else

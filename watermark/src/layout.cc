@@ -1,5 +1,7 @@
 #include "layout.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -62,23 +64,30 @@ absl::StatusOr<std::unique_ptr<Layout>> Layout::Create(const Key& epoch_key, con
     }
     l->id_ = SipHashWords(SipKey{}, words.data(), words.size()) | 1;  // never 0
   }
-  TRACEMARK_ASSIGN_OR_RETURN(l->channel_key_, SubKey(epoch_key, "layer/channel"));
-  TRACEMARK_ASSIGN_OR_RETURN(l->provider_key_,
+  KernelParams& p = l->params_;
+  p.layout_id = l->id_;
+  TRACEMARK_ASSIGN_OR_RETURN(p.channel_key, SubKey(epoch_key, "layer/channel"));
+  TRACEMARK_ASSIGN_OR_RETURN(p.provider_key,
                              SubKey(epoch_key, absl::StrCat("provider/", SchemeName(c.scheme))));
-  TRACEMARK_ASSIGN_OR_RETURN(l->account_key_, SubKey(epoch_key, "account/colour"));
+  TRACEMARK_ASSIGN_OR_RETURN(p.account_key, SubKey(epoch_key, "account/colour"));
   TRACEMARK_ASSIGN_OR_RETURN(l->payload_key_, SubKey(epoch_key, "account/payload-check"));
   TRACEMARK_ASSIGN_OR_RETURN(SipKey self, SubKey(epoch_key, "provider/kgw-selfhash"));
-  l->self_key_ = self.k0 ^ self.k1;
-  l->self_hash_ = c.scheme == Scheme::kKgw && c.kgw.self_hash;
-  l->all_provider_ = c.account.share <= 0.0;
-  l->provider_threshold_ = ProbabilityThreshold(c.provider_share());
-  l->payload_threshold_ = ProbabilityThreshold(c.account.payload_share);
-  l->green_threshold_ = ProbabilityThreshold(c.kgw.gamma);
-  l->green_fraction_ = ThresholdProbability(l->green_threshold_);
-  l->payload_colours_ = 1u << c.account.bits_per_symbol;
+  p.self_key = self.k0 ^ self.k1;
+  sodium_memzero(&self, sizeof(self));
+  p.self_hash = c.scheme == Scheme::kKgw && c.kgw.self_hash;
+  p.all_provider = c.account.share <= 0.0;
+  p.provider_threshold = ProbabilityThreshold(c.provider_share());
+  p.payload_threshold = ProbabilityThreshold(c.account.payload_share);
+  p.green_threshold = ProbabilityThreshold(c.kgw.gamma);
+  l->green_fraction_ = ThresholdProbability(p.green_threshold);
+  p.payload_colours = 1u << c.account.bits_per_symbol;
   const int bits = c.account.id_bits + c.account.check_bits;
-  l->payload_slots_ =
+  p.payload_slots =
       static_cast<uint32_t>((bits + c.account.bits_per_symbol - 1) / c.account.bits_per_symbol);
+  p.fingerprint_slots = static_cast<uint32_t>(c.account.fingerprint_slots);
+  p.context_width = c.context_width;
+  p.kgw_delta = static_cast<float>(c.kgw.delta);
+  p.account_delta = static_cast<float>(c.account.delta);
 
   // Tardos-family biases p_j = t + (1 - 2t) sin^2(pi u_j / 2), u_j uniform: the arcsine law
   // restricted to [t, 1 - t], quantised to 32 bits (P(symbol 1) = threshold / 2^32 exactly).
@@ -89,32 +98,15 @@ absl::StatusOr<std::unique_ptr<Layout>> Layout::Create(const Key& epoch_key, con
   for (size_t j = 0; j < l->tardos_threshold_.size(); ++j) {
     const double u = UnitOpen(SipHashU64(bias_key, j));
     const double s = PortableSin(kHalfPi * u);
-    const double p = t + (1.0 - 2.0 * t) * (s * s);
-    l->tardos_threshold_[j] = static_cast<uint32_t>(std::floor(p * 4294967296.0));
+    const double bias = t + (1.0 - 2.0 * t) * (s * s);
+    l->tardos_threshold_[j] = static_cast<uint32_t>(std::floor(bias * 4294967296.0));
   }
   return l;
 }
 
-Position Layout::Locate(const int32_t* ctx) const {
-  const size_t h = static_cast<size_t>(config_.context_width);
-  Position pos;
-  pos.context_key = ContextHash(channel_key_, ctx, h);
-  if (all_provider_ || pos.context_key < provider_threshold_) {
-    pos.layer = Layer::kProvider;
-    if (self_hash_) {
-      uint64_t m = ~0ull;
-      for (size_t i = 0; i < h; ++i) m = std::min(m, Mix(self_key_, static_cast<uint32_t>(ctx[i])));
-      pos.self_min = m;
-    } else {
-      pos.seed = ContextHash(provider_key_, ctx, h);
-    }
-    return pos;
-  }
-  const bool payload = Mix(pos.context_key, 1) < payload_threshold_;
-  pos.layer = payload ? Layer::kAccountPayload : Layer::kAccountFingerprint;
-  pos.slot = MulHiIndex(Mix(pos.context_key, 2), payload ? payload_slots_ : fingerprint_slots());
-  pos.seed = ContextHash(account_key_, ctx, h);
-  return pos;
+Layout::~Layout() {
+  sodium_memzero(&params_, sizeof(params_));
+  sodium_memzero(&payload_key_, sizeof(payload_key_));
 }
 
 double Layout::TardosBias(uint32_t j) const {
@@ -133,18 +125,18 @@ std::vector<uint8_t> Layout::PayloadSymbols(uint64_t account) const {
   const unsigned __int128 message =
       static_cast<unsigned __int128>(account) |
       (static_cast<unsigned __int128>(Check(account)) << config_.account.id_bits);
-  std::vector<uint8_t> symbols(payload_slots_);
-  for (uint32_t j = 0; j < payload_slots_; ++j) {
+  std::vector<uint8_t> symbols(params_.payload_slots);
+  for (uint32_t j = 0; j < params_.payload_slots; ++j) {
     symbols[j] = static_cast<uint8_t>((message >> (j * b)) & ((1u << b) - 1));
   }
   return symbols;
 }
 
 std::optional<uint64_t> Layout::DecodePayload(absl::Span<const uint8_t> symbols) const {
-  if (symbols.size() != payload_slots_) return std::nullopt;
+  if (symbols.size() != params_.payload_slots) return std::nullopt;
   const int b = config_.account.bits_per_symbol;
   unsigned __int128 message = 0;
-  for (uint32_t j = 0; j < payload_slots_; ++j) {
+  for (uint32_t j = 0; j < params_.payload_slots; ++j) {
     message |= static_cast<unsigned __int128>(symbols[j]) << (j * b);
   }
   const int ib = config_.account.id_bits, cb = config_.account.check_bits;

@@ -250,6 +250,10 @@ StepResult ProcessPosition(const Layout& layout, const AccountKeys* account, con
 
 }  // namespace
 
+const internal::KernelParams& internal::KernelParamsOf(const Watermarker& wm) {
+  return wm.layout_->kernel_params();
+}
+
 Watermarker::Watermarker(Config config, std::unique_ptr<internal::Layout> layout,
                          std::string key_id)
     : config_(std::move(config)), layout_(std::move(layout)), key_id_(std::move(key_id)) {}

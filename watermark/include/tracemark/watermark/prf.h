@@ -120,7 +120,11 @@ TRACEMARK_HD uint64_t Mix(uint64_t seed, uint64_t x) {
 
 // floor(x * n / 2^64): maps a uniform 64-bit value to a uniform index in [0, n) (bias < n / 2^64).
 TRACEMARK_HD uint32_t MulHiIndex(uint64_t x, uint32_t n) {
+#ifdef __CUDA_ARCH__
+  return static_cast<uint32_t>(__umul64hi(x, n));  // the same high 64 bits of the product
+#else
   return static_cast<uint32_t>((static_cast<unsigned __int128>(x) * n) >> 64);
+#endif
 }
 
 // A double strictly inside (0, 1): (top 52 bits + 1/2) / 2^52, exactly representable.

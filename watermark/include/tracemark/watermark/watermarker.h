@@ -45,8 +45,12 @@
 
 namespace tracemark::watermark {
 
+class Watermarker;
 namespace internal {
 class Layout;
+struct KernelParams;
+// The position decisions of `wm` as plain data, for the CUDA kernel (internal; secret).
+const KernelParams& KernelParamsOf(const Watermarker& wm);
 }  // namespace internal
 
 struct Candidate {
@@ -107,6 +111,7 @@ class Watermarker {
                             absl::Span<StepResult> results) const;
 
  private:
+  friend const internal::KernelParams& internal::KernelParamsOf(const Watermarker& wm);
   Watermarker(Config config, std::unique_ptr<internal::Layout> layout, std::string key_id);
   absl::Status CheckAccount(const AccountKeys* account) const;
   Config config_;
