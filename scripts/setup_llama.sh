@@ -24,16 +24,8 @@ JOBS="${JOBS:-$(nproc)}"
 # What the install stamp records: the commit and the build settings that matter to users.
 BUILD_ID="$LLAMA_COMMIT cpu-release rpath-origin"
 
-missing=()
-for p in python3-yaml python3-tqdm git cmake; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup_llama: installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/apt_install.sh
+apt_install setup_llama python3-yaml python3-tqdm git cmake ninja-build
 
 source scripts/fetch_npm.sh
 fetch_npm "$NLC_SPEC" "$NLC_SHA256" node-llama-cpp
