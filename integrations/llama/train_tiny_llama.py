@@ -198,7 +198,9 @@ def main():
     p.add_argument("--if-stale", action="store_true",
                    help="do nothing when OUT exists and was trained with these settings")
     a = p.parse_args()
-    settings = {k: v for k, v in vars(a).items() if k not in ("out", "threads", "if_stale")}
+    # What shapes the model (paths and thread counts do not).
+    settings = {k: v for k, v in vars(a).items()
+                if k not in ("out", "threads", "if_stale", "data_dir", "vocab_gguf")}
     if a.if_stale and os.path.exists(a.out):
         try:
             with open(a.out + ".ref.json") as fh:
