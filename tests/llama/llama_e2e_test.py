@@ -162,6 +162,26 @@ class LlamaEndToEndTest(unittest.TestCase):
         got = self.scan(self.write("gumbel.jsonl", outs[:1]), scheme="gumbel")
         self.assertEqual(got["totals"]["documents_flagged"], 1)
 
+    def test_bad_input_is_refused_with_a_reason(self):
+        cases = [
+            (["--model", __file__, "--no-watermark", "--prompt", "x"], "cannot load model"),
+            (["--prompt", "x"], "master key is required"),
+            (["--key", os.path.join(self.tmp.name, "absent.key"), "--prompt", "x"], "key file"),
+            (["--no-watermark"], "give --prompt"),
+            (["--no-watermark", "--prompt", "x", "--max-tokens", "5000"], "context"),
+            (["--key", self.key_path, "--account", str(1 << 40), "--prompt", "x"], "account id"),
+            (["--no-watermark", "--account", "3", "--prompt", "x"], "--account needs"),
+        ]
+        for args, message in cases:
+            if args[0] == "--model":
+                cmd = [os.environ["TRACEMARK_LLAMA_BIN"]] + args
+                r = subprocess.run(cmd, capture_output=True, text=True)
+            else:
+                r = run_llama(args, check=False)
+            self.assertEqual(r.returncode, 1, (args, r.stderr))
+            self.assertIn(message, r.stderr, args)
+            self.assertEqual(r.stdout, "", args)
+
     def test_a_configuration_for_another_vocabulary_is_refused(self):
         r = run_llama(["--key", self.key_path, "--watermark", "vocab=32000", "--prompt", "Hi"],
                       check=False)
