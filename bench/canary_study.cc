@@ -9,11 +9,18 @@
 //  null:        D documents served to accounts outside the N tested (other accounts' outputs),
 //               each tested among the N, then pooled 100 at a time and tested again; and, with
 //               --clean FILE (JSON Lines with a "text" field, e.g. the validity corpus), every
-//               clean document tested among the N: false attributions at 1e-3, 1e-6 and 1e-9.
+//               clean document tested among the N: false attributions at 1e-3, 1e-6 and 1e-9;
+//  keys:        R fresh master keys; under each, the dataset-level attribution among N issued
+//               accounts (for each N of --account-counts) on every clean dataset of --datasets
+//               (JSON Lines with a "text" field, or any file as one document; --max-docs caps
+//               each), as a scan does it: the corrected p-values' counts at 0.01 ... 0.5 against
+//               the bound and the exact null, Clopper-Pearson intervals and KS statistics; the
+//               same for account 0's uncorrected p-value. Needs only the tokenizer, not the model.
 //
 //   build-rel/bench/canary_study --study rate --generations 200 --tokens 300
 //   build-rel/bench/canary_study --study attribution --targets 20 --tokens 300
 //   build-rel/bench/canary_study --study null --docs 100000 --tokens 200 --clean FILE
+//   build-rel/bench/canary_study --study keys --fresh-keys 400 --datasets A.jsonl,B.jsonl
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -47,6 +54,12 @@ struct Flags {
   int docs = 100000;
   int threads = 2;
   uint64_t accounts = 25000;
+  // keys
+  std::string datasets;  // comma-separated files
+  std::string account_counts = "1000,25";
+  int fresh_keys = 400;
+  uint64_t key_seed = 0;  // 0: random fresh keys
+  uint64_t max_docs = 0;  // per dataset; 0: all
 };
 
 struct Setup {
@@ -369,6 +382,236 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
   return 0;
 }
 
+// ---- keys: validity of the corrected p-value over fresh keys on fixed clean datasets ----
+
+// One clean dataset: every document's events pooled, as a scan pools them.
+struct KeyDataset {
+  std::string name;
+  uint64_t docs = 0, events = 0;
+  std::vector<tmk::canary::Tuple> tuples;
+};
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (begin <= s.size()) {
+    const size_t end = std::min(s.find(',', begin), s.size());
+    if (end > begin) out.push_back(s.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return out;
+}
+
+// JSON Lines with a "text" field (one document a line), or any other file as one document; at
+// most `max_docs` documents (0: all).
+std::optional<KeyDataset> ReadKeyDataset(const std::string& path, const Setup& s,
+                                         uint64_t max_docs) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  KeyDataset d;
+  d.name = path.substr(path.find_last_of('/') + 1);
+  tmk::canary::CanaryStatistics stats;
+  auto add = [&](const std::string& text) {
+    const auto ev = tmk::canary::ExtractEvents(text, s.proc->lexicon(), s.proc->active_forms());
+    stats.Add(ev);
+    ++d.docs;
+  };
+  const bool jsonl = path.size() > 6 && path.substr(path.size() - 6) == ".jsonl";
+  std::string line;
+  if (!jsonl) {
+    add(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  }
+  while (jsonl && (max_docs == 0 || d.docs < max_docs) && std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("text") && j["text"].is_string()) add(j["text"]);
+  }
+  d.events = stats.events();
+  d.tuples = stats.Tuples(s.proc->lexicon());
+  return d;
+}
+
+// The r-th fresh master key: random (seed 0), or a reproducible one drawn from the seed.
+tmk::watermark::Key FreshMaster(uint64_t seed, uint64_t r) {
+  if (seed == 0) return *tmk::watermark::Key::Generate();
+  return KeyFrom(Hash(seed, r));
+}
+
+// Canary keys of accounts 0..n-1 under epoch 0 of `master` (the real derivation).
+std::vector<tmk::canary::CanaryKey> FreshAccountKeys(const tmk::watermark::Key& master, uint64_t n,
+                                                     int threads) {
+  const tmk::watermark::Key epoch = *tmk::watermark::DeriveEpochKey(master, 0);
+  std::vector<std::optional<tmk::canary::CanaryKey>> keys(n);
+  ParallelFor(static_cast<int>(n), threads, [&](int i) {
+    keys[static_cast<size_t>(i)] = *tmk::canary::CanaryKey::Derive(epoch, static_cast<uint64_t>(i));
+  });
+  std::vector<tmk::canary::CanaryKey> out;
+  for (auto& k : keys) out.push_back(*k);
+  return out;
+}
+
+// The exact null law of a p-value that takes the value min(1, accounts x T(m)) when the best of
+// `accounts` independent accounts has m matches, T(m) = P(matches >= m) for one account.
+struct ExactNull {
+  std::vector<double> support;  // attainable values, decreasing in m
+  std::vector<double> cdf;      // P(value <= support[m])
+  ExactNull(absl::Span<const tmk::canary::Tuple> tuples, uint64_t accounts) {
+    const tmk::stats::BinomialSum null = tmk::canary::NullOfMatches(tuples);
+    for (uint64_t m = 0; m <= tuples.size(); ++m) {
+      const tmk::stats::PValue t = null.UpperTail(m);
+      support.push_back(tmk::stats::Bonferroni(t, accounts).value());
+      // P(best >= m) = 1 - (1 - T(m))^accounts.
+      const double a = static_cast<double>(accounts);
+      cdf.push_back(accounts == 1 ? t.value() : -std::expm1(a * std::log1p(-t.value())));
+    }
+  }
+  // P(value <= x).
+  double Cdf(double x) const {
+    for (size_t m = 0; m < support.size(); ++m) {
+      if (support[m] <= x) return cdf[m];
+    }
+    return 0.0;
+  }
+};
+
+// Kolmogorov's asymptotic P(sqrt(n) D >= lambda), with Stephens' small-n correction.
+double KolmogorovP(double d, size_t n) {
+  const double sn = std::sqrt(static_cast<double>(n));
+  const double l = (sn + 0.12 + 0.11 / sn) * d;
+  if (l < 0.3) return 1.0;
+  double p = 0;
+  for (int k = 1; k <= 100; ++k) p += 2 * ((k % 2) ? 1 : -1) * std::exp(-2.0 * k * k * l * l);
+  return std::clamp(p, 0.0, 1.0);
+}
+
+// sup |F_n - F| over the attainable values (both laws are steps there).
+double KsAgainst(std::vector<double> v, const ExactNull& null) {
+  std::sort(v.begin(), v.end());
+  double d = 0;
+  for (size_t m = 0; m < null.support.size(); ++m) {
+    const double x = null.support[m];
+    const auto below = std::upper_bound(v.begin(), v.end(), x) - v.begin();
+    d = std::max(
+        d, std::abs(static_cast<double>(below) / static_cast<double>(v.size()) - null.Cdf(x)));
+  }
+  return d;
+}
+
+// Counts at each level against the bound level x n and the exact expectation, with Clopper-Pearson
+// intervals, the binomial P(count this high | level), and KS against uniform and the exact law.
+nlohmann::json Calibrate(const char* what, const std::vector<double>& p, const ExactNull& null) {
+  const double levels[] = {0.01, 0.05, 0.1, 0.2, 0.5};
+  const auto n = static_cast<uint64_t>(p.size());
+  std::printf("    %s (%llu keys)\n", what, static_cast<unsigned long long>(n));
+  nlohmann::json j = {{"keys", n}};
+  for (double a : levels) {
+    uint64_t k = 0;
+    for (double x : p) k += x <= a;
+    const auto [lo, hi] = tmk::study::ClopperPearson(k, n);
+    const double excess = tmk::stats::BinomialUpperTail(k, n, a).value();
+    const double exact = null.Cdf(a) * static_cast<double>(n);
+    std::printf(
+        "      <= %-4g %4llu  (bound %6.1f, exact null %6.1f)  rate %.3f [%.3f, %.3f]  "
+        "P(>= this | %g) %.3g\n",
+        a, static_cast<unsigned long long>(k), a * static_cast<double>(n), exact,
+        static_cast<double>(k) / static_cast<double>(n), lo, hi, a, excess);
+    j["levels"].push_back({{"level", a},
+                           {"count", k},
+                           {"bound", a * static_cast<double>(n)},
+                           {"exact_expected", exact},
+                           {"cp95", {lo, hi}},
+                           {"binomial_p_excess", excess}});
+  }
+  const tmk::stats::KsResult u = tmk::stats::KolmogorovSmirnovUniform(p);
+  const double d = KsAgainst(p, null);
+  const double dplus_p =
+      std::exp(-2.0 * static_cast<double>(n) * u.statistic_plus * u.statistic_plus);
+  std::printf(
+      "      KS vs uniform: D+ %.4f (P %.3g), D %.4f; KS vs the exact discrete null: D %.4f "
+      "(P %.3g, conservative)\n",
+      u.statistic_plus, dplus_p, u.statistic, d, KolmogorovP(d, p.size()));
+  j["ks_uniform_d_plus"] = u.statistic_plus;
+  j["ks_uniform_d_plus_p"] = dplus_p;
+  j["ks_uniform_d"] = u.statistic;
+  j["ks_exact_null_d"] = d;
+  j["ks_exact_null_p"] = KolmogorovP(d, p.size());
+  j["p_values"] = p;
+  std::fflush(stdout);
+  return j;
+}
+
+// Per dataset and account count: the corrected p-values over the keys, and account 0's own.
+struct KeyResults {
+  std::vector<std::vector<double>> corrected;  // [account count][key]
+  std::vector<double> fixed;                   // account 0's uncorrected p, per key
+};
+
+int Keys(const Flags& f, const Setup& s, nlohmann::json* out) {
+  std::vector<uint64_t> counts;
+  for (const std::string& c : SplitList(f.account_counts)) counts.push_back(std::stoull(c));
+  std::vector<KeyDataset> datasets;
+  for (const std::string& path : SplitList(f.datasets)) {
+    auto d = ReadKeyDataset(path, s, f.max_docs);
+    if (!d) return std::cerr << "cannot read " << path << "\n", 1;
+    std::printf("%s: %llu documents, %llu events, %zu tuples\n", d->name.c_str(),
+                static_cast<unsigned long long>(d->docs),
+                static_cast<unsigned long long>(d->events), d->tuples.size());
+    datasets.push_back(*std::move(d));
+  }
+  if (counts.empty() || datasets.empty()) return std::cerr << "--datasets, --account-counts\n", 2;
+  const uint64_t most = *std::max_element(counts.begin(), counts.end());
+  std::vector<KeyResults> res(datasets.size());
+  for (KeyResults& r : res) r.corrected.resize(counts.size());
+  for (int r = 0; r < f.fresh_keys; ++r) {
+    const auto keys =
+        FreshAccountKeys(FreshMaster(f.key_seed, static_cast<uint64_t>(r)), most, f.threads);
+    for (size_t d = 0; d < datasets.size(); ++d) {
+      const auto& t = datasets[d].tuples;
+      for (size_t c = 0; c < counts.size(); ++c) {
+        const auto span = absl::MakeConstSpan(keys).first(counts[c]);
+        res[d].corrected[c].push_back(
+            tmk::canary::AttributeAmong(t, span, 1, f.threads).corrected.value());
+      }
+      res[d].fixed.push_back(tmk::canary::TestAccount(t, keys[0]).p.value());
+    }
+    if ((r + 1) % 50 == 0) std::fprintf(stderr, "  %d of %d keys\n", r + 1, f.fresh_keys);
+  }
+  for (size_t d = 0; d < datasets.size(); ++d) {
+    const auto& t = datasets[d].tuples;
+    std::printf("%s (%zu tuples)\n", datasets[d].name.c_str(), t.size());
+    nlohmann::json j = {{"docs", datasets[d].docs},
+                        {"events", datasets[d].events},
+                        {"tuples", t.size()},
+                        {"exact", tmk::canary::NullOfMatches(t).exact()}};
+    for (size_t c = 0; c < counts.size(); ++c) {
+      const std::string what = absl::StrFormat("corrected p, best of %d accounts", counts[c]);
+      j[absl::StrFormat("corrected_%d", counts[c])] =
+          Calibrate(what.c_str(), res[d].corrected[c], ExactNull(t, counts[c]));
+    }
+    j["fixed_account"] = Calibrate("account 0, uncorrected p", res[d].fixed, ExactNull(t, 1));
+    (*out)["datasets"][datasets[d].name] = j;
+  }
+  return 0;
+}
+
+// The keys study needs the tokenizer (for the active forms) but not the trained model.
+int KeysMain(const Flags& f) {
+  auto tok = tmk::tokenizer::LoadTiktokenFromDataDir(f.data_dir, "cl100k_base");
+  if (!tok.ok()) return std::cerr << tok.status() << "\n", 1;
+  Setup s{{*std::move(tok), nullptr, {}}, {}, nullptr, nullptr, std::nullopt};
+  s.proc = *tmk::canary::CanaryProcessor::Create(&tmk::canary::Lexicon::BuiltIn(), *s.data.tok);
+  nlohmann::json out = {{"study", "keys"},
+                        {"fresh_keys", f.fresh_keys},
+                        {"key_seed", f.key_seed},
+                        {"account_counts", f.account_counts},
+                        {"max_docs", f.max_docs},
+                        {"lexicon", s.proc->lexicon().version()},
+                        {"lexicon_digest", s.proc->lexicon().digest()},
+                        {"active_sets", s.proc->active_count()}};
+  const int rc = Keys(f, s, &out);
+  if (rc == 0 && !f.out.empty()) std::ofstream(f.out) << out.dump(2) << "\n";
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -385,8 +628,14 @@ int main(int argc, char** argv) {
       .Add("--max-answers", &f.max_answers)
       .Add("--docs", &f.docs)
       .Add("--threads", &f.threads)
-      .Add("--accounts", &f.accounts);
+      .Add("--accounts", &f.accounts)
+      .Add("--datasets", &f.datasets)
+      .Add("--account-counts", &f.account_counts)
+      .Add("--fresh-keys", &f.fresh_keys)
+      .Add("--key-seed", &f.key_seed)
+      .Add("--max-docs", &f.max_docs);
   if (!flags.Parse(argc, argv)) return 2;
+  if (f.study == "keys") return KeysMain(f);
   auto data = tmk::study::LoadStudyData(f.data_dir);
   if (!data.ok()) return std::cerr << data.status() << "\n", 1;
   Setup s{*std::move(data), {}, nullptr, nullptr, std::nullopt};
@@ -416,7 +665,7 @@ int main(int argc, char** argv) {
   } else if (f.study == "null") {
     rc = Null(f, s, &out);
   } else {
-    std::cerr << "unknown --study " << f.study << " (rate, attribution or null)\n";
+    std::cerr << "unknown --study " << f.study << " (rate, attribution, null or keys)\n";
   }
   if (rc == 0 && !f.out.empty()) std::ofstream(f.out) << out.dump(2) << "\n";
   return rc;
