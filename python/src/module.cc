@@ -11,9 +11,11 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nlohmann/json.hpp"
@@ -64,6 +66,29 @@ void Check(const absl::Status& s) {
   if (!s.ok()) Throw(s);
 }
 
+// Runs `f` (which returns a Status or StatusOr and touches no Python object) with the GIL
+// released, and takes its result after the GIL is held again: an exception raised while the GIL
+// is released kills the interpreter, so nothing inside `f` may throw.
+template <typename F>
+auto WithoutGil(F&& f) {
+  auto result = [&] {
+    py::gil_scoped_release release;
+    return f();
+  }();
+  if constexpr (std::is_same_v<decltype(result), absl::Status>) {
+    Check(result);
+  } else {
+    return Take(std::move(result));
+  }
+}
+
+// The data directory a call names, else $TRACEMARK_DATA_DIR, else ./data (as the CLI).
+std::string DataDir(const std::optional<std::string>& given) {
+  if (given.has_value()) return *given;
+  const char* env = std::getenv("TRACEMARK_DATA_DIR");
+  return env != nullptr && *env != '\0' ? env : "data";
+}
+
 using Int32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 // Logits: float32, C-contiguous; no forcecast, so that a wrong dtype is an error rather than a
 // silently modified copy.
@@ -100,18 +125,19 @@ py::object Json(const nlohmann::json& j) {
   return py::module_::import("json").attr("loads")(j.dump());
 }
 
-verifier::ScanJobSpec Spec(const std::string& options_json, const std::string& data_dir,
-                           int threads) {
+verifier::ScanJobSpec Spec(const std::string& options_json,
+                           const std::optional<std::string>& data_dir, int threads) {
   const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
   if (options.is_discarded()) throw py::value_error("options_json is not valid JSON");
   verifier::ScanJobSpec spec = Take(verifier::ScanJobSpec::FromOptions(options));
-  spec.data_dir = data_dir;
+  spec.data_dir = DataDir(data_dir);
   spec.threads = threads;
   return spec;
 }
 
 PYBIND11_MODULE(_tracemark, m) {
   m.doc() = "tracemark: per-account watermarks in the sampling loop, and their detection";
+  m.attr("__version__") = TRACEMARK_VERSION;
 
   py::class_<Key>(m, "Key", "A 32-byte secret held in guarded memory; only its id leaves it.")
       .def_static(
@@ -168,13 +194,8 @@ PYBIND11_MODULE(_tracemark, m) {
             FloatArray row = CheckedLogits(std::move(logits));
             if (row.ndim() != 1) throw py::value_error("process_dense takes one row of logits");
             const std::vector<int32_t> ctx = Ids(context);
-            StepResult r;
-            {
-              py::gil_scoped_release release;
-              r = Take(w.ProcessDense(account, ctx, absl::MakeSpan(row.mutable_data(), row.size()),
-                                      state));
-            }
-            return StepDict(r);
+            const absl::Span<float> span(row.mutable_data(), static_cast<size_t>(row.size()));
+            return StepDict(WithoutGil([&] { return w.ProcessDense(account, ctx, span, state); }));
           },
           py::arg("account"), py::arg("context"), py::arg("logits"), py::arg("state") = nullptr,
           "Watermarks one row of logits in place; `context`: the ids before the position.")
@@ -215,12 +236,11 @@ PYBIND11_MODULE(_tracemark, m) {
             std::vector<SequenceState*> st = states.value_or(std::vector<SequenceState*>{});
             if (!st.empty() && st.size() != b) throw py::value_error("one state (or None) per row");
             std::vector<StepResult> results(b);
-            {
-              py::gil_scoped_release release;
-              Check(w.ProcessBatch(accounts, absl::MakeConstSpan(contexts.data(), contexts.size()),
-                                   absl::MakeSpan(rows.mutable_data(), rows.size()), st,
-                                   absl::MakeSpan(results)));
-            }
+            const absl::Span<const int32_t> ctx(contexts.data(),
+                                                static_cast<size_t>(contexts.size()));
+            const absl::Span<float> span(rows.mutable_data(), static_cast<size_t>(rows.size()));
+            WithoutGil(
+                [&] { return w.ProcessBatch(accounts, ctx, span, st, absl::MakeSpan(results)); });
             py::list out;
             for (const StepResult& r : results) out.append(StepDict(r));
             return out;
@@ -232,11 +252,11 @@ PYBIND11_MODULE(_tracemark, m) {
   py::class_<tokenizer::Tokenizer, std::shared_ptr<tokenizer::Tokenizer>>(m, "Tokenizer")
       .def_static(
           "load",
-          [](const std::string& spec, const std::string& data_dir) {
+          [](const std::string& spec, const std::optional<std::string>& data_dir) {
             return std::shared_ptr<tokenizer::Tokenizer>(
-                Take(tokenizer::LoadTokenizer(spec, data_dir)));
+                Take(tokenizer::LoadTokenizer(spec, DataDir(data_dir))));
           },
-          py::arg("spec") = "cl100k_base", py::arg("data_dir") = "data")
+          py::arg("spec") = "cl100k_base", py::arg("data_dir") = py::none())
       .def_property_readonly("vocab_size", &tokenizer::Tokenizer::vocab_size)
       .def("encode", [](const tokenizer::Tokenizer& t,
                         const std::string& text) { return Take(t.Encode(text)); })
@@ -248,18 +268,20 @@ PYBIND11_MODULE(_tracemark, m) {
       "detect_ids",
       [](const Key& master, const std::vector<int32_t>& ids, int32_t vocab_size,
          const std::string& scheme, const std::string& params, std::vector<uint32_t> epochs,
-         std::optional<uint64_t> account, size_t score_from, uint64_t account_limit) {
+         std::optional<uint64_t> account, size_t score_from, uint64_t account_limit, double alpha,
+         size_t max_candidates) {
         const watermark::Config config =
             Take(verifier::WatermarkConfig(scheme, params, vocab_size));
         verifier::DetectOptions o;
         o.epochs = std::move(epochs);
         o.account = account;
         o.account_limit = account_limit;
-        verifier::TextDetection d;
-        {
-          py::gil_scoped_release release;
-          d = Take(verifier::DetectIds(master, config, ids, score_from, o));
-        }
+        if (!(alpha > 0 && alpha < 1)) throw py::value_error("alpha must be in (0, 1)");
+        if (max_candidates == 0) throw py::value_error("max_candidates must be >= 1");
+        o.confirm_alpha = alpha;
+        o.max_candidates = max_candidates;
+        const verifier::TextDetection d =
+            WithoutGil([&] { return verifier::DetectIds(master, config, ids, score_from, o); });
         py::dict r;
         r["p_value"] = d.provider_p_value.value();
         r["log10_p_value"] = d.provider_p_value.log10();
@@ -267,29 +289,33 @@ PYBIND11_MODULE(_tracemark, m) {
         r["attributed_account"] = d.attributed_account.has_value()
                                       ? py::object(py::int_(*d.attributed_account))
                                       : py::none();
-        r["attributed_p_value"] = d.attributed_p_value.value();
-        r["account_p_value"] = d.account_p_value.value();
+        // None where `tracemark detect --json` has null: no attribution, no account named.
+        r["attributed_p_value"] = d.attributed_account.has_value()
+                                      ? py::object(py::float_(d.attributed_p_value.value()))
+                                      : py::none();
+        r["account_p_value"] =
+            account.has_value() ? py::object(py::float_(d.account_p_value.value())) : py::none();
         return r;
       },
       py::arg("master"), py::arg("ids"), py::arg("vocab_size"), py::kw_only(),
       py::arg("scheme") = "kgw", py::arg("params") = "",
       py::arg("epochs") = std::vector<uint32_t>{0}, py::arg("account") = py::none(),
       py::arg("score_from") = 0, py::arg("account_limit") = 0,
-      "Tests token ids for the provider watermark and attributes them (exact p-values).");
+      py::arg("alpha") = verifier::kDefaultAttributionAlpha,
+      py::arg("max_candidates") = verifier::kDefaultMaxCandidates,
+      "Tests token ids for the provider watermark and attributes them (exact p-values), under "
+      "the rule `tracemark detect` and `tracemark scan` use: attributed at corrected p <= alpha.");
 
   m.def(
       "scan",
-      [](const Key& master, const std::string& options_json, const std::string& data_dir,
-         int threads) {
+      [](const Key& master, const std::string& options_json,
+         const std::optional<std::string>& data_dir, int threads) {
         verifier::ScanJobSpec spec = Spec(options_json, data_dir, threads);
-        verifier::ScanJobOutput out;
-        {
-          py::gil_scoped_release release;
-          out = Take(verifier::RunScanJob(spec, master));
-        }
+        const verifier::ScanJobOutput out =
+            WithoutGil([&] { return verifier::RunScanJob(spec, master); });
         return Json(out.result);
       },
-      py::arg("master"), py::arg("options_json"), py::arg("data_dir") = "data",
+      py::arg("master"), py::arg("options_json"), py::arg("data_dir") = py::none(),
       py::arg("threads") = 0, "Runs `tracemark scan` in-process; the result as a dict.");
 
   m.def(
@@ -301,19 +327,15 @@ PYBIND11_MODULE(_tracemark, m) {
 
   m.def(
       "scan_partition",
-      [](const Key& master, const std::string& options_json, const std::string& data_dir,
-         int threads) {
+      [](const Key& master, const std::string& options_json,
+         const std::optional<std::string>& data_dir, int threads) {
         verifier::ScanJobSpec spec = Spec(options_json, data_dir, threads);
-        verifier::ScanPartitionOutput out;
-        std::string bytes;
-        {
-          py::gil_scoped_release release;
-          out = Take(verifier::ScanPartition(spec, master));
-          bytes = verifier::SerializeScanResult(out.scan);
-        }
+        const verifier::ScanPartitionOutput out =
+            WithoutGil([&] { return verifier::ScanPartition(spec, master); });
+        const std::string bytes = verifier::SerializeScanResult(out.scan);
         return py::make_tuple(py::bytes(bytes), out.input_files);
       },
-      py::arg("master"), py::arg("options_json"), py::arg("data_dir") = "data",
+      py::arg("master"), py::arg("options_json"), py::arg("data_dir") = py::none(),
       py::arg("threads") = 0,
       "Scores one partition (the options' inputs: a slice of the scan's files) without "
       "summarising it: (serialized statistics, files read), for scan_merge.");
@@ -322,23 +344,20 @@ PYBIND11_MODULE(_tracemark, m) {
       "scan_merge",
       [](const Key& master, const std::string& options_json,
          const std::vector<std::pair<py::bytes, std::vector<std::string>>>& partitions,
-         const std::string& data_dir) {
+         const std::optional<std::string>& data_dir) {
         verifier::ScanJobSpec spec = Spec(options_json, data_dir, 1);
         std::vector<std::pair<std::string, std::vector<std::string>>> raw;
         for (const auto& [bytes, files] : partitions) raw.emplace_back(std::string(bytes), files);
-        verifier::ScanJobOutput out;
-        {
-          py::gil_scoped_release release;
-          std::vector<verifier::ScanPartitionOutput> parts;
-          for (auto& [bytes, files] : raw) {
-            parts.push_back({Take(verifier::ParseScanResult(bytes)), std::move(files)});
-          }
-          out = Take(verifier::MergeScanPartitions(spec, master, std::move(parts)));
+        std::vector<verifier::ScanPartitionOutput> parts;
+        for (auto& [bytes, files] : raw) {
+          parts.push_back({Take(verifier::ParseScanResult(bytes)), std::move(files)});
         }
+        const verifier::ScanJobOutput out = WithoutGil(
+            [&] { return verifier::MergeScanPartitions(spec, master, std::move(parts)); });
         return Json(out.result);
       },
       py::arg("master"), py::arg("options_json"), py::arg("partitions"),
-      py::arg("data_dir") = "data",
+      py::arg("data_dir") = py::none(),
       "Merges scan_partition results, in input order, under the whole scan's options: the "
       "result scan() gives over all the inputs (wall time aside).");
 }

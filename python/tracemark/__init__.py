@@ -16,6 +16,7 @@ public id and commitment only.
 """
 
 from ._tracemark import (  # noqa: F401
+    __version__,
     AccountKeys,
     Key,
     SequenceState,
@@ -30,6 +31,7 @@ from ._tracemark import (  # noqa: F401
 )
 
 __all__ = [
+    "__version__",
     "AccountKeys",
     "Key",
     "SequenceState",

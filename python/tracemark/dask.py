@@ -55,11 +55,12 @@ def _score(options, key_file, key_env, data_dir, threads):
     return _tm.scan_partition(_master(key_file, key_env), json.dumps(options), data_dir, threads)
 
 
-def scan(client, options, key_file=None, key_env=None, data_dir="data", partitions=None,
+def scan(client, options, key_file=None, key_env=None, data_dir=None, partitions=None,
          threads_per_partition=1, progress=None):
     """Runs the scan `options` describe (the JSON options of `tracemark scan`, as in a report) on
     the cluster behind `client`; returns the result as tracemark.scan would. `partitions`
-    defaults to four per worker thread; `progress(done, total)` is called as partitions finish."""
+    defaults to four per worker thread; `progress(done, total)` is called as partitions finish;
+    `data_dir` defaults to $TRACEMARK_DATA_DIR, else ./data, where each process runs."""
     from dask.distributed import as_completed
 
     options = dict(options)

@@ -188,6 +188,64 @@ class BindingTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             tracemark.scan(self.master, json.dumps({"inputs": [path], "alpha": 7}), data_dir)
 
+    def test_errors_while_the_gil_is_released_are_exceptions(self):
+        # Raised while the GIL was released, these killed the interpreter (a segfault).
+        data_dir = os.environ["TRACEMARK_DATA_DIR"]
+        with self.assertRaises((FileNotFoundError, ValueError)):
+            tracemark.scan(self.master, json.dumps({"inputs": ["nope/"]}), data_dir)
+        empty = os.path.join(self.tmp.name, "empty.txt")
+        open(empty, "w").close()
+        with self.assertRaisesRegex(ValueError, "no usable document"):
+            tracemark.scan(self.master, json.dumps({"inputs": [empty]}), data_dir)
+        with self.assertRaises(FileNotFoundError):
+            tracemark.scan_partition(self.master, json.dumps({"inputs": ["nope/"]}), data_dir)
+        with self.assertRaises(ValueError):
+            tracemark.scan_merge(self.master, json.dumps({"inputs": [empty]}), [], data_dir)
+        wm = tracemark.Watermarker(self.master, vocab_size=V)
+        ctx = np.zeros(wm.context_width, np.int32)
+        with self.assertRaises(ValueError):  # a row of the wrong vocabulary size
+            wm.process_dense(None, ctx, np.zeros(V + 1, np.float32))
+        with self.assertRaises(ValueError):
+            wm.process_batch([None], ctx.reshape(1, -1), np.zeros((1, V + 1), np.float32))
+        with self.assertRaises(ValueError):  # an id outside the vocabulary
+            tracemark.detect_ids(self.master, [V + 5] * 10, V)
+
+    def test_data_dir_defaults_to_the_environment(self):
+        path = os.path.join(self.tmp.name, "one.txt")
+        with open(path, "w") as f:
+            f.write("A sentence or two of ordinary text.\n")
+        old = os.environ["TRACEMARK_DATA_DIR"]
+        try:
+            os.environ["TRACEMARK_DATA_DIR"] = os.path.join(self.tmp.name, "no-data-here")
+            with self.assertRaisesRegex(FileNotFoundError, "no-data-here"):
+                tracemark.scan(self.master, json.dumps({"inputs": [path]}))
+            with self.assertRaisesRegex(FileNotFoundError, "no-data-here"):
+                tracemark.Tokenizer.load("cl100k_base")
+            os.environ["TRACEMARK_DATA_DIR"] = old
+            self.assertEqual(tracemark.scan(self.master, json.dumps({"inputs": [path]}))
+                             ["totals"]["documents"], 1)
+        finally:
+            os.environ["TRACEMARK_DATA_DIR"] = old
+
+    def test_unknown_scan_options_are_refused(self):
+        with self.assertRaisesRegex(ValueError, "unknown scan option 'accounts'"):
+            tracemark.scan(self.master, json.dumps({"inputs": ["x"], "accounts": 3}))
+
+    def test_detect_ids_gives_none_where_the_cli_gives_null(self):
+        wm = tracemark.Watermarker(self.master, vocab_size=V)
+        plain = self.generate(wm, None, 200, seed=5, watermark=False)
+        d = tracemark.detect_ids(self.master, plain, V, score_from=wm.context_width)
+        self.assertIsNone(d["attributed_account"])
+        self.assertIsNone(d["attributed_p_value"])
+        self.assertIsNone(d["account_p_value"])
+        d = tracemark.detect_ids(self.master, plain, V, score_from=wm.context_width, account=3)
+        self.assertIsInstance(d["account_p_value"], float)
+        with self.assertRaises(ValueError):
+            tracemark.detect_ids(self.master, plain, V, alpha=0)
+
+    def test_version(self):
+        self.assertRegex(tracemark.__version__, r"^\d+\.\d+\.\d+$")
+
 
 if __name__ == "__main__":
     unittest.main()
