@@ -329,8 +329,10 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     }
     {  // the parameters, before any bytes are taken (the uploads are inputs not yet named)
       verifier::ScanJobSpec check = spec;
-      check.inputs.push_back("(uploads)");
-      TRACEMARK_RETURN_IF_ERROR(check.Validate());
+      check.data_dir = opt.data_dir;
+      verifier::ScanJobControl control;
+      control.tokenizers = &tokenizers;
+      TRACEMARK_RETURN_IF_ERROR(verifier::CheckScanParameters(check, control));
     }
     TRACEMARK_RETURN_IF_ERROR(ReceiveUploads(ctx, req, in, staging, &spec, &files));
     TRACEMARK_RETURN_IF_ERROR(spec.Validate());

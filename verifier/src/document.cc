@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/tokenizer/utf8.h"
 
 namespace tracemark::verifier {
 namespace {
@@ -182,6 +183,14 @@ absl::Status ParseRecord(const json& record, Document* doc) {
 }
 
 absl::Status ParseRecordText(absl::string_view line, Document* doc) {
+  // Scraped datasets hold stray bytes inside strings; JSON parsers refuse them, so they are
+  // repaired as a text file's are (outside strings no byte above 0x7F is valid JSON anyway).
+  std::string repaired;
+  doc->repaired_utf8 = !tokenizer::IsValidUtf8(std::string_view(line.data(), line.size()));
+  if (doc->repaired_utf8) {
+    repaired = tokenizer::ReplaceInvalidUtf8(std::string_view(line.data(), line.size()));
+    line = repaired;
+  }
   json record = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (record.is_discarded()) {
     // Parse again with exceptions for the position of the error (the message is the library's).

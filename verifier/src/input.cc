@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/tokenizer/utf8.h"
 
 namespace tracemark::verifier {
 namespace fs = std::filesystem;
@@ -152,6 +153,10 @@ absl::Status DocumentReader::OpenNextFile() {
                          options_.max_json_file_bytes, " bytes; convert it to JSONL"));
       }
     }
+    // As a JSONL line's (document.h): invalid UTF-8 is repaired, and every record of the file
+    // is flagged as repaired.
+    const bool repaired = !tokenizer::IsValidUtf8(text);
+    if (repaired) text = tokenizer::ReplaceInvalidUtf8(text);
     nlohmann::json all = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (all.is_discarded()) return absl::InvalidArgumentError("invalid JSON");
     if (!all.is_array()) all = nlohmann::json::array({std::move(all)});
@@ -159,6 +164,7 @@ absl::Status DocumentReader::OpenNextFile() {
       Document d;
       d.source = absl::StrCat(current_, "#", i + 1);
       const absl::Status st = ParseRecord(all[i], &d);
+      d.repaired_utf8 = repaired;
       if (!st.ok()) {
         skipped_.push_back({d.source, std::string(st.message())});
         continue;

@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/load.h"
@@ -38,6 +39,7 @@ json ScanJson(const ScanResult& r, const ScanSummary& s, const watermark::Config
               {"tuples_scored", d.provider_tuples},
               {"epoch", d.provider_epoch}};
     if (d.repaired_utf8) e["repaired_utf8"] = true;
+    if (!d.round_trips) e["round_trips"] = false;
     if (s.canary.has_value()) {
       e["canary"] = {{"events", d.canary_events},
                      {"tuples", d.canary_tuples},
@@ -120,6 +122,7 @@ json ScanJson(const ScanResult& r, const ScanSummary& s, const watermark::Config
   for (const Skipped& k : r.skipped) {
     j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
   }
+  j["warnings"] = s.warnings;
   j["method"] = s.method;
   j["parameters"] = config.Describe();
   j["totals"] = {{"documents", r.documents.size()},
@@ -170,6 +173,17 @@ json ScanJobSpec::Options() const {
 absl::StatusOr<ScanJobSpec> ScanJobSpec::FromOptions(const json& options) {
   if (!options.is_object()) return absl::InvalidArgumentError("scan options are not an object");
   ScanJobSpec s;
+  // A mistyped or foreign key (the CLI's "accounts" for "account_limit") would otherwise be
+  // ignored and the scan run under defaults the caller did not ask for.
+  const json known = s.Options();
+  for (const auto& [key, value] : options.items()) {
+    if (!known.contains(key)) {
+      std::vector<std::string> names;
+      for (const auto& [k, v] : known.items()) names.push_back(k);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown scan option '", key, "' (known: ", absl::StrJoin(names, ", "), ")"));
+    }
+  }
   TRACEMARK_RETURN_IF_ERROR(Field(options, "inputs", &s.inputs));
   TRACEMARK_RETURN_IF_ERROR(Field(options, "seen_in", &s.seen_in));
   TRACEMARK_RETURN_IF_ERROR(Field(options, "encoding", &s.encoding));
@@ -220,17 +234,23 @@ struct ScanSetup {
   ScanOptions options;
 };
 
+// The spec's tokenizer: from the control's cache when it has one, else loaded into *own.
+absl::StatusOr<const tokenizer::Tokenizer*> GetTokenizer(
+    const ScanJobSpec& spec, const ScanJobControl& control,
+    std::unique_ptr<tokenizer::Tokenizer>* own) {
+  if (control.tokenizers != nullptr) {
+    return control.tokenizers->Get(spec.encoding, spec.data_dir);
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(*own, tokenizer::LoadTokenizer(spec.encoding, spec.data_dir));
+  return own->get();
+}
+
 absl::StatusOr<std::unique_ptr<ScanSetup>> PrepareScan(const ScanJobSpec& spec,
                                                        const watermark::Key& master,
                                                        const ScanJobControl& control) {
   TRACEMARK_RETURN_IF_ERROR(spec.Validate());
   auto s = std::make_unique<ScanSetup>();
-  if (control.tokenizers != nullptr) {
-    TRACEMARK_ASSIGN_OR_RETURN(s->tok, control.tokenizers->Get(spec.encoding, spec.data_dir));
-  } else {
-    TRACEMARK_ASSIGN_OR_RETURN(s->own_tok, tokenizer::LoadTokenizer(spec.encoding, spec.data_dir));
-    s->tok = s->own_tok.get();
-  }
+  TRACEMARK_ASSIGN_OR_RETURN(s->tok, GetTokenizer(spec, control, &s->own_tok));
   TRACEMARK_ASSIGN_OR_RETURN(s->config,
                              WatermarkConfig(spec.scheme, spec.watermark, s->tok->vocab_size()));
   TRACEMARK_ASSIGN_OR_RETURN(s->verifier, Verifier::Create(master, s->config, spec.epochs));
@@ -263,6 +283,25 @@ absl::StatusOr<std::unique_ptr<ScanSetup>> PrepareScan(const ScanJobSpec& spec,
   }
   return s;
 }
+
+}  // namespace
+
+absl::Status CheckScanParameters(const ScanJobSpec& spec, const ScanJobControl& control) {
+  ScanJobSpec check = spec;
+  if (check.inputs.empty()) check.inputs.push_back("(inputs still to come)");
+  TRACEMARK_RETURN_IF_ERROR(check.Validate());
+  std::unique_ptr<tokenizer::Tokenizer> own;
+  TRACEMARK_ASSIGN_OR_RETURN(const tokenizer::Tokenizer* tok, GetTokenizer(spec, control, &own));
+  TRACEMARK_RETURN_IF_ERROR(
+      WatermarkConfig(spec.scheme, spec.watermark, tok->vocab_size()).status());
+  if (spec.canary) {
+    std::optional<canary::Lexicon> holder;
+    TRACEMARK_RETURN_IF_ERROR(LoadCanaryProcessor(spec.lexicon, *tok, &holder).status());
+  }
+  return absl::OkStatus();
+}
+
+namespace {
 
 absl::StatusOr<ScanResult> Score(const ScanSetup& setup, const ScanJobSpec& spec,
                                  const ScanJobControl& control,

@@ -16,7 +16,7 @@ using canary::CanaryStatistics;
 using stats::PValue;
 using watermark::TextStatistics;
 
-constexpr char kMagic[8] = {'T', 'M', 'S', 'C', 'A', 'N', '\0', '\1'};  // name, version 1
+constexpr char kMagic[8] = {'T', 'M', 'S', 'C', 'A', 'N', '\0', '\2'};  // name, version 2
 
 class Writer {
  public:
@@ -205,6 +205,7 @@ std::string SerializeScanResult(const ScanResult& r) {
     w.P(d.account_p_value);
     w.U64(d.candidates);
     w.U8(d.repaired_utf8);
+    w.U8(d.round_trips);
     w.U64(d.canary_events);
     w.U64(d.canary_tuples);
     w.P(d.canary_p_value);
@@ -257,6 +258,7 @@ absl::StatusOr<ScanResult> ParseScanResult(std::string_view bytes) {
     d.account_p_value = in.P("document account p-value");
     d.candidates = in.U64("document candidates");
     d.repaired_utf8 = in.Bool("document repair flag");
+    d.round_trips = in.Bool("document round-trip flag");
     d.canary_events = in.U64("document canary events");
     d.canary_tuples = in.U64("document canary tuples");
     d.canary_p_value = in.P("document canary p-value");

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/utf8.h"
+#include "tracemark/verifier/scan_warnings.h"
 
 namespace tracemark::verifier {
 namespace {
@@ -168,7 +169,8 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     }
     return absl::OkStatus();
   };
-  bool repaired = false;
+  bool repaired = doc.repaired_utf8;
+  bool round_trips = true;
   std::vector<TextStatistics> seen_stats;  // positions at seen windows (ScanOptions::seen)
   canary::CanaryStatistics doc_canary;
   std::string canary_tail;  // the text before a continuing segment, for its first context word
@@ -195,6 +197,10 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     }
     const size_t from = ids.size();
     TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer_.Encode(seg.text));
+    if (round_trips) {
+      TRACEMARK_ASSIGN_OR_RETURN(const std::string back, tokenizer_.Decode(body));
+      round_trips = back == seg.text;
+    }
     ids.insert(ids.end(), body.begin(), body.end());
     TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, from, &stats));
     if (options_.seen != nullptr) {
@@ -251,6 +257,10 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
       if (!scored) return absl::OkStatus();
     }
   }
+  if (tokens == 0) {  // an empty file: nothing was tested, so it is no document (docs/cli.md)
+    out->skipped.push_back({doc.source, "empty: no text to score"});
+    return absl::OkStatus();
+  }
   DetectOptions opt;
   opt.account_limit = options_.account_limit;
   opt.issued = options_.issued;
@@ -264,6 +274,7 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   r.source = std::move(doc.source);
   r.tokens_scored = tokens;
   r.repaired_utf8 = repaired;
+  r.round_trips = round_trips;
   const EpochDetection& best = det.epochs[det.best_provider_epoch];
   r.provider_tuples = best.provider.tuples;
   r.provider_p_value = det.provider_p_value;
@@ -540,6 +551,7 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
     }
     s.seen = seen;
   }
+  s.warnings = ScanWarnings(result, s, tokenizer_.name());
   s.method = absl::StrCat(
       "unique (context, token) tuples. Per document: provider test under each of ", n_epochs,
       " epoch(s), the smallest p-value Bonferroni-corrected for them; the account its id payload "

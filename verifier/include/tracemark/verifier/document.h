@@ -70,6 +70,9 @@ struct Document {
   std::vector<Segment> segments;
   std::unique_ptr<SegmentSource> more;  // further segments, read by whoever scores the document
   std::string logprobs_error;           // why the record's "logprobs" were not used (empty: fine)
+  // The record's bytes held invalid UTF-8, replaced by U+FFFD before parsing (as a text file's
+  // are before tokenising): the document is scored and its result says it was repaired.
+  bool repaired_utf8 = false;
 };
 
 // What went wrong with an input that was not scored (or not whole).
@@ -83,6 +86,7 @@ struct Skipped {
 absl::Status ParseRecord(const nlohmann::json& record, Document* doc);
 
 // The same from the record's JSON text (one JSONL line); a syntax error gives its byte offset.
+// Invalid UTF-8 (which JSON cannot hold) is first replaced by U+FFFD and doc->repaired_utf8 set.
 absl::Status ParseRecordText(absl::string_view line, Document* doc);
 
 }  // namespace tracemark::verifier

@@ -50,19 +50,19 @@ struct ScanJobSpec {
   uint64_t account_limit = 0;          // accounts issued are 0 .. account_limit - 1, or
   std::vector<uint64_t> account_ids;   // this explicit list (sorted, unique); both empty: any id
   std::vector<uint32_t> epochs = {0};  // key epochs tried (the correction counts them)
-  double alpha = 1e-6;                 // attribution threshold
-  size_t max_candidates = 1;           // payload candidates confirmed per document
-  bool canary = true;                  // collect and test canary phrasings
-  std::string lexicon;                 // canary lexicon file; "" for the built-in one
-  std::vector<uint64_t> cohort;        // accounts tested together for canary evidence (sorted)
+  double alpha = kDefaultAttributionAlpha;        // attribution threshold
+  size_t max_candidates = kDefaultMaxCandidates;  // payload candidates confirmed per document
+  bool canary = true;                             // collect and test canary phrasings
+  std::string lexicon;                            // canary lexicon file; "" for the built-in one
+  std::vector<uint64_t> cohort;  // accounts tested together for canary evidence (sorted)
   // Not part of the result: where the tokenizers' data lives, and the scan's threads.
   std::string data_dir = "data";
   int threads = 0;
 
   // The result-shaping fields as JSON (not data_dir or threads; inputs and seen_in as given).
   nlohmann::json Options() const;
-  // The inverse of Options(); InvalidArgument naming the field for anything malformed. Fields
-  // absent from `options` keep their defaults.
+  // The inverse of Options(); InvalidArgument naming the field for anything malformed or unknown
+  // (a key Options() does not write). Fields absent from `options` keep their defaults.
   static absl::StatusOr<ScanJobSpec> FromOptions(const nlohmann::json& options);
   // InvalidArgument for values no scan accepts (no inputs, alpha outside (0, 1), ...).
   absl::Status Validate() const;
@@ -97,6 +97,12 @@ struct ScanJobOutput {
   std::vector<std::string> seen_in_files;  // likewise for spec.seen_in
   std::string master_key_id, master_key_commitment;
 };
+
+// Everything a scan of `spec` checks before it reads an input, with no input read: Validate()
+// (an empty input list aside: a service checks before the uploads arrive), the tokenizer loads,
+// the watermark parameters hold for its vocabulary, the canary lexicon loads. A spec that passes
+// fails later only on its inputs (or the key).
+absl::Status CheckScanParameters(const ScanJobSpec& spec, const ScanJobControl& control = {});
 
 // Runs the scan `spec` describes with the epoch keys derived from `master` (not retained).
 absl::StatusOr<ScanJobOutput> RunScanJob(const ScanJobSpec& spec, const watermark::Key& master,

@@ -30,6 +30,13 @@
 
 namespace tracemark::verifier {
 
+// The attribution rule, one for `tracemark detect`, `tracemark scan`, the service and the Python
+// binding (docs/cli.md): the id payload's most likely candidate is confirmed by its fingerprint
+// test, and the text is attributed to it at a p-value, corrected for the epochs x candidates
+// tried, of at most this.
+inline constexpr double kDefaultAttributionAlpha = 1e-6;
+inline constexpr size_t kDefaultMaxCandidates = 1;
+
 struct DetectOptions {
   std::vector<uint32_t> epochs = {0};  // epochs tried by DetectText/DetectIds (each one counts in
                                        // the corrections); a Verifier has its own
@@ -39,10 +46,11 @@ struct DetectOptions {
   // The accounts issued as an explicit list, if given (payload ids outside it are rejected).
   // Not owned; must outlive the call.
   const watermark::IssuedAccounts* issued = nullptr;
-  double confirm_alpha = 1e-3;  // a decoded id counts as confirmed below this (corrected)
+  // A decoded id counts as confirmed at this (corrected) p-value or below.
+  double confirm_alpha = kDefaultAttributionAlpha;
   // Payload candidates confirmed at most (each one counts in the correction and costs its
   // account's keys).
-  size_t max_candidates = 4;
+  size_t max_candidates = kDefaultMaxCandidates;
 };
 
 struct EpochDetection {
