@@ -43,18 +43,16 @@ struct DetectFlags {
   std::optional<uint64_t> account;
   std::string epochs = "0";
   std::string prompt;
-  uint64_t account_limit = 0;
+  AttributionFlags attribution;
   std::string input = "-";
 };
 absl::Status Detect(const DetectFlags& f);
 
 struct ScanFlags {
   CommonFlags common;
-  std::string accounts;  // a number of accounts, or a file of account ids
+  AttributionFlags attribution;
   std::string epochs = "0";
   int threads = 0;
-  double alpha = 1e-6;
-  size_t max_candidates = 1;
   bool no_progress = false;
   bool no_canary = false;
   std::string lexicon;               // empty: the built-in lexicon

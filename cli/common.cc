@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -21,7 +23,17 @@ namespace tracemark::cli {
 
 std::string DefaultDataDir() {
   const char* env = std::getenv("TRACEMARK_DATA_DIR");
-  return env != nullptr && *env != '\0' ? env : "data";
+  if (env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  if (std::filesystem::is_directory("data", ec)) return "data";  // a checkout
+  // An installed tracemark: its data beside it, as `cmake --install` lays it out.
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const std::filesystem::path installed =
+        self.parent_path().parent_path() / "share" / "tracemark";
+    if (std::filesystem::is_directory(installed, ec)) return installed.string();
+  }
+  return "data";
 }
 
 absl::StatusOr<watermark::Key> LoadMasterKey(const CommonFlags& f) {
@@ -68,6 +80,32 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) return absl::DataLossError(absl::StrCat("error reading '", path, "'"));
   return ss.str();
+}
+
+absl::StatusOr<IssuedAccountsFlag> ParseAccounts(const std::string& spec) {
+  IssuedAccountsFlag out;
+  if (spec.empty()) return out;
+  if (absl::SimpleAtoi(spec, &out.limit)) {
+    if (out.limit == 0) {
+      return absl::InvalidArgumentError("--accounts: the number of accounts must be > 0");
+    }
+    return out;
+  }
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> ids = verifier::ReadAccountIds(spec, "--accounts");
+  if (absl::IsNotFound(ids.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("--accounts: '", spec, "' is neither a number nor a readable file"));
+  }
+  if (!ids.ok()) return ids.status();
+  out.ids.assign(ids->begin(), ids->end());
+  std::sort(out.ids.begin(), out.ids.end());
+  return out;
+}
+
+absl::Status CheckAttributionFlags(const AttributionFlags& f) {
+  if (!(f.alpha > 0 && f.alpha < 1)) return absl::InvalidArgumentError("--alpha must be in (0, 1)");
+  if (f.max_candidates == 0) return absl::InvalidArgumentError("--max-candidates must be >= 1");
+  return absl::OkStatus();
 }
 
 int Report(const absl::Status& s) {

@@ -41,6 +41,8 @@ struct CommonFlags {
   bool json = false;
 };
 
+// $TRACEMARK_DATA_DIR; else ./data when it exists (a checkout); else the data an installed
+// tracemark has beside it (BIN/../share/tracemark); else "data".
 std::string DefaultDataDir();
 
 // The master key from --key FILE or --key-env VAR (exactly one).
@@ -55,6 +57,23 @@ absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const s
 absl::StatusOr<std::string> ReadInput(const std::string& path);
 
 using verifier::ParseEpochs;
+
+// The accounts issued, from "--accounts N" (ids 0..N-1) or "--accounts FILE" (one id a line;
+// '#' starts a comment); both empty for "" (any id).
+struct IssuedAccountsFlag {
+  uint64_t limit = 0;
+  std::vector<uint64_t> ids;  // sorted
+};
+absl::StatusOr<IssuedAccountsFlag> ParseAccounts(const std::string& spec);
+
+// The attribution flags `detect` and `scan` share (one rule: verifier/text_detection.h).
+struct AttributionFlags {
+  std::string accounts;  // --accounts N|FILE
+  double alpha = verifier::kDefaultAttributionAlpha;
+  size_t max_candidates = verifier::kDefaultMaxCandidates;
+};
+// InvalidArgument naming the flag for an alpha outside (0, 1) or no candidate.
+absl::Status CheckAttributionFlags(const AttributionFlags& f);
 
 // Prints "tracemark: error: ..." and returns the exit code for `s` (0 when OK).
 int Report(const absl::Status& s);

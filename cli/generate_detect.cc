@@ -1,4 +1,5 @@
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -8,6 +9,7 @@
 #include "tracemark/canary/processor.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/verifier/text_detection.h"
+#include "tracemark/watermark/issued_accounts.h"
 #include "tracemark/watermark/watermarker.h"
 
 namespace tracemark::cli {
@@ -105,7 +107,17 @@ absl::Status Detect(const DetectFlags& f) {
   TRACEMARK_ASSIGN_OR_RETURN(opt.epochs, ParseEpochs(f.epochs));
   opt.account = f.account;
   opt.prompt = f.prompt;
-  opt.account_limit = f.account_limit;
+  TRACEMARK_RETURN_IF_ERROR(CheckAttributionFlags(f.attribution));
+  TRACEMARK_ASSIGN_OR_RETURN(const IssuedAccountsFlag accounts,
+                             ParseAccounts(f.attribution.accounts));
+  opt.account_limit = accounts.limit;
+  std::optional<watermark::IssuedAccounts> issued;
+  if (!accounts.ids.empty()) {
+    opt.issued =
+        &issued.emplace(absl::flat_hash_set<uint64_t>(accounts.ids.begin(), accounts.ids.end()));
+  }
+  opt.confirm_alpha = f.attribution.alpha;
+  opt.max_candidates = f.attribution.max_candidates;
   TRACEMARK_ASSIGN_OR_RETURN(verifier::TextDetection d,
                              verifier::DetectText(master, config, *tok, text, opt));
   const verifier::EpochDetection& best = d.epochs[d.best_provider_epoch];
@@ -134,6 +146,7 @@ absl::Status Detect(const DetectFlags& f) {
     j["attribution"] = {{"account", attributed},
                         {"p_value", verifier::PValueJson(d.attributed_p_value)},
                         {"log10_p_value", d.attributed_p_value.log10()},
+                        {"alpha", opt.confirm_alpha},
                         {"candidates_confirmed", d.attribution_tests},
                         {"payload_decoded", best.payload.decoded},
                         {"payload_detail", best.payload.detail}};

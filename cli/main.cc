@@ -9,6 +9,7 @@
 #include "report.h"
 #include "service.h"
 #include "tracemark/base/file_io.h"
+#include "usage.h"
 
 namespace {
 
@@ -21,6 +22,17 @@ void AddDataFlags(CLI::App* cmd, CommonFlags* f) {
          "--tokenizer,--encoding", f->encoding,
          "Tokenizer spec: cl100k_base, o200k_base, tiktoken:NAME[:RANKFILE], hf:qwen3|llama3|"
          "gpt4o|llama2, hf:tokenizer.json, spm:sotu-bpe8k, spm:FILE.model")
+      ->capture_default_str();
+}
+
+// --accounts, --alpha and --max-candidates: one attribution rule for detect and scan.
+void AddAttributionFlags(CLI::App* cmd, tracemark::cli::AttributionFlags* f) {
+  cmd->add_option("--accounts", f->accounts,
+                  "Accounts issued: a number N (ids 0..N-1) or a file of ids, one a line");
+  cmd->add_option("--alpha", f->alpha, "Attribute (and, in a scan, flag) at corrected p <= alpha")
+      ->capture_default_str();
+  cmd->add_option("--max-candidates", f->max_candidates,
+                  "Payload candidates confirmed (each counts in the correction)")
       ->capture_default_str();
 }
 
@@ -179,7 +191,7 @@ int main(int argc, char** argv) {
   generate->add_option("--prompt", gen.prompt, "Prompt text")->required();
   generate->add_option("--max-tokens", gen.max_tokens, "Tokens to generate")->capture_default_str();
   generate->add_option("--seed", gen.seed, "Sampling seed")->capture_default_str();
-  generate->add_option("--temperature", gen.temperature, "Sampling temperature")
+  generate->add_option("--temperature", gen.temperature, "Sampling temperature (0: greedy)")
       ->capture_default_str();
   generate->add_option("--top-k", gen.top_k, "Candidates kept (0: all)")->capture_default_str();
   generate->add_option("--top-p", gen.top_p, "Nucleus mass")->capture_default_str();
@@ -200,8 +212,7 @@ int main(int argc, char** argv) {
   detect->add_option("--epochs", det.epochs, "Epochs to try, e.g. 0,1 or 0-3")
       ->capture_default_str();
   detect->add_option("--prompt", det.prompt, "Prompt the text answered (context, not scored)");
-  detect->add_option("--account-limit", det.account_limit,
-                     "Number of accounts issued (rejects larger decoded ids)");
+  AddAttributionFlags(detect, &det.attribution);
   detect->add_option("input", det.input, "Text file, or - for standard input")
       ->capture_default_str();
 
@@ -211,19 +222,10 @@ int main(int argc, char** argv) {
   AddDataFlags(scan_cmd, &scan.common);
   AddKeyFlags(scan_cmd, &scan.common);
   AddWatermarkFlags(scan_cmd, &scan.common);
-  scan_cmd->add_option("--accounts", scan.accounts,
-                       "Accounts issued: a number N (ids 0..N-1) or a file of ids, one a line");
+  AddAttributionFlags(scan_cmd, &scan.attribution);
   scan_cmd->add_option("--epochs", scan.epochs, "Epochs to try, e.g. 0,1 or 0-3")
       ->capture_default_str();
   scan_cmd->add_option("--threads", scan.threads, "Scan threads (0: one per core)")
-      ->capture_default_str();
-  scan_cmd
-      ->add_option("--alpha", scan.alpha,
-                   "Attribute a document (and flag it) at corrected p <= alpha")
-      ->capture_default_str();
-  scan_cmd
-      ->add_option("--max-candidates", scan.max_candidates,
-                   "Payload candidates confirmed per document (each counts in the correction)")
       ->capture_default_str();
   scan_cmd->add_flag("--no-progress", scan.no_progress, "No progress bar on a terminal");
   scan_cmd->add_flag("--no-canary", scan.no_canary, "Skip the canary-phrasing tests");
@@ -265,8 +267,11 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; a usage error exits 2, as tools conventionally do (CLI11's
-    // own codes, 105 to 115, would read as a signal or a crash to a caller).
-    return app.exit(e) == 0 ? 0 : 2;
+    // own codes, 105 to 115, would read as a signal or a crash to a caller), with the prefix
+    // every other error has.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "tracemark: error: " << tracemark::cli::UsageMessage(app, e, argc, argv) << "\n";
+    return 2;
   }
 
   absl::Status status;

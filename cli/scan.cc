@@ -22,26 +22,6 @@
 namespace tracemark::cli {
 namespace {
 
-// "--accounts N" (ids 0..N-1) or "--accounts FILE" (one id a line; '#' starts a comment).
-absl::Status ParseAccounts(const std::string& spec, verifier::ScanJobSpec* job) {
-  if (spec.empty()) return absl::OkStatus();
-  uint64_t n = 0;
-  if (absl::SimpleAtoi(spec, &n)) {
-    if (n == 0) return absl::InvalidArgumentError("--accounts: the number of accounts must be > 0");
-    job->account_limit = n;
-    return absl::OkStatus();
-  }
-  absl::StatusOr<absl::flat_hash_set<uint64_t>> ids = verifier::ReadAccountIds(spec, "--accounts");
-  if (absl::IsNotFound(ids.status())) {
-    return absl::NotFoundError(
-        absl::StrCat("--accounts: '", spec, "' is neither a number nor a readable file"));
-  }
-  if (!ids.ok()) return ids.status();
-  job->account_ids.assign(ids->begin(), ids->end());
-  std::sort(job->account_ids.begin(), job->account_ids.end());
-  return absl::OkStatus();
-}
-
 std::string Bytes(double b) {
   if (b >= 1e9) return absl::StrFormat("%.2f GB", b / 1e9);
   if (b >= 1e6) return absl::StrFormat("%.1f MB", b / 1e6);
@@ -69,6 +49,21 @@ void DrawProgress(const verifier::ScanProgress& p) {
                static_cast<unsigned long long>(p.documents), Bytes(rate).c_str(),
                p.seconds > 0 ? static_cast<double>(p.tokens) / p.seconds : 0.0, eta.c_str());
   std::fflush(stderr);
+}
+
+// What the scan was run with: a wrong key, tokenizer or scheme gives unremarkable p-values and
+// nothing else, so the reader sees them first.
+void PrintSetup(const verifier::ScanJobSpec& job, const verifier::ScanJobOutput& out) {
+  std::cout << "key " << out.master_key_id << " (epochs";
+  for (const nlohmann::json& e : out.result["epochs"]) {
+    std::cout << " " << e.value("epoch", 0u) << ": " << e.value("key_id", "");
+  }
+  std::cout << "), tokenizer " << job.encoding << ", scheme " << job.scheme
+            << (job.watermark.empty() ? "" : " " + job.watermark) << "\n";
+}
+
+void PrintWarnings(const verifier::ScanSummary& s) {
+  for (const std::string& w : s.warnings) std::cout << "warning: " << w << "\n";
 }
 
 void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s, double alpha) {
@@ -171,12 +166,15 @@ absl::Status Scan(const ScanFlags& f) {
   job.watermark = f.common.watermark_spec;
   job.data_dir = f.common.data_dir.empty() ? DefaultDataDir() : f.common.data_dir;
   job.threads = f.threads;
-  job.alpha = f.alpha;
-  job.max_candidates = f.max_candidates;
+  job.alpha = f.attribution.alpha;
+  job.max_candidates = f.attribution.max_candidates;
   job.canary = !f.no_canary;
   job.lexicon = f.lexicon;
   TRACEMARK_ASSIGN_OR_RETURN(job.epochs, ParseEpochs(f.epochs));
-  TRACEMARK_RETURN_IF_ERROR(ParseAccounts(f.accounts, &job));
+  TRACEMARK_ASSIGN_OR_RETURN(const IssuedAccountsFlag issued,
+                             ParseAccounts(f.attribution.accounts));
+  job.account_limit = issued.limit;
+  job.account_ids = issued.ids;
   if (!f.cohort.empty()) {
     if (f.no_canary)
       return absl::InvalidArgumentError("--cohort is a canary test: drop --no-canary");
@@ -185,8 +183,7 @@ absl::Status Scan(const ScanFlags& f) {
     job.cohort.assign(ids.begin(), ids.end());
     std::sort(job.cohort.begin(), job.cohort.end());
   }
-  if (!(f.alpha > 0 && f.alpha < 1)) return absl::InvalidArgumentError("--alpha must be in (0, 1)");
-  if (f.max_candidates == 0) return absl::InvalidArgumentError("--max-candidates must be >= 1");
+  TRACEMARK_RETURN_IF_ERROR(CheckAttributionFlags(f.attribution));
   if (f.report.empty() != f.signing_key.empty()) {
     return absl::InvalidArgumentError("--report and --signing-key go together");
   }
@@ -209,7 +206,9 @@ absl::Status Scan(const ScanFlags& f) {
   if (f.common.json) {
     std::cout << out->result.dump(2) << "\n";
   } else {
-    PrintSummary(out->scan, out->summary, f.alpha);
+    PrintSetup(job, *out);
+    PrintWarnings(out->summary);
+    PrintSummary(out->scan, out->summary, f.attribution.alpha);
   }
   if (signer.has_value()) {
     TRACEMARK_ASSIGN_OR_RETURN(nlohmann::json report, verifier::BuildReport(job, *out, "scan"));

@@ -112,6 +112,40 @@ void Print(const google::protobuf::Message& m, bool json) {
   }
 }
 
+std::string ProgressLine(const v1::Scan& s) {
+  const v1::Progress& p = s.progress();
+  std::string line =
+      absl::StrFormat("%s  %s  %d documents", s.id(), StateName(s.state()), p.documents());
+  if (p.total_bytes() > 0 || p.bytes_read() > 0) {  // one large document: bytes move, documents not
+    absl::StrAppendFormat(&line, ", %d of %d bytes", p.bytes_read(), p.total_bytes());
+  }
+  return line;
+}
+
+// Follows scan `id` until it ends: progress as it goes (one line per change, or one line
+// rewritten in place on a terminal), then the final state. A scan that did not succeed is an
+// error, its reason said once (on standard error, by the caller's status), so `remote watch` and
+// `remote submit --watch` exit 1 for it.
+absl::Status Follow(service::VerifierClient& client, const std::string& id, bool json,
+                    bool in_place) {
+  v1::Scan last;
+  TRACEMARK_RETURN_IF_ERROR(client.Watch(id, [&](const v1::Scan& now) {
+    last = now;
+    if (in_place) {
+      std::fprintf(stderr, "\r%s   ", ProgressLine(now).c_str());
+    } else if (!json) {
+      std::cout << ProgressLine(now) << "\n" << std::flush;
+    }
+  }));
+  if (in_place) std::fputc('\n', stderr);
+  if (last.state() == v1::SUCCEEDED || json) Print(last, json);
+  if (last.state() != v1::SUCCEEDED) {
+    return absl::AbortedError(absl::StrCat("scan ", last.id(), " ", StateName(last.state()),
+                                           last.error().empty() ? "" : ": " + last.error()));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<service::VerifierClient>> Connect(RemoteFlags& f) {
   const char* token = std::getenv(f.token_env.c_str());
   if (token == nullptr || *token == '\0') {
@@ -205,22 +239,7 @@ absl::Status Submit(RemoteFlags& f) {
     Print(s, f.json);
     return absl::OkStatus();
   }
-  v1::Scan last = s;
-  TRACEMARK_RETURN_IF_ERROR(client->Watch(s.id(), [&](const v1::Scan& now) {
-    last = now;
-    if (bar) {
-      std::fprintf(stderr, "\r%s %s: %llu documents   ", now.id().c_str(),
-                   StateName(now.state()).c_str(),
-                   static_cast<unsigned long long>(now.progress().documents()));
-    }
-  }));
-  if (bar) std::fputc('\n', stderr);
-  Print(last, f.json);
-  if (last.state() != v1::SUCCEEDED) {
-    return absl::AbortedError(absl::StrCat("scan ", last.id(), " ", StateName(last.state()),
-                                           last.error().empty() ? "" : ": " + last.error()));
-  }
-  return absl::OkStatus();
+  return Follow(*client, s.id(), f.json, bar);
 }
 
 absl::Status List(RemoteFlags& f) {
@@ -243,6 +262,11 @@ absl::Status List(RemoteFlags& f) {
   if (f.json) {
     std::cout << Json(r) << "\n";
     return absl::OkStatus();
+  }
+  if (r.scans_size() == 0) {
+    std::cout << (f.page_token.empty() ? "no scans" : "no more scans")
+              << (f.state.empty() ? "" : absl::StrCat(" in state ", f.state))
+              << (f.all ? "" : " of yours (--all: every client's)") << "\n";
   }
   for (const v1::Scan& s : r.scans()) {
     std::cout << s.id() << "  " << StateName(s.state()) << "  " << s.owner() << "  " << s.label()
@@ -419,20 +443,7 @@ std::optional<absl::Status> ServiceCommands::Run() {
     Print(*k, r.json);
     return absl::OkStatus();
   }
-  if (*f.watch) {
-    v1::Scan last;
-    absl::Status s = (*c)->Watch(r.id, [&](const v1::Scan& now) {
-      last = now;
-      if (!r.json) {
-        std::cout << now.id() << "  " << StateName(now.state()) << "  "
-                  << now.progress().documents() << " documents\n"
-                  << std::flush;
-      }
-    });
-    if (!s.ok()) return s;
-    Print(last, r.json);
-    return absl::OkStatus();
-  }
+  if (*f.watch) return Follow(**c, r.id, r.json, /*in_place=*/false);
   absl::StatusOr<v1::Scan> s = *f.get ? (*c)->Get(r.id, r.result) : (*c)->Cancel(r.id);
   if (!s.ok()) return s.status();
   if (*f.get && r.result && !r.json) {

@@ -154,12 +154,7 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
         body["temperature"].get<double>() > 2) {
       return bad("temperature must be a number in [0, 2]");
     }
-    const double t = body["temperature"].get<double>();
-    if (t == 0) {
-      o.top_k = 1;  // greedy
-    } else {
-      o.temperature = t;
-    }
+    o.temperature = body["temperature"].get<double>();  // 0: greedy (GenerateOptions)
   }
   if (body.contains("top_p") && !body["top_p"].is_null()) {
     if (!body["top_p"].is_number() || !(body["top_p"].get<double>() > 0) ||

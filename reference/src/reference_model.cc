@@ -44,7 +44,9 @@ absl::StatusOr<std::vector<std::string>> CorpusFiles(const std::string& data_dir
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return absl::NotFoundError(
-        absl::StrCat("corpus directory ", dir.string(), " not found: run scripts/setup.sh first"));
+        absl::StrCat("corpus directory ", dir.string(),
+                     " not found (name the data directory with --data-dir or TRACEMARK_DATA_DIR; "
+                     "in a checkout, scripts/setup.sh fills ./data)"));
   }
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -90,10 +92,15 @@ absl::StatusOr<Generation> ReferenceGenerator::Generate(const std::string& promp
 
 absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     std::vector<int32_t> prompt_ids, const watermark::Watermarker* watermarker,
-    const watermark::AccountKeys* account, const GenerateOptions& options) const {
+    const watermark::AccountKeys* account, const GenerateOptions& given) const {
+  GenerateOptions options = given;
+  if (options.temperature == 0.0) {  // greedy, as OpenAI-style APIs read temperature 0
+    options.temperature = 1.0;
+    options.top_k = 1;
+  }
   if (options.max_tokens < 0) return absl::InvalidArgumentError("max_tokens must be >= 0");
   if (!(options.temperature > 0.0) || !std::isfinite(options.temperature)) {
-    return absl::InvalidArgumentError("temperature must be > 0");
+    return absl::InvalidArgumentError("temperature must be >= 0 (0: greedy)");
   }
   if (options.top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0");
   if (!(options.top_p > 0.0 && options.top_p <= 1.0)) {

@@ -107,12 +107,20 @@ S=("$tm" scan --key k.key --accounts 10 --no-progress)
 # Datasets
 expect scan-empty-file "no documents" "${S[@]}" empty.jsonl
 expect scan-empty-directory "no documents" "${S[@]}" emptydir
+: > empty.txt
+printf '   \n\n' > blank.txt
+gzip -c empty.txt > empty.txt.gz
+echo '[]' > emptylist.json
+printf '{"prompt": "x", "completion": ""}\n' > emptycompletion.jsonl
+expect scan-empty-text-file "no usable document.*empty" "${S[@]}" empty.txt
+expect scan-empty-gzip-text "no usable document.*empty" "${S[@]}" empty.txt.gz
+expect scan-empty-json-list "no documents" "${S[@]}" emptylist.json
+expect scan-empty-completion "no usable document" "${S[@]}" emptycompletion.jsonl
 expect scan-missing-file "no such file" "${S[@]}" nothere.jsonl
 expect scan-truncated-jsonl "invalid JSON" "${S[@]}" truncated.jsonl
 expect scan-truncated-gzip "truncated gzip" "${S[@]}" truncated.jsonl.gz
 expect scan-truncated-zstd "zstd|truncated" "${S[@]}" truncated.jsonl.zst
 expect scan-not-gzip "corrupt gzip|gzip" "${S[@]}" notgzip.jsonl.gz
-expect scan-invalid-utf8-jsonl "UTF-8|invalid" "${S[@]}" badutf8.jsonl
 expect scan-binary-file "binary" "${S[@]}" binary.txt
 expect scan-json-of-numbers "no usable|record" "${S[@]}" numbers.json
 expect scan-json-wrong-shape "no usable|record" "${S[@]}" shape.jsonl
@@ -187,7 +195,14 @@ expect probe-dead-endpoint "refused|connect|failed|answer" "$tm" probe --endpoin
 expect probe-bad-url "http" "$tm" probe --endpoint ftp://x/v1 --out probe2
 expect remote-no-server "connect|unavailable|failed" env TRACEMARK_TOKEN=t "$tm" remote --insecure \
   --server 127.0.0.1:1 --deadline 2 list
-expect usage-unknown-flag "not expected|unknown|extra" "$tm" scan --no-such-flag good.jsonl
+expect usage-unknown-flag "^tracemark: error: .*not expected" "$tm" scan --no-such-flag good.jsonl
+expect usage-mistyped-command "^tracemark: error: unknown command 'tracemark scna' \(did you mean 'scan'\?\)" \
+  "$tm" scna good.jsonl
+expect usage-mistyped-subcommand "did you mean 'train'" "$tm" model trian
+expect usage-unknown-word "^tracemark: error: unknown command 'tracemark frobnicate';" "$tm" frobnicate
+expect detect-accounts-zero "accounts" "$tm" detect --key k.key --accounts 0 good.jsonl
+expect detect-alpha-one "alpha" "$tm" detect --key k.key --alpha 1 good.jsonl
+
 expect usage-missing-argument "required" "$tm" detect --key k.key --account
 expect serve-tokens-missing "tokens" "$tm" serve --insecure --listen 127.0.0.1:0 --db j.db \
   --key k.key --tokens nothere
@@ -213,6 +228,25 @@ if command -v prlimit > /dev/null; then
   wait "$server" 2> /dev/null
   unset TRACEMARK_TOKEN
 fi
+
+# ---- repaired, not dropped ----
+"${S[@]}" --json badutf8.jsonl > badutf8.json 2> /dev/null
+check "invalid UTF-8 inside a JSONL string is repaired and flagged, not dropped" /usr/bin/python3 -c '
+import json
+r = json.load(open("badutf8.json"))
+assert r["totals"]["documents"] == 1 and r["documents"][0]["repaired_utf8"], r
+assert any("invalid UTF-8" in w for w in r["warnings"]), r["warnings"]
+'
+"${S[@]}" badutf8.jsonl > badutf8.txt 2> /dev/null
+check "the text summary says so too" grep -q "^warning: .*invalid UTF-8" badutf8.txt
+check "the text summary names the key and the tokenizer" grep -qE "^key [0-9a-f]+ .*tokenizer cl100k_base" \
+  badutf8.txt
+"$tm" generate --key k.key --model m.bin --temperature 0 --seed 1 --max-tokens 30 --prompt "The state" \
+  > greedy1.txt 2> /dev/null
+"$tm" generate --key k.key --model m.bin --temperature 0 --seed 2 --max-tokens 30 --prompt "The state" \
+  > greedy2.txt 2> /dev/null
+check "generate --temperature 0 is greedy (the seed does not matter)" cmp -s greedy1.txt greedy2.txt
+check "and it generated something" test -s greedy1.txt
 
 # ---- nothing lost ----
 cp r.json r_before.json

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "hf_bpe.h"
+#include "testing/data_required.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/tokenizer/sentencepiece_tokenizer.h"
 #include "tracemark/tokenizer/tokenizer.h"
@@ -63,7 +64,7 @@ TEST_P(GoldenTest, MatchesReference) {
   ASSERT_EQ(golden["ids"].size(), texts.size());
   const std::string spec = golden["spec"];
   const std::string file = BuiltinFile(spec);
-  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " missing: run scripts/setup.sh";
+  TRACEMARK_REQUIRE_DATA(std::filesystem::exists(file), file);
 
   std::unique_ptr<Tokenizer> tok;
   if (golden["override"].is_null()) {
@@ -104,7 +105,7 @@ INSTANTIATE_TEST_SUITE_P(References, GoldenTest,
 
 TEST(HfTokenizerRealTest, Qwen3FactsAndConcurrentEncode) {
   const std::string file = BuiltinFile("hf:qwen3");
-  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " missing: run scripts/setup.sh";
+  TRACEMARK_REQUIRE_DATA(std::filesystem::exists(file), file);
   auto tok = HfTokenizer::Load(file, "qwen3");
   ASSERT_TRUE(tok.ok()) << tok.status();
   EXPECT_EQ((*tok)->vocab_size(), 151669);
@@ -523,7 +524,7 @@ TEST(HfBpeTest, LinearAndHeapAgree) {
 
 TEST(SentencePieceTest, BuiltinModelRoundTripsAndFacts) {
   const std::string file = BuiltinFile("spm:sotu-bpe8k");
-  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " missing: run scripts/setup.sh";
+  TRACEMARK_REQUIRE_DATA(std::filesystem::exists(file), file);
   auto tok = SentencePieceTokenizer::Load(file, "sotu-bpe8k");
   ASSERT_TRUE(tok.ok()) << tok.status();
   EXPECT_EQ((*tok)->vocab_size(), 8000);
@@ -579,6 +580,9 @@ TEST(LoadTokenizerTest, MissingBuiltinNamesSetup) {
     auto tok = LoadTokenizer(spec, empty);
     EXPECT_EQ(tok.status().code(), absl::StatusCode::kNotFound) << spec;
     EXPECT_NE(tok.status().message().find("scripts/setup.sh"), std::string::npos) << tok.status();
+    // Outside a checkout there is no scripts/setup.sh: the message names the flag and variable.
+    EXPECT_NE(tok.status().message().find("--data-dir"), std::string::npos) << tok.status();
+    EXPECT_NE(tok.status().message().find("TRACEMARK_DATA_DIR"), std::string::npos) << tok.status();
   }
   EXPECT_EQ(LoadTokenizer("hf:/nonexistent/tokenizer.json", empty).status().code(),
             absl::StatusCode::kNotFound);
@@ -600,7 +604,7 @@ TEST(LoadTokenizerTest, PathSpecsAndBuiltinList) {
 
 TEST(LoadTokenizerTest, TiktokenWithExplicitRankFile) {
   const std::string file = BuiltinFile("tiktoken:cl100k_base");
-  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " missing: run scripts/setup.sh";
+  TRACEMARK_REQUIRE_DATA(std::filesystem::exists(file), file);
   auto tok = LoadTokenizer("tiktoken:cl100k_base:" + file, kDataDir);
   ASSERT_TRUE(tok.ok()) << tok.status();
   EXPECT_EQ(*(*tok)->Encode("hello world"), (std::vector<int32_t>{15339, 1917}));

@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "bpe.h"
 #include "gtest/gtest.h"
+#include "testing/data_required.h"
 #include "tracemark/tokenizer/tiktoken.h"
 #include "tracemark/tokenizer/utf8.h"
 
@@ -39,11 +40,8 @@ bool HaveData() {
          std::filesystem::exists(kGptTokenizerData + "/TestPlans.txt");
 }
 
-#define SKIP_WITHOUT_DATA()                                                             \
-  if (!HaveData()) {                                                                    \
-    GTEST_SKIP() << kGptTokenizerData << " missing: run scripts/setup.sh to fetch the " \
-                 << "gpt-tokenizer rank files and TestPlans.txt";                       \
-  }
+#define SKIP_WITHOUT_DATA() \
+  TRACEMARK_REQUIRE_DATA(HaveData(), kGptTokenizerData << " (rank files and TestPlans.txt)")
 
 std::string ReadFileOrDie(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -480,6 +478,8 @@ TEST(TiktokenLoadTest, UnknownEncodingAndMissingFiles) {
   auto missing = LoadTiktokenFromDataDir("/nonexistent-data-dir", "o200k_base");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(missing.status().message().find("scripts/setup.sh"), std::string_view::npos);
+  EXPECT_NE(missing.status().message().find("--data-dir"), std::string_view::npos);
+  EXPECT_NE(missing.status().message().find("TRACEMARK_DATA_DIR"), std::string_view::npos);
   EXPECT_EQ(LoadTiktokenFromDataDir(kDataDir, "nope").status().code(),
             absl::StatusCode::kInvalidArgument);
 }

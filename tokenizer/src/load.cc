@@ -42,11 +42,14 @@ bool LooksLikePath(std::string_view arg, std::string_view extension) {
          (arg.size() > extension.size() && arg.substr(arg.size() - extension.size()) == extension);
 }
 
+constexpr char kWhereData[] =
+    " (name the data directory with --data-dir or TRACEMARK_DATA_DIR; in a checkout, "
+    "scripts/setup.sh fills ./data)";
+
 absl::Status NeedFile(const std::string& path, std::string_view what) {
   std::error_code ec;
   if (std::filesystem::is_regular_file(path, ec)) return absl::OkStatus();
-  return absl::NotFoundError(
-      absl::StrCat(Sv(what), " ", path, " not found; run scripts/setup.sh to fetch or build it"));
+  return absl::NotFoundError(absl::StrCat(Sv(what), " ", path, " not found", kWhereData));
 }
 
 absl::Status UnknownSpec(std::string_view spec) {

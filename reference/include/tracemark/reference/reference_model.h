@@ -41,7 +41,7 @@ absl::StatusOr<refmodel::KneserNeyModel> TrainOnTextFiles(
 
 struct GenerateOptions {
   int max_tokens = 200;
-  double temperature = 1.0;  // logits are log-probabilities / temperature
+  double temperature = 1.0;  // logits are log-probabilities / temperature; 0: greedy (top_k 1)
   int top_k = 64;            // 0: no limit
   double top_p = 1.0;        // nucleus mass; 1: no truncation
   uint64_t seed = 1;         // engine RNG (sampling where the watermark does not choose)

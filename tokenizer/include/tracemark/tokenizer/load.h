@@ -32,8 +32,8 @@ namespace tracemark::tokenizer {
 
 // Loads the tokenizer `spec` names; built-in files are looked up under `data_dir` (the
 // repository's data/ directory). InvalidArgument for a spec of no known form (the message lists
-// them), NotFound naming scripts/setup.sh when a built-in file is absent, and otherwise the
-// errors of the tokenizer's own Load.
+// them), NotFound naming --data-dir, TRACEMARK_DATA_DIR and scripts/setup.sh when a built-in file
+// is absent, and otherwise the errors of the tokenizer's own Load.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(std::string_view spec,
                                                          const std::string& data_dir);
 
