@@ -44,6 +44,7 @@ function(tracemark_test name)
   cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main tracemark_warnings)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)  # testing/*.h
   target_compile_definitions(${name} PRIVATE
     TRACEMARK_SOURCE_DIR="${PROJECT_SOURCE_DIR}" TRACEMARK_DATA_DIR="${PROJECT_SOURCE_DIR}/data")
   include(GoogleTest)

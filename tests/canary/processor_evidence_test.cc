@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "testing/data_required.h"
 #include "tracemark/canary/evidence.h"
 #include "tracemark/canary/processor.h"
 #include "tracemark/stats/uniformity.h"
@@ -33,7 +34,7 @@ class ProcessorTest : public ::testing::Test {
     proc_ = CanaryProcessor::Create(lex_, *tok_)->release();
   }
   void SetUp() override {
-    if (tok_ == nullptr) GTEST_SKIP() << "data missing: run scripts/setup.sh";
+    TRACEMARK_REQUIRE_DATA(tok_ != nullptr, "the cl100k_base tokenizer data");
   }
   static int32_t Id(const std::string& s) {
     auto ids = tok_->Encode(s);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "testing/data_required.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/tokenizer/tiktoken.h"
 #include "tracemark/watermark/keys.h"
@@ -26,7 +27,7 @@ class ReferenceTest : public ::testing::Test {
     model_ = new refmodel::KneserNeyModel(*std::move(model));
   }
   void SetUp() override {
-    if (tok_ == nullptr) GTEST_SKIP() << "data missing: run scripts/setup.sh";
+    TRACEMARK_REQUIRE_DATA(tok_ != nullptr, "the tokenizer data or the corpus");
   }
   static watermark::Key Master() {
     std::vector<uint8_t> b(32, 9);

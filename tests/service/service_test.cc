@@ -19,6 +19,7 @@
 #include "fault_vfs.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "testing/data_required.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/service/client.h"
 #include "tracemark/service/server.h"
@@ -94,7 +95,7 @@ class ServiceTest : public ::testing::Test {
     delete dir_;
   }
   void SetUp() override {
-    if (!data_ok_) GTEST_SKIP() << "data missing: run scripts/setup.sh";
+    TRACEMARK_REQUIRE_DATA(data_ok_, "the tokenizer data or the corpus");
     db_ = (*dir_ /
            (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".db"))
               .string();
