@@ -169,4 +169,14 @@ if "$tm" probe --endpoint "http://127.0.0.1:$port/v1" --api-key-env FRAUD_KEY --
   fail "another probe's directory reused"
 fi
 grep -q "different probe" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
+# Every prompt refused alike (here max_tokens above the server's limit; on a real API, a missing
+# "model"): the probe stops early with the server's own message instead of asking them all.
+if "$tm" probe --endpoint "http://127.0.0.1:$port/v1" --api-key-env FRAUD_KEY --send prefix \
+  --limit 100 --max-tokens 100000 --attempts 1 --out "$tmp/p-refused" --no-progress \
+  2> "$tmp/err"; then
+  fail "a probe whose every request was refused exited 0"
+fi
+grep -q "refused each of the first 8 requests with HTTP 400" "$tmp/err" ||
+  fail "no early stop: $(cat "$tmp/err")"
+grep -q "max_tokens must be" "$tmp/err" || fail "the server's message is missing: $(cat "$tmp/err")"
 echo "probe CLI: all checks passed"

@@ -34,6 +34,8 @@ using Clock = std::chrono::steady_clock;
 constexpr char kAnswersFile[] = "answers.jsonl";
 constexpr char kManifestFile[] = ".tracemark-probe.json";
 constexpr size_t kMaxFailuresListed = 100;
+// Requests refused alike (one 4xx status, before any answer) after which a probe stops.
+constexpr uint64_t kStopAfterRefusals = 8;
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -116,6 +118,9 @@ struct Shared {
   ProbeProgress counts;
   std::vector<std::string> failures;
   absl::Status fatal;
+  // Requests refused, one after the other before any answer, with one and the same 4xx status.
+  uint64_t refused_alike = 0;
+  long refused_status = 0;
   Clock::time_point next_slot = Clock::now();
   Clock::time_point start = Clock::now();
 
@@ -149,6 +154,28 @@ struct Shared {
       cancel = true;
     }
     changed.notify_all();
+  }
+
+  // A request the endpoint refused with a 4xx that asking again will not change. When the first
+  // kStopAfterRefusals requests are all refused alike (a missing "model", a wrong --send), every
+  // other request would be too: stop with the endpoint's own message.
+  void Refused(long status, const std::string& message) {
+    bool stop = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (counts.answered == 0 && (refused_alike == 0 || refused_status == status)) {
+        refused_status = status;
+        stop = ++refused_alike >= kStopAfterRefusals;
+      } else {
+        refused_alike = 0;
+      }
+    }
+    if (stop) {
+      Fatal(absl::FailedPreconditionError(absl::StrCat(
+          "the endpoint refused each of the first ", kStopAfterRefusals, " requests with HTTP ",
+          status, " (", message,
+          "); the probe stops, since every request would be (check --model and --send)")));
+    }
   }
 
   absl::Status Append(const json& record) {
@@ -287,6 +314,7 @@ void Worker(Shared* sh) {
         wait = r->retry_after_s;
       } else {
         why = absl::StrCat("HTTP ", r->status, ": ", ServerMessage(*r));
+        sh->Refused(r->status, ServerMessage(*r));
         break;  // this request is wrong; asking again will not help
       }
       if (attempt == o.max_attempts) break;
