@@ -155,6 +155,7 @@ absl::Status Detect(const DetectFlags& f) {
     j["epochs_tried"] = opt.epochs;
     j["parameters"] = config.Describe();
     j["method"] = d.method;
+    verifier::AddLog10PValues(&j);
     std::cout << j.dump(2) << "\n";
     return absl::OkStatus();
   }

@@ -96,7 +96,7 @@ absl::Status ReportVerify(const ReportVerifyFlags& f) {
               << ", commitment " << report["keys"].value("master_key_commitment", "?") << "\n";
     if (result.contains("provider")) {
       std::cout << "dataset provider p-value: "
-                << result["provider"].value("p_value", json()).dump() << " over "
+                << verifier::PValueText(result["provider"].value("p_value", json())) << " over "
                 << result["provider"].value("tuples_scored", 0) << " unique tuples\n";
     }
     if (!f.inputs.empty()) {

@@ -82,6 +82,27 @@ bool IsLoopback(const std::string& listen) {
          absl::StartsWith(listen, "[::1]:");
 }
 
+// Names each of a report's inputs as the client gave it (the job spec's "files"): an upload by
+// its uploaded name, a file under a server path by that path; the path the server read stays
+// beside it (the report's "path").
+void NameInputs(const json& files, json* inputs) {
+  for (json& in : *inputs) {
+    const std::string path = in.value("path", "");
+    for (const json& f : files) {
+      const std::string stored = f.value("path", "");
+      if (stored.empty() || path.compare(0, stored.size(), stored) != 0) continue;
+      if (path.size() == stored.size()) {
+        in["name"] = f.value("name", path);
+        break;
+      }
+      if (path[stored.size()] == '/') {  // a file under a server-path directory
+        in["name"] = f.value("name", stored) + path.substr(stored.size());
+        break;
+      }
+    }
+  }
+}
+
 // A valid upload name: a plain file name, printable, no path.
 bool PlainFileName(const std::string& n) {
   if (n.empty() || n.size() > 255 || n == "." || n == "..") return false;
@@ -298,12 +319,12 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     for (const std::string& p : req.server_paths()) {
       TRACEMARK_ASSIGN_OR_RETURN(std::string path, ServerPath(p));
       spec.inputs.push_back(path);
-      files.push_back({{"name", p}, {"seen_in", false}});
+      files.push_back({{"name", p}, {"path", path}, {"seen_in", false}});
     }
     for (const std::string& p : req.seen_in_server_paths()) {
       TRACEMARK_ASSIGN_OR_RETURN(std::string path, ServerPath(p));
       spec.seen_in.push_back(path);
-      files.push_back({{"name", p}, {"seen_in", true}});
+      files.push_back({{"name", p}, {"path", path}, {"seen_in", true}});
     }
     if (req.uploads_size() > 1000) return absl::InvalidArgumentError("more than 1000 uploads");
     uint64_t total = 0;
@@ -455,8 +476,11 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       }
       TRACEMARK_RETURN_IF_ERROR(SyncPath(paths[i], false));
       (u.seen_in() ? spec->seen_in : spec->inputs).push_back(paths[i].string());
-      files->push_back(
-          {{"name", u.name()}, {"bytes", u.size()}, {"sha256", sha}, {"seen_in", u.seen_in()}});
+      files->push_back({{"name", u.name()},
+                        {"path", paths[i].string()},
+                        {"bytes", u.size()},
+                        {"sha256", sha},
+                        {"seen_in", u.seen_in()}});
     }
     if (req.uploads_size() > 0) {
       TRACEMARK_RETURN_IF_ERROR(SyncPath(dir, true));
@@ -698,7 +722,10 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       o.result = out->result.dump();
       if (signer.has_value()) {
         absl::StatusOr<json> report = verifier::BuildReport(*spec, *out, "scan");
-        if (report.ok()) {  // which job of which service it was
+        if (report.ok()) {  // the inputs as the client named them; which job of which service
+          const json files = json::parse(job.spec, nullptr, false).value("files", json::array());
+          NameInputs(files, &(*report)["inputs"]);
+          NameInputs(files, &(*report)["seen_in"]);
           (*report)["service_job"] = {{"id", job.id},
                                       {"owner", job.owner},
                                       {"label", job.label},

@@ -7,9 +7,11 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/verifier/input.h"
 #include "tracemark/watermark/digest.h"
@@ -70,6 +72,55 @@ struct Block {
   Plot plot;
 };
 
+// The inputs by name (as uploaded, when a service stored them under another path), size and
+// digest; where they were read from when that differs from the name.
+Block InputsTable(const json& inputs) {
+  const bool named =
+      std::any_of(inputs.begin(), inputs.end(), [](const json& in) { return in.contains("name"); });
+  Block t{Block::kTable, "", {{"file", "bytes", "SHA-256"}}, {}};
+  if (named) t.rows[0].push_back("stored as");
+  for (const json& in : inputs) {
+    const std::string path = in.value("path", "?");
+    t.rows.push_back({in.value("name", path), std::to_string(in.value("bytes", 0)),
+                      absl::StrCat("`", in.value("sha256", "?"), "`")});
+    if (named) t.rows.back().push_back(path);
+  }
+  return t;
+}
+
+// The documents attributed to an account, most significant first (at most `limit` shown).
+std::vector<Block> AttributedDocuments(const json& documents, size_t limit) {
+  std::vector<const json*> hits;
+  for (const json& d : documents) {
+    if (d.contains("account") && d["account"].is_number()) hits.push_back(&d);
+  }
+  if (hits.empty()) return {};
+  std::stable_sort(hits.begin(), hits.end(), [](const json* a, const json* b) {
+    return MinusLog10(a->value("account_p_value", json(1.0))) >
+           MinusLog10(b->value("account_p_value", json(1.0)));
+  });
+  Block t{Block::kTable,
+          "",
+          {{"document", "source", "account", "p-value (corrected for the candidates tried)"}},
+          {}};
+  for (size_t i = 0; i < hits.size() && i < limit; ++i) {
+    const json& d = *hits[i];
+    t.rows.push_back({d.value("id", "?"), d.value("source", "?"),
+                      std::to_string(d["account"].get<uint64_t>()),
+                      P(d.value("account_p_value", json()))});
+  }
+  Block intro{Block::kParagraph,
+              absl::StrCat("Documents attributed to an account (", hits.size(),
+                           hits.size() > limit ? absl::StrCat("; the ", limit,
+                                                              " strongest shown, all are in the "
+                                                              "signed report")
+                                               : std::string(),
+                           "):"),
+              {},
+              {}};
+  return {std::move(intro), std::move(t)};
+}
+
 std::vector<Block> Content(const OpenedReport& opened) {
   const json& r = opened.report;
   const json& res = r["result"];
@@ -82,17 +133,17 @@ std::vector<Block> Content(const OpenedReport& opened) {
   para(absl::StrCat("**Signature: valid.** Signed by key id `", opened.envelope.key_id, "` on ",
                     r.value("created", "?"), ", with tracemark ", r["tool"].value("version", "?"),
                     ". Any change to this report after signing would have made the check fail."));
+  para(absl::StrCat(
+      "This page is an unsigned rendering of the signed envelope whose SHA-256 is `",
+      opened.envelope_sha256, "`, verified with the public key `", opened.public_key_hex,
+      "`. The envelope is the evidence: an edited page would not match it, and `tracemark "
+      "report verify` checks the envelope itself."));
   heading("What was tested");
   para(absl::StrCat("The command `tracemark ", r.value("command", "?"), "` read ",
                     r["inputs"].size(),
                     " file(s). Each is identified by its SHA-256 digest, so anyone holding the "
                     "same files can confirm that this report is about them:"));
-  Block files{Block::kTable, "", {{"file", "bytes", "SHA-256"}}, {}};
-  for (const json& in : r["inputs"]) {
-    files.rows.push_back({in.value("path", "?"), std::to_string(in.value("bytes", 0)),
-                          absl::StrCat("`", in.value("sha256", "?"), "`")});
-  }
-  b.push_back(std::move(files));
+  b.push_back(InputsTable(r["inputs"]));
   para(absl::StrCat("The watermark key is identified by id `",
                     r["keys"].value("master_key_id", "?"), "` and commitment `",
                     r["keys"].value("master_key_commitment", "?"),
@@ -180,6 +231,9 @@ std::vector<Block> Content(const OpenedReport& opened) {
     b.push_back({Block::kPlot, "", {}, plot});
     b.push_back(std::move(table));
   }
+  if (res.contains("documents") && res["documents"].is_array()) {
+    for (Block& blk : AttributedDocuments(res["documents"], 50)) b.push_back(std::move(blk));
+  }
   if (res.contains("canary") && res["canary"].contains("attribution")) {
     const json& c = res["canary"];
     const json& at = c["attribution"];
@@ -213,8 +267,14 @@ std::vector<Block> Content(const OpenedReport& opened) {
   }
   heading("Error rates");
   para(absl::StrCat(
-      "Every p-value above is an exact tail probability (not an approximation) over distinct "
-      "positions, corrected for every key epoch and account tried. ",
+      "Which figures are exact and which are bounds. **Exact:** the provider-watermark p-values "
+      "(the whole dataset's and each document's), the canary-phrasing tests and the white-box "
+      "test are exact tail probabilities (not approximations) over distinct positions. "
+      "**Bounds:** the account p-values, each attributed document's confirmation and each "
+      "account group's combined p-value, are Chernoff upper bounds on the exact tail: the true "
+      "probability is never larger than the figure given, so account evidence is at least as "
+      "strong as stated. Every figure is corrected (Bonferroni) for every key epoch, candidate "
+      "and account tried. ",
       r.value("validity", ""),
       " A p-value of 1e-9 means that, if the text were unrelated to the provider, a result this "
       "strong would arise by chance at most once in a billion such tests."));
@@ -324,6 +384,8 @@ absl::StatusOr<std::string> SignReport(const json& report, const EnvelopeSigner&
 absl::StatusOr<OpenedReport> OpenReport(std::string_view envelope,
                                         std::string_view public_key_hex) {
   TRACEMARK_ASSIGN_OR_RETURN(VerifiedEnvelope v, VerifyEnvelope(envelope, public_key_hex));
+  std::string key_hex = absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(absl::string_view(public_key_hex.data(), public_key_hex.size())));
   if (v.payload_type != kReportPayloadType) {
     return absl::InvalidArgumentError(
         absl::StrCat("signed, but not a tracemark report (payload type ", v.payload_type, ")"));
@@ -336,7 +398,8 @@ absl::StatusOr<OpenedReport> OpenReport(std::string_view envelope,
     return absl::InvalidArgumentError(
         absl::StrCat("signed, but the report inside is not ", kReportFormat));
   }
-  OpenedReport opened{std::move(v), std::move(report)};
+  OpenedReport opened{std::move(v), std::move(report), watermark::Sha256Hex(envelope),
+                      std::move(key_hex)};
   // Every field the checks, the renderings and the recomputation read must have its type: a
   // signed report with a number where a string belongs is refused here, not a crash later
   // (nlohmann::json throws on a mistyped read).
@@ -351,6 +414,7 @@ absl::StatusOr<OpenedReport> OpenReport(std::string_view envelope,
       if (!r.contains(list)) continue;
       for (const json& in : r.at(list)) {
         (void)in.value("path", "");
+        (void)in.value("name", "");
         (void)in.value("sha256", "");
         (void)in.value("bytes", uint64_t{0});
       }
@@ -399,6 +463,27 @@ absl::StatusOr<InputMatch> MatchInputs(const json& report,
   return m;
 }
 
+namespace {
+
+// `j` without the object keys `like` lacks, recursively (arrays element by element).
+json OnlyFieldsOf(const json& j, const json& like) {
+  if (j.is_object() && like.is_object()) {
+    json out = json::object();
+    for (const auto& [key, value] : j.items()) {
+      if (like.contains(key)) out[key] = OnlyFieldsOf(value, like[key]);
+    }
+    return out;
+  }
+  if (j.is_array() && like.is_array() && j.size() == like.size()) {
+    json out = json::array();
+    for (size_t i = 0; i < j.size(); ++i) out.push_back(OnlyFieldsOf(j[i], like[i]));
+    return out;
+  }
+  return j;
+}
+
+}  // namespace
+
 absl::StatusOr<Recomputation> Recompute(const json& report, const InputMatch& match,
                                         const watermark::Key& master, const std::string& data_dir,
                                         int threads) {
@@ -427,7 +512,9 @@ absl::StatusOr<Recomputation> Recompute(const json& report, const InputMatch& ma
   Recomputation c;
   c.recomputed = CanonicalResult(out.result, out.input_files);
   const json expected = CanonicalResult(report["result"], report_paths);
-  const json diff = json::diff(expected, c.recomputed);
+  // Fields a later version added (warnings, log10 siblings) are not in an older report, and
+  // not a difference from it; every field the report holds must be identical.
+  const json diff = json::diff(expected, OnlyFieldsOf(c.recomputed, expected));
   c.identical = diff.empty();
   if (!c.identical) c.first_difference = diff[0].value("path", "/");
   return c;

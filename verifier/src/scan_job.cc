@@ -6,8 +6,10 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "tracemark/base/status_macros.h"
@@ -122,6 +124,7 @@ json ScanJson(const ScanResult& r, const ScanSummary& s, const watermark::Config
   for (const Skipped& k : r.skipped) {
     j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
   }
+  AddLog10PValues(&j);
   j["warnings"] = s.warnings;
   j["method"] = s.method;
   j["parameters"] = config.Describe();
@@ -483,6 +486,29 @@ absl::StatusOr<std::vector<uint32_t>> ParseEpochs(const std::string& spec) {
 json PValueJson(stats::PValue p) {
   if (p.log10() > -300.0) return p.value();
   return p.ToString(3);
+}
+
+std::string PValueText(const json& p) {
+  if (p.is_string()) return p.get<std::string>();
+  if (!p.is_number()) return "?";
+  return absl::StrFormat("%.3g", p.get<double>());
+}
+
+void AddLog10PValues(json* j) {
+  if (j->is_array()) {
+    for (json& e : *j) AddLog10PValues(&e);
+    return;
+  }
+  if (!j->is_object()) return;
+  std::vector<std::pair<std::string, double>> add;
+  for (auto& [key, value] : j->items()) {
+    if (value.is_structured()) {
+      AddLog10PValues(&value);
+    } else if (absl::EndsWith(key, "p_value") && !absl::StartsWith(key, "log10_")) {
+      if (const std::optional<double> l = PValueLog10(value)) add.emplace_back("log10_" + key, *l);
+    }
+  }
+  for (auto& [key, l] : add) (*j)[key] = l;
 }
 
 std::optional<double> PValueLog10(const json& p) {

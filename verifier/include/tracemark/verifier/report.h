@@ -42,6 +42,8 @@ absl::StatusOr<std::string> SignReport(const nlohmann::json& report, const Envel
 struct OpenedReport {
   VerifiedEnvelope envelope;
   nlohmann::json report;
+  std::string envelope_sha256;  // of the envelope's bytes as given: which signed file this is
+  std::string public_key_hex;   // the key its signature verified with (64 hex digits)
 };
 
 // Checks the envelope's signature against `public_key_hex` (a bad one fails with only "signature
@@ -71,8 +73,11 @@ absl::StatusOr<Recomputation> Recompute(const nlohmann::json& report, const Inpu
                                         const watermark::Key& master, const std::string& data_dir,
                                         int threads);
 
-// For a non-technical reader: what was tested, what was found, the error rates, how to check and
-// reproduce it. The HTML page is self-contained, with its plots as inline SVG.
+// For a non-technical reader: what was tested, what was found (the attributed documents among
+// it), the error rates (which figures are exact and which bounds), how to check and reproduce it.
+// A rendering is not signed: it names the envelope it renders by SHA-256 and the signer's public
+// key, so that an edited page cannot pass for the signed report. The HTML page is
+// self-contained, with its plots as inline SVG.
 std::string RenderReportMarkdown(const OpenedReport& r);
 std::string RenderReportHtml(const OpenedReport& r);
 

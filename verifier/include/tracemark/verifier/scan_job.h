@@ -157,6 +157,13 @@ nlohmann::json PValueJson(stats::PValue p);
 // "3.1e-412"); nullopt for anything else, or a value that is not positive.
 std::optional<double> PValueLog10(const nlohmann::json& p);
 
+// A p-value as PValueJson writes it, for a reader: "0.012", "3.1e-412"; "?" for anything else.
+std::string PValueText(const nlohmann::json& p);
+
+// Beside every "...p_value" field of `j` (recursively), its log10 as a number under
+// "log10_...p_value", so that a reader gets every p-value as numbers even below double range.
+void AddLog10PValues(nlohmann::json* j);
+
 }  // namespace tracemark::verifier
 
 #endif  // TRACEMARK_VERIFIER_SCAN_JOB_H_

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The service as a user meets it through `tracemark remote` (docs/service.md): an empty list says
+# so; a spec no scan accepts is refused before any upload byte is stored; a failed scan makes
+# `remote watch` and `remote submit --watch` exit 1 with its reason said once; a succeeded
+# scan's report names the inputs as they were uploaded, beside their digests.
+set -uo pipefail
+tm=$(realpath "$1")
+data=$(realpath "$2")
+tmp=$(mktemp -d)
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2> /dev/null && wait "$server" 2> /dev/null
+  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+export TRACEMARK_DATA_DIR="$data"
+cd "$tmp" || exit 1
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$tm" keygen --out k.key > /dev/null && "$tm" keygen --out s.key > /dev/null || fail "keygen"
+printf 'a-token-of-twenty-chars submit alice\n' > tokens
+"$tm" serve --insecure --listen 127.0.0.1:0 --port-file port --db jobs.db --key k.key \
+  --tokens tokens --signing-key s.key --workers 1 --scan-threads 1 > serve.log 2>&1 &
+server=$!
+for _ in $(seq 300); do [ -s port ] && break; sleep 0.05; done
+[ -s port ] || fail "the server did not start: $(cat serve.log)"
+export TRACEMARK_TOKEN=a-token-of-twenty-chars
+R=("$tm" remote --insecure --server "127.0.0.1:$(cat port)" --deadline 60)
+
+"${R[@]}" list > list.out 2>&1 || fail "remote list: $(cat list.out)"
+grep -q "^no scans" list.out || fail "an empty list says nothing: $(cat list.out)"
+
+# Specs no scan accepts: refused before the upload, nothing stored.
+echo "Some ordinary text to upload." > doc.txt
+for spec in "--watermark gama=1" "--tokenizer hf:nope" "--scheme nope" "--alpha 2"; do
+  # shellcheck disable=SC2086
+  if "${R[@]}" submit $spec doc.txt > sub.out 2>&1; then fail "submit $spec was queued"; fi
+  grep -q "^tracemark: error: " sub.out || fail "submit $spec: $(cat sub.out)"
+  grep -q "queued" sub.out && fail "submit $spec says queued: $(cat sub.out)"
+done
+[ "$(find jobs.db.files -mindepth 1 -maxdepth 1 2> /dev/null | wc -l)" -eq 0 ] ||
+  fail "a refused spec left uploads behind: $(ls jobs.db.files)"
+
+# A scan that fails (an empty file: no usable document).
+: > empty.txt
+if "${R[@]}" submit --watch empty.txt > watch1.out 2>&1; then fail "submit --watch of a failed scan exited 0"; fi
+[ "$(grep -c "no usable document" watch1.out)" -eq 1 ] ||
+  fail "the failure is not said exactly once: $(cat watch1.out)"
+id=$("${R[@]}" list | awk '/failed/ {print $1; exit}')
+[ -n "$id" ] || fail "no failed scan listed"
+if "${R[@]}" watch "$id" > watch2.out 2>&1; then fail "remote watch of a failed scan exited 0"; fi
+[ "$(grep -c "no usable document" watch2.out)" -eq 1 ] ||
+  fail "remote watch: the failure is not said exactly once: $(cat watch2.out)"
+
+# A scan that succeeds: its report names the upload, beside the digest and the stored path.
+"$tm" model train --order 2 --out m.bin > /dev/null 2>&1 || fail "model train"
+"$tm" generate --key k.key --model m.bin --account 3 --max-tokens 300 --prompt "The state" \
+  > answers.txt 2> /dev/null || fail "generate"
+"${R[@]}" submit --watch --accounts 10 answers.txt > watch3.out 2>&1 || fail "a good scan: $(cat watch3.out)"
+grep -q "succeeded" watch3.out || fail "not succeeded: $(cat watch3.out)"
+id=$("${R[@]}" list | awk '/succeeded/ {print $1; exit}')
+"${R[@]}" report "$id" --out r.json 2> /dev/null || fail "remote report"
+pub=$("$tm" report public-key --signing-key s.key | tail -n 1)
+"$tm" report render r.json --public-key "$pub" > r.md || fail "render"
+grep -q "| answers.txt | $(stat -c %s answers.txt) | \`$(sha256sum answers.txt | cut -d' ' -f1)\` | .*jobs.db.files/" r.md ||
+  fail "the rendering does not name the upload beside its digest: $(grep -A3 '| file' r.md)"
+"$tm" report verify r.json --public-key "$pub" > verify.out || fail "verify"
+grep -q "dataset provider p-value: [0-9]" verify.out || fail "p-value quoted: $(cat verify.out)"
+echo "service CLI: all checks passed"
