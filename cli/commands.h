@@ -54,6 +54,8 @@ struct ScanFlags {
   std::string epochs = "0";
   int threads = 0;
   bool no_progress = false;
+  bool independent_documents = false;  // test each document on its unshared tuples
+  std::string family_control = "none";
   bool no_canary = false;
   std::string lexicon;               // empty: the built-in lexicon
   std::string cohort;                // file of account ids tested together for canary evidence

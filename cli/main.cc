@@ -228,6 +228,14 @@ int main(int argc, char** argv) {
   scan_cmd->add_option("--threads", scan.threads, "Scan threads (0: one per core)")
       ->capture_default_str();
   scan_cmd->add_flag("--no-progress", scan.no_progress, "No progress bar on a terminal");
+  scan_cmd->add_flag("--independent-documents", scan.independent_documents,
+                     "Test each document on the tuples no other document shares (a first pass "
+                     "over the inputs): per-document p-values independent under the key");
+  scan_cmd
+      ->add_option("--family-control", scan.family_control,
+                   "Count flagged documents per document (none), or with the family-wise error "
+                   "(fwer) or false-discovery rate (fdr) at alpha")
+      ->capture_default_str();
   scan_cmd->add_flag("--no-canary", scan.no_canary, "Skip the canary-phrasing tests");
   scan_cmd->add_option("--lexicon", scan.lexicon, "Canary lexicon file (default: built-in v1)");
   scan_cmd->add_option("--cohort", scan.cohort,

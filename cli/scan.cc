@@ -66,7 +66,8 @@ void PrintWarnings(const verifier::ScanSummary& s) {
   for (const std::string& w : s.warnings) std::cout << "warning: " << w << "\n";
 }
 
-void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s, double alpha) {
+void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s, double alpha,
+                  const std::string& family) {
   const double seconds = r.seconds;
   const double bytes = static_cast<double>(r.bytes), tokens = static_cast<double>(r.tokens);
   std::cout << absl::StrFormat(
@@ -76,8 +77,11 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
   std::cout << "dataset provider watermark: p = " << s.provider_p_value.ToString() << " over "
             << s.provider_tuples << " unique tuples (epoch " << s.provider_epoch << ")\n";
   std::cout << absl::StrFormat(
-      "documents with provider p <= %g: %d; attributed to an account: %d\n", alpha,
-      s.documents_flagged, s.documents_attributed);
+      "documents with provider p <= %g: %d of %d tested; attributed to an account: %d%s\n", alpha,
+      s.documents_flagged, r.documents.size(), s.documents_attributed,
+      family == "none" ? " (each document at its own alpha; --family-control fwer|fdr for the set)"
+      : family == "fwer" ? " (family-wise error rate controlled at alpha)"
+                         : " (false-discovery rate controlled at alpha)");
   if (!s.accounts.empty()) {
     std::cout << absl::StrFormat("\n%-12s %6s %10s %11s %9s  %s\n", "account", "epoch", "documents",
                                  "attributed", "tuples", "combined p");
@@ -170,6 +174,8 @@ absl::Status Scan(const ScanFlags& f) {
   job.max_candidates = f.attribution.max_candidates;
   job.canary = !f.no_canary;
   job.lexicon = f.lexicon;
+  job.independent_documents = f.independent_documents;
+  job.family_control = f.family_control;
   TRACEMARK_ASSIGN_OR_RETURN(job.epochs, ParseEpochs(f.epochs));
   TRACEMARK_ASSIGN_OR_RETURN(const IssuedAccountsFlag issued,
                              ParseAccounts(f.attribution.accounts));
@@ -208,7 +214,7 @@ absl::Status Scan(const ScanFlags& f) {
   } else {
     PrintSetup(job, *out);
     PrintWarnings(out->summary);
-    PrintSummary(out->scan, out->summary, f.attribution.alpha);
+    PrintSummary(out->scan, out->summary, f.attribution.alpha, job.family_control);
   }
   if (signer.has_value()) {
     TRACEMARK_ASSIGN_OR_RETURN(nlohmann::json report, verifier::BuildReport(job, *out, "scan"));

@@ -248,6 +248,18 @@ check "the text summary names the key and the tokenizer" grep -qE "^key [0-9a-f]
 check "generate --temperature 0 is greedy (the seed does not matter)" cmp -s greedy1.txt greedy2.txt
 check "and it generated something" test -s greedy1.txt
 
+head -n 1 good.jsonl > once.jsonl
+cat once.jsonl once.jsonl > twice.jsonl
+"${S[@]}" --json --independent-documents twice.jsonl > twice.json 2> /dev/null
+check "--independent-documents: two copies of one answer share every tuple, so neither is tested" \
+  /usr/bin/python3 -c '
+import json
+r = json.load(open("twice.json"))
+assert [d["tuples_scored"] for d in r["documents"]] == [0, 0], r["documents"]
+assert r["provider"]["tuples_scored"] > 0, r["provider"]  # the dataset test keeps them
+'
+expect family-control-unknown "family control" "${S[@]}" --family-control bonferroni good.jsonl
+
 # ---- nothing lost ----
 cp r.json r_before.json
 "${S[@]}" --report r.json --signing-key s.key empty.jsonl > /dev/null 2>&1

@@ -170,7 +170,9 @@ json ScanJobSpec::Options() const {
           {"max_candidates", max_candidates},
           {"canary", canary},
           {"lexicon", lexicon},
-          {"cohort", cohort}};
+          {"cohort", cohort},
+          {"independent_documents", independent_documents},
+          {"family_control", family_control}};
 }
 
 absl::StatusOr<ScanJobSpec> ScanJobSpec::FromOptions(const json& options) {
@@ -200,6 +202,8 @@ absl::StatusOr<ScanJobSpec> ScanJobSpec::FromOptions(const json& options) {
   TRACEMARK_RETURN_IF_ERROR(Field(options, "canary", &s.canary));
   TRACEMARK_RETURN_IF_ERROR(Field(options, "lexicon", &s.lexicon));
   TRACEMARK_RETURN_IF_ERROR(Field(options, "cohort", &s.cohort));
+  TRACEMARK_RETURN_IF_ERROR(Field(options, "independent_documents", &s.independent_documents));
+  TRACEMARK_RETURN_IF_ERROR(Field(options, "family_control", &s.family_control));
   return s;
 }
 
@@ -215,6 +219,7 @@ absl::Status ScanJobSpec::Validate() const {
   if (!SortedUnique(account_ids) || !SortedUnique(cohort)) {
     return absl::InvalidArgumentError("account and cohort ids must be sorted and unique");
   }
+  TRACEMARK_RETURN_IF_ERROR(ParseFamilyControl(family_control).status());
   if (!canary && !cohort.empty()) {
     return absl::InvalidArgumentError("a cohort is a canary test: it needs canary on");
   }
@@ -234,6 +239,7 @@ struct ScanSetup {
   std::unique_ptr<canary::CanaryProcessor> canary_proc;
   std::optional<SeenWindows> seen;
   std::vector<std::string> seen_in_files;
+  std::optional<SharedTuples> shared;  // with spec.independent_documents, once Score has run
   ScanOptions options;
 };
 
@@ -265,6 +271,7 @@ absl::StatusOr<std::unique_ptr<ScanSetup>> PrepareScan(const ScanJobSpec& spec,
   }
   opt.attribution_alpha = spec.alpha;
   opt.max_candidates = spec.max_candidates;
+  TRACEMARK_ASSIGN_OR_RETURN(opt.control, ParseFamilyControl(spec.family_control));
   opt.threads = spec.threads;
   opt.cancel = control.cancel;
   if (spec.canary) {
@@ -306,12 +313,19 @@ absl::Status CheckScanParameters(const ScanJobSpec& spec, const ScanJobControl& 
 
 namespace {
 
-absl::StatusOr<ScanResult> Score(const ScanSetup& setup, const ScanJobSpec& spec,
+absl::StatusOr<ScanResult> Score(ScanSetup& setup, const ScanJobSpec& spec,
                                  const ScanJobControl& control,
                                  std::vector<std::string>* input_files) {
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<DocumentReader> reader,
                              DocumentReader::Open(spec.inputs));
   *input_files = reader->paths();
+  if (spec.independent_documents) {  // the first pass: which tuples documents share
+    TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<DocumentReader> first,
+                               DocumentReader::Open(spec.inputs));
+    TRACEMARK_ASSIGN_OR_RETURN(
+        setup.shared, Scanner(*setup.verifier, *setup.tok, setup.options).CollectShared(*first));
+    setup.options.shared = &*setup.shared;
+  }
   Scanner scanner(*setup.verifier, *setup.tok, setup.options);
   return scanner.Scan(*reader, control.progress);
 }
@@ -357,6 +371,11 @@ absl::StatusOr<ScanJobOutput> RunScanJob(const ScanJobSpec& spec, const watermar
 absl::StatusOr<ScanPartitionOutput> ScanPartition(const ScanJobSpec& spec,
                                                   const watermark::Key& master,
                                                   const ScanJobControl& control) {
+  if (spec.independent_documents) {
+    return absl::InvalidArgumentError(
+        "independent_documents needs every document of the scan in one process (its first pass "
+        "finds the tuples documents share); run it without partitions");
+  }
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<ScanSetup> setup, PrepareScan(spec, master, control));
   ScanPartitionOutput out;
   TRACEMARK_ASSIGN_OR_RETURN(out.scan, Score(*setup, spec, control, &out.input_files));
@@ -367,6 +386,11 @@ absl::StatusOr<ScanJobOutput> MergeScanPartitions(const ScanJobSpec& spec,
                                                   const watermark::Key& master,
                                                   std::vector<ScanPartitionOutput> partitions,
                                                   const ScanJobControl& control) {
+  if (spec.independent_documents) {
+    return absl::InvalidArgumentError(
+        "independent_documents needs every document of the scan in one process; partitions "
+        "cannot be merged under it");
+  }
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<ScanSetup> setup, PrepareScan(spec, master, control));
   ScanResult merged;
   std::vector<std::string> input_files;

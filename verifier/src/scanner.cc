@@ -118,7 +118,8 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   std::vector<TextStatistics> stats(verifier_.num_epochs());
   std::vector<int32_t> tail;  // the last h ids of the previous segment
   // Sliding windows: the scored ids of the current window, preceded by h context ids.
-  const size_t w = options_.window_tokens, stride = std::max<size_t>(1, w / 2);
+  const size_t w = options_.shared != nullptr ? 0 : options_.window_tokens;
+  const size_t stride = std::max<size_t>(1, w / 2);
   std::vector<int32_t> window;  // context (h ids) + up to w scored ids
   size_t window_context = 0;
   PValue best_window;
@@ -174,11 +175,11 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   std::vector<TextStatistics> seen_stats;  // positions at seen windows (ScanOptions::seen)
   canary::CanaryStatistics doc_canary;
   std::string canary_tail;  // the text before a continuing segment, for its first context word
+  std::vector<TextStatistics> own;  // the unshared tuples only (ScanOptions::shared)
+  if (options_.shared != nullptr) TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto({}, 0, &own));
   auto score = [&](Segment& seg) -> absl::Status {
-    if (!tokenizer::IsValidUtf8(seg.text)) {
-      seg.text = tokenizer::ReplaceInvalidUtf8(seg.text);
-      repaired = true;
-    }
+    size_t from = 0;
+    TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, SegmentIds(seg, tail, &from, &repaired));
     if (options_.canary != nullptr) {
       const std::string_view before =
           seg.continues ? std::string_view(canary_tail) : Tail(seg.context, kContextBytes);
@@ -186,23 +187,19 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
                                            options_.canary->active_forms(), before));
       canary_tail = std::string(Tail(seg.text, kContextBytes));
     }
-    std::vector<int32_t> ids;
-    if (seg.continues) {
-      ids = tail;
-    } else if (!seg.context.empty()) {
-      std::string context(Tail(seg.context, kContextBytes));
-      if (!tokenizer::IsValidUtf8(context)) context = tokenizer::ReplaceInvalidUtf8(context);
-      TRACEMARK_ASSIGN_OR_RETURN(ids, tokenizer_.Encode(context));
-      if (ids.size() > h) ids.erase(ids.begin(), ids.end() - static_cast<ptrdiff_t>(h));
-    }
-    const size_t from = ids.size();
-    TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer_.Encode(seg.text));
+    const absl::Span<const int32_t> body = absl::MakeConstSpan(ids).subspan(from);
     if (round_trips) {
       TRACEMARK_ASSIGN_OR_RETURN(const std::string back, tokenizer_.Decode(body));
       round_trips = back == seg.text;
     }
-    ids.insert(ids.end(), body.begin(), body.end());
     TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, from, &stats));
+    if (options_.shared != nullptr) {
+      for (size_t i = std::max(from, h); i < ids.size(); ++i) {
+        if (options_.shared->Shared(ids, i)) continue;
+        TRACEMARK_RETURN_IF_ERROR(
+            verifier_.ScoreInto(absl::Span<const int32_t>(ids.data() + i - h, h + 1), h, &own));
+      }
+    }
     if (options_.seen != nullptr) {
       for (size_t i = std::max(from, h); i < ids.size(); ++i) {
         if (!options_.seen->Contains(ids, i)) continue;
@@ -266,7 +263,8 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   opt.issued = options_.issued;
   opt.confirm_alpha = options_.attribution_alpha;
   opt.max_candidates = options_.max_candidates;
-  TRACEMARK_ASSIGN_OR_RETURN(TextDetection det, verifier_.Analyze(stats, opt));
+  TRACEMARK_ASSIGN_OR_RETURN(TextDetection det,
+                             verifier_.Analyze(options_.shared != nullptr ? own : stats, opt));
 
   DocumentResult r;
   r.index = doc.index;
@@ -327,6 +325,64 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
   out->tokens += tokens;
   out->bytes += bytes;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int32_t>> Scanner::SegmentIds(Segment& seg,
+                                                         const std::vector<int32_t>& tail,
+                                                         size_t* from, bool* repaired) const {
+  const size_t h = static_cast<size_t>(verifier_.config().context_width);
+  if (!tokenizer::IsValidUtf8(seg.text)) {
+    seg.text = tokenizer::ReplaceInvalidUtf8(seg.text);
+    *repaired = true;
+  }
+  std::vector<int32_t> ids;
+  if (seg.continues) {
+    ids = tail;
+  } else if (!seg.context.empty()) {
+    std::string context(Tail(seg.context, kContextBytes));
+    if (!tokenizer::IsValidUtf8(context)) context = tokenizer::ReplaceInvalidUtf8(context);
+    TRACEMARK_ASSIGN_OR_RETURN(ids, tokenizer_.Encode(context));
+    if (ids.size() > h) ids.erase(ids.begin(), ids.end() - static_cast<ptrdiff_t>(h));
+  }
+  *from = ids.size();
+  TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer_.Encode(seg.text));
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
+absl::StatusOr<SharedTuples> Scanner::CollectShared(DocumentReader& reader) const {
+  const size_t h = static_cast<size_t>(verifier_.config().context_width);
+  SharedTuples shared(h);
+  Document doc;
+  for (;;) {
+    if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+      return absl::CancelledError("scan cancelled");
+    }
+    TRACEMARK_ASSIGN_OR_RETURN(const bool more, reader.Next(&doc));
+    if (!more) break;
+    std::vector<int32_t> tail;
+    bool repaired = false;
+    // As ScanDocument reads it; text the tokenizer refuses is not scored there either.
+    auto add = [&](Segment& seg) -> bool {
+      size_t from = 0;
+      absl::StatusOr<std::vector<int32_t>> ids = SegmentIds(seg, tail, &from, &repaired);
+      if (!ids.ok()) return false;
+      shared.Add(doc.index, *ids, from);
+      tail.assign(ids->end() - static_cast<ptrdiff_t>(std::min(h, ids->size())), ids->end());
+      return true;
+    };
+    bool ok = true;
+    for (Segment& seg : doc.segments) ok = ok && add(seg);
+    if (doc.more != nullptr) {
+      Segment seg;
+      while (ok) {
+        absl::StatusOr<bool> next = doc.more->Next(&seg);
+        if (!next.ok() || !*next) break;
+        ok = add(seg);
+      }
+    }
+  }
+  return shared;
 }
 
 absl::Status Scanner::ScoreWhiteBox(const Segment& seg, ScanResult* out) const {
@@ -476,9 +532,20 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
   s.provider_tuples = provider.tuples;
   s.provider_epoch = provider.epoch;
   absl::flat_hash_map<uint64_t, uint64_t> attributed;
+  std::vector<PValue> provider_p, account_p;
   for (const DocumentResult& d : result.documents) {
-    if (d.provider_p_value.value() <= options_.attribution_alpha) ++s.documents_flagged;
-    if (d.account.has_value()) {
+    provider_p.push_back(d.provider_p_value);
+    account_p.push_back(d.account.has_value() ? d.account_p_value : PValue());
+  }
+  const bool independent = options_.shared != nullptr;
+  const std::vector<bool> flagged =
+      Rejected(provider_p, options_.attribution_alpha, options_.control, independent);
+  const std::vector<bool> confirmed =
+      Rejected(account_p, options_.attribution_alpha, options_.control, independent);
+  for (size_t i = 0; i < result.documents.size(); ++i) {
+    const DocumentResult& d = result.documents[i];
+    if (flagged[i]) ++s.documents_flagged;
+    if (d.account.has_value() && confirmed[i]) {
       ++s.documents_attributed;
       ++attributed[*d.account];
     }
@@ -553,7 +620,9 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
   }
   s.warnings = ScanWarnings(result, s, tokenizer_.name());
   s.method = absl::StrCat(
-      "unique (context, token) tuples. Per document: provider test under each of ", n_epochs,
+      "unique (context, token) tuples. Per document",
+      independent ? " (on the tuples no other document of the scan shares)" : "",
+      ": provider test under each of ", n_epochs,
       " epoch(s), the smallest p-value Bonferroni-corrected for them; the account its id payload "
       "decodes to is confirmed by its fingerprint test on disjoint positions, Bonferroni-corrected "
       "over the candidates confirmed, and attributed at p <= ",
@@ -562,7 +631,13 @@ absl::StatusOr<ScanSummary> Scanner::Summarize(const ScanResult& result) const {
       "(best epoch, corrected). Accounts: documents grouped by the id their payload decodes to "
       "(a function of the text alone); each group's pooled fingerprint tuples tested for that "
       "account (Chernoff bound), Bonferroni-corrected over the ",
-      groups, " group(s) tested.");
+      groups, " group(s) tested.",
+      // Unchanged from earlier versions by default, so that their reports still recompute.
+      options_.control == FamilyControl::kNone
+          ? ""
+          : absl::StrCat(" Counts: ",
+                         DescribeControl(options_.control, options_.attribution_alpha, independent),
+                         "."));
   return s;
 }
 

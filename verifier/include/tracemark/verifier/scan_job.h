@@ -55,6 +55,10 @@ struct ScanJobSpec {
   bool canary = true;                             // collect and test canary phrasings
   std::string lexicon;                            // canary lexicon file; "" for the built-in one
   std::vector<uint64_t> cohort;  // accounts tested together for canary evidence (sorted)
+  // Test each document on the tuples no other document shares (ScanOptions::shared: a first
+  // pass over the inputs; not with partitions), and count flags under this family control.
+  bool independent_documents = false;
+  std::string family_control = "none";  // none, fwer or fdr (family_control.h)
   // Not part of the result: where the tokenizers' data lives, and the scan's threads.
   std::string data_dir = "data";
   int threads = 0;

@@ -33,8 +33,10 @@
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/tokenizer/tokenizer.h"
 #include "tracemark/verifier/document.h"
+#include "tracemark/verifier/family_control.h"
 #include "tracemark/verifier/input.h"
 #include "tracemark/verifier/seen_windows.h"
+#include "tracemark/verifier/shared_tuples.h"
 #include "tracemark/verifier/verifier.h"
 #include "tracemark/verifier/white_box.h"
 #include "tracemark/watermark/detector.h"
@@ -69,6 +71,14 @@ struct ScanOptions {
   // When set, the dataset-level provider test and the white-box test are also run on the
   // positions whose window is among these (seen_windows.h). Not owned.
   const SeenWindows* seen = nullptr;
+  // When set, each document's own tests (provider, attribution) use only the tuples no other
+  // document of the dataset shares (shared_tuples.h; Scanner::CollectShared), so that the
+  // per-document p-values are independent under the key used; the sliding-window test is then
+  // off. The dataset-level and account-group tests still use every tuple. Not owned.
+  const SharedTuples* shared = nullptr;
+  // How documents_flagged and documents_attributed count (family_control.h): each document at
+  // attribution_alpha, or the family of documents tested under FWER or FDR control.
+  FamilyControl control = FamilyControl::kNone;
   // When set and it becomes true, Scan stops reading, drops the documents not yet scored and
   // returns Cancelled. Not owned.
   const std::atomic<bool>* cancel = nullptr;
@@ -174,7 +184,9 @@ struct ScanSummary {
   uint64_t provider_tuples = 0;
   uint32_t provider_epoch = 0;
   std::vector<AccountSummary> accounts;  // most significant first
-  uint64_t documents_flagged = 0;        // provider p-value <= attribution_alpha
+  // Of the documents tested, those whose provider test rejects, and those attributed to an
+  // account, at attribution_alpha under ScanOptions::control.
+  uint64_t documents_flagged = 0;
   uint64_t documents_attributed = 0;
   std::optional<CanarySummary> canary;  // when ScanOptions::canary was set
   // When any record carried log-probabilities (used or not).
@@ -208,7 +220,16 @@ class Scanner {
 
   absl::StatusOr<ScanSummary> Summarize(const ScanResult& result) const;
 
+  // The first of two passes for ScanOptions::shared: every document `reader` yields, tokenised
+  // exactly as ScanDocument does, its tuples recorded (single-threaded).
+  absl::StatusOr<SharedTuples> CollectShared(DocumentReader& reader) const;
+
  private:
+  // The ids a segment is scored on: the last h ids of its context (of the previous piece, `tail`,
+  // when it continues one), then its text's, from *from on. Repairs invalid UTF-8 in the text
+  // (sets *repaired).
+  absl::StatusOr<std::vector<int32_t>> SegmentIds(Segment& seg, const std::vector<int32_t>& tail,
+                                                  size_t* from, bool* repaired) const;
   absl::StatusOr<CanarySummary> SummarizeCanary(const ScanResult& result) const;
   absl::Status ScoreWhiteBox(const Segment& segment, ScanResult* out) const;
   int Threads() const;  // options_.threads, or one per hardware thread
