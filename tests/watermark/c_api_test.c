@@ -426,6 +426,28 @@ static void TestScheme(const char* spec, tracemark_key_t* epoch) {
   CHECK(acct.log10_p > -3);
   CHECK_OK(tracemark_detector_decode_payload(det, stats, 1000, &decoded, &decoded_account, &err_));
   CHECK(decoded == 1 && decoded_account == 77);
+  {
+    /* The CLI's attribution rule: decode, confirm, correct for the candidates, compare. */
+    tracemark_attribution at, at4;
+    CHECK_OK(tracemark_detector_attribute(det, stats, 1000, TRACEMARK_DEFAULT_MAX_CANDIDATES,
+                                          TRACEMARK_DEFAULT_ALPHA, &at, &err_));
+    printf("  %-14s attributed %d to %llu: log10 p %.1f over %llu candidate(s)\n", spec,
+           at.attributed, (unsigned long long)at.account, at.log10_p,
+           (unsigned long long)at.candidates_confirmed);
+    CHECK(at.attributed == 1 && at.account == 77 && at.candidates_confirmed == 1);
+    CHECK(at.log10_p < -6);
+    CHECK_OK(tracemark_detector_attribute(det, stats, 1000, 4, TRACEMARK_DEFAULT_ALPHA, &at4, &err_));
+    CHECK(at4.candidates_confirmed >= 1 && at4.candidates_confirmed <= 4 && at4.account == 77);
+    CHECK(at4.log10_p >= at.log10_p - 1e-9); /* more candidates: a larger correction */
+    CHECK_OK(tracemark_detector_attribute(det, stats, 1000, 1, 1e-300, &at, &err_));
+    CHECK(at.attributed == (at.log10_p <= -300 ? 1 : 0));
+    CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
+                tracemark_detector_attribute(det, stats, 1000, 1, 0.0, &at, &err_));
+    CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
+                tracemark_detector_attribute(det, stats, 1000, 0, 1e-6, &at, &err_));
+    CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
+                tracemark_detector_attribute(det, stats, 1000, 1, 1e-6, NULL, &err_));
+  }
   CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
               tracemark_detector_test_account(det, stats, UINT64_MAX, &acct, &err_));
 

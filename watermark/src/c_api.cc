@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/stats/pvalue.h"
 #include "tracemark/tracemark.h"
 #include "tracemark/watermark/account_keys.h"
 #include "tracemark/watermark/config.h"
@@ -568,6 +569,50 @@ tracemark_status tracemark_detector_decode_payload(const tracemark_detector_t* d
                                det->rep->DecodePayload(stats->stats, options));
     *decoded = r.decoded ? 1 : 0;
     *account = r.decoded ? r.account : 0;
+    return absl::OkStatus();
+  });
+}
+
+tracemark_status tracemark_detector_attribute(const tracemark_detector_t* det,
+                                              const tracemark_stats_t* stats,
+                                              uint64_t account_limit, size_t max_candidates,
+                                              double alpha, tracemark_attribution* out,
+                                              char** errptr) {
+  static constexpr char kFn[] = "tracemark_detector_attribute";
+  return Guard(errptr, [&]() -> absl::Status {
+    if (det == nullptr) return Null(kFn, "det");
+    if (stats == nullptr) return Null(kFn, "stats");
+    if (out == nullptr) return Null(kFn, "out");
+    if (!(alpha > 0 && alpha < 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(kFn, ": alpha must be in (0, 1)"));
+    }
+    if (max_candidates == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(kFn, ": max_candidates must be >= 1"));
+    }
+    *out = tracemark_attribution{0, 0, 0.0, 0};
+    tracemark::watermark::PayloadOptions options;
+    options.account_limit = account_limit;
+    options.max_candidates = max_candidates;
+    TRACEMARK_ASSIGN_OR_RETURN(const tracemark::watermark::PayloadResult payload,
+                               det->rep->DecodePayload(stats->stats, options));
+    if (payload.candidates.empty()) return absl::OkStatus();
+    std::vector<AccountKeys> keys;
+    for (uint64_t id : payload.candidates) {
+      TRACEMARK_ASSIGN_OR_RETURN(AccountKeys k, det->rep->ForAccount(id));
+      keys.push_back(std::move(k));
+    }
+    TRACEMARK_ASSIGN_OR_RETURN(const std::vector<tracemark::watermark::AccountResult> results,
+                               det->rep->TestAccounts(stats->stats, keys));
+    const tracemark::watermark::AccountResult* best = &results.front();
+    for (const auto& r : results) {
+      if (r.p_value < best->p_value) best = &r;
+    }
+    const tracemark::stats::PValue corrected =
+        tracemark::stats::Bonferroni(best->p_value, results.size());
+    out->account = best->account;
+    out->log10_p = corrected.log10();
+    out->candidates_confirmed = results.size();
+    out->attributed = corrected.value() <= alpha ? 1 : 0;
     return absl::OkStatus();
   });
 }

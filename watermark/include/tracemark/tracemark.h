@@ -243,6 +243,17 @@ typedef struct {
   char key_id[TRACEMARK_KEY_ID_SIZE]; /* the account key's public id */
 } tracemark_account_result;
 
+/* The attribution rule's defaults, as `tracemark detect` and `tracemark scan` use them. */
+#define TRACEMARK_DEFAULT_ALPHA 1e-6
+#define TRACEMARK_DEFAULT_MAX_CANDIDATES 1
+
+typedef struct {
+  int attributed;                /* 1 when the best confirmation is at corrected p <= alpha */
+  uint64_t account;              /* the best-confirmed candidate (0 when there is none) */
+  double log10_p;                /* its p-value bound, corrected for the candidates confirmed */
+  uint64_t candidates_confirmed; /* payload candidates tested (the correction); 0: none decoded */
+} tracemark_attribution;
+
 TRACEMARK_EXPORT tracemark_status tracemark_detector_create(const tracemark_key_t* epoch_key,
                                                             const tracemark_config_t* config,
                                                             tracemark_detector_t** out,
@@ -287,6 +298,20 @@ TRACEMARK_EXPORT tracemark_status tracemark_detector_decode_payload(const tracem
                                                                     uint64_t account_limit,
                                                                     int* decoded, uint64_t* account,
                                                                     char** errptr);
+
+/* The attribution rule of `tracemark detect` and `tracemark scan` (docs/cli.md) under this one
+ * epoch key: the payload's passing candidates, most likely first, at most max_candidates, are
+ * each confirmed by their fingerprint test; the best confirmation's p-value, Bonferroni-corrected
+ * over the candidates confirmed, is out->log10_p, and the text is attributed to that account when
+ * it is at most alpha. account_limit as for tracemark_detector_decode_payload. Testing several
+ * epochs, correct for them too (the CLI does). alpha outside (0, 1) or max_candidates 0:
+ * INVALID_ARGUMENT. */
+TRACEMARK_EXPORT tracemark_status tracemark_detector_attribute(const tracemark_detector_t* det,
+                                                               const tracemark_stats_t* stats,
+                                                               uint64_t account_limit,
+                                                               size_t max_candidates, double alpha,
+                                                               tracemark_attribution* out,
+                                                               char** errptr);
 
 #ifdef __cplusplus
 } /* extern "C" */
