@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "convert.h"
+#include "grpc_logs.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/v1/verifier.grpc.pb.h"
 #include "tracemark/watermark/digest.h"
@@ -38,12 +39,14 @@ struct VerifierClient::Impl {
 
 absl::StatusOr<std::unique_ptr<VerifierClient>> VerifierClient::Connect(
     const ClientOptions& options) {
+  QuietGrpcLogs();
   if (options.server.empty()) return absl::InvalidArgumentError("no server address");
   const bool tls = !options.tls_ca.empty() || !options.tls_cert.empty();
   if (tls == options.insecure) {
-    return absl::InvalidArgumentError(
+    return absl::InvalidArgumentError(absl::StrCat(
         "give --tls-ca (TLS; --tls-cert and --tls-key too for mutual TLS) or --insecure "
-        "(plaintext), not both");
+        "(plaintext): ",
+        tls ? "not both" : "one of them"));
   }
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return absl::InvalidArgumentError("a client certificate needs its key, and a key its cert");

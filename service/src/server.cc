@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "convert.h"
+#include "grpc_logs.h"
 #include "tracemark/base/file_io.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/service/access.h"
@@ -799,6 +800,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
 
 absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(const ServerOptions& options,
                                                                       watermark::Key master) {
+  QuietGrpcLogs();
   if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
   if (options.tokens_file.empty()) {
     return absl::InvalidArgumentError("a tokens file is required (--tokens FILE)");

@@ -66,4 +66,23 @@ grep -q "| answers.txt | $(stat -c %s answers.txt) | \`$(sha256sum answers.txt |
   fail "the rendering does not name the upload beside its digest: $(grep -A3 '| file' r.md)"
 "$tm" report verify r.json --public-key "$pub" > verify.out || fail "verify"
 grep -q "dataset provider p-value: [0-9]" verify.out || fail "p-value quoted: $(cat verify.out)"
+# A TLS handshake that fails (the client trusts another CA): one line with the reason, no raw
+# gRPC log lines ("E1204 01:41:01.37 ssl_transport_security.cc:1934] ...") on either side.
+if command -v openssl > /dev/null; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout tls.key -out tls.crt -days 1 \
+    -subj /CN=localhost > /dev/null 2>&1 || fail "openssl could not make a certificate"
+  "$tm" serve --listen 127.0.0.1:0 --port-file tls_port --db tls.db --key k.key --tokens tokens \
+    --tls-cert tls.crt --tls-key tls.key > tls_serve.log 2>&1 &
+  tls_server=$!
+  for _ in $(seq 300); do [ -s tls_port ] && break; sleep 0.05; done
+  if "$tm" remote --server "127.0.0.1:$(cat tls_port)" --tls-ca /etc/ssl/certs/ca-certificates.crt \
+    --deadline 5 list > tls.out 2>&1; then
+    fail "a client trusting another CA connected"
+  fi
+  kill "$tls_server" 2> /dev/null
+  wait "$tls_server" 2> /dev/null
+  [ "$(wc -l < tls.out)" -eq 1 ] && grep -q "^tracemark: error: .*handshake" tls.out ||
+    fail "TLS failure not said in one line: $(cat tls.out)"
+  grep -Eq "^[EWID][0-9]{4} " tls.out tls_serve.log && fail "raw gRPC log lines: $(cat tls.out tls_serve.log)"
+fi
 echo "service CLI: all checks passed"
