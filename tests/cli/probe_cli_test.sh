@@ -98,6 +98,14 @@ fi
 [ "$(json "$tmp/scan.json" "float(j['white_box']['p_value']) > 1e-4")" = True ] \
   || fail "white-box of the raw model is not null"
 
+[ "$(json "$tmp/scan.json" "[w for w in j['warnings'] if 'round-trip' in w]")" = "[]" ] ||
+  fail "the right tokenizer was warned about: $(json "$tmp/scan.json" "j['warnings']")"
+# The wrong tokenizer (the answers are cl100k_base's): the text summary says so, not only --json.
+"$tm" scan --key "$tmp/k.key" --accounts 100 --no-progress --tokenizer o200k_base "$tmp/probe" \
+  > "$tmp/wrong.out" 2>&1
+grep -q "^key [0-9a-f]* .*tokenizer o200k_base" "$tmp/wrong.out" || fail "no key/tokenizer line"
+grep -Eq "^warning: .*(round-trip|log-probabilities were not used)" "$tmp/wrong.out" ||
+  fail "a wrong tokenizer got no warning: $(head -5 "$tmp/wrong.out")"
 # A signed evidence report of that scan: verified with the public key, tied to its input by digest;
 # a changed byte, another key or other data fail; neither secret appears in it.
 "$tm" keygen --out "$tmp/sign.key" >/dev/null 2>&1

@@ -1,5 +1,8 @@
 // End to end on real data: a real tokenizer, a Kneser-Ney model trained on part of the real corpus,
 // watermarked generation for an account, then detection from the decoded text alone.
+#include <algorithm>
+#include <cmath>
+
 #include "gtest/gtest.h"
 #include "reference_fixture.h"
 #include "tracemark/reference/reference_model.h"
@@ -55,10 +58,35 @@ TEST_F(ReferenceTest, PlainTextShowsNothing) {
   EXPECT_FALSE(r->attributed_account.has_value());
 }
 
-TEST_F(ReferenceTest, BadOptionsAreRejected) {
+TEST_F(ReferenceTest, TemperatureZeroIsGreedy) {
   ReferenceGenerator gen(model_, tok_);
   GenerateOptions opt;
   opt.temperature = 0;
+  opt.max_tokens = 40;
+  opt.seed = 1;
+  auto a = gen.Generate("The state of the union", nullptr, nullptr, opt);
+  opt.seed = 2;
+  auto b = gen.Generate("The state of the union", nullptr, nullptr, opt);
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+  EXPECT_EQ(a->ids, b->ids);  // the seed does not matter
+  EXPECT_EQ(a->ids.size(), 40u);
+  // Each token is the model's most likely one.
+  std::vector<float> lp(static_cast<size_t>(model_->vocab_size()));
+  std::vector<int32_t> history = a->prompt_ids;
+  for (int32_t id : a->ids) {
+    model_->LogProbs(history, absl::MakeSpan(lp));
+    EXPECT_EQ(id, std::max_element(lp.begin(), lp.end()) - lp.begin());
+    history.push_back(id);
+  }
+}
+
+TEST_F(ReferenceTest, BadOptionsAreRejected) {
+  ReferenceGenerator gen(model_, tok_);
+  GenerateOptions opt;
+  opt.temperature = -1;
+  EXPECT_EQ(gen.Generate("x", nullptr, nullptr, opt).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  opt.temperature = std::nan("");
   EXPECT_EQ(gen.Generate("x", nullptr, nullptr, opt).status().code(),
             absl::StatusCode::kInvalidArgument);
   opt = {};

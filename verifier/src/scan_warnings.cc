@@ -28,8 +28,8 @@ std::vector<std::string> ScanWarnings(const ScanResult& result, const ScanSummar
     out.push_back(absl::StrCat(
         Share(not_round_trip, n), " documents do not round-trip through the tokenizer ",
         std::string(tokenizer),
-        " (decoding its tokens does not give the text back), so the ids scored are not those a "
-        "model wrote",
+        " (decoding its tokens does not give the text back, or the suspect's own reported "
+        "tokens split the text elsewhere), so the ids scored are not those a model wrote",
         2 * not_round_trip > n ? ": the text is most likely not from a model with this tokenizer "
                                  "(check --tokenizer)"
                                : ""));

@@ -189,8 +189,7 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
     }
     const absl::Span<const int32_t> body = absl::MakeConstSpan(ids).subspan(from);
     if (round_trips) {
-      TRACEMARK_ASSIGN_OR_RETURN(const std::string back, tokenizer_.Decode(body));
-      round_trips = back == seg.text;
+      TRACEMARK_ASSIGN_OR_RETURN(round_trips, RoundTrips(seg, body));
     }
     TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, from, &stats));
     if (options_.shared != nullptr) {
@@ -348,6 +347,30 @@ absl::StatusOr<std::vector<int32_t>> Scanner::SegmentIds(Segment& seg,
   TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer_.Encode(seg.text));
   ids.insert(ids.end(), body.begin(), body.end());
   return ids;
+}
+
+absl::StatusOr<bool> Scanner::RoundTrips(const Segment& seg, absl::Span<const int32_t> body) const {
+  // Token start offsets in the text: the tokenizer's, and (when the record reports them) the
+  // suspect's own tokens'.
+  std::vector<size_t> ours;
+  std::string back;
+  for (int32_t id : body) {
+    ours.push_back(back.size());
+    TRACEMARK_ASSIGN_OR_RETURN(const std::string bytes, tokenizer_.TokenBytes(id));
+    back += bytes;
+  }
+  if (back != seg.text) return false;
+  if (seg.choices.empty()) return true;
+  std::string theirs_text;  // the suspect's tokens so far, joined
+  size_t agree = 0;
+  for (const TokenChoice& c : seg.choices) {
+    agree += std::binary_search(ours.begin(), ours.end(), theirs_text.size()) ? 1 : 0;
+    theirs_text += c.sampled;
+  }
+  // Sampling now and then writes a token sequence the tokenizer would not (" t" + "he" for
+  // " the"), so a few disagreements are normal; a tokenizer that is not the suspect's splits the
+  // text elsewhere at most positions.
+  return 10 * agree >= 9 * seg.choices.size();
 }
 
 absl::StatusOr<SharedTuples> Scanner::CollectShared(DocumentReader& reader) const {

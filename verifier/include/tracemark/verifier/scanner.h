@@ -100,7 +100,8 @@ struct DocumentResult {
   uint64_t candidates = 0;          // payload candidates confirmed (the correction)
   bool repaired_utf8 = false;       // invalid UTF-8 was replaced by U+FFFD before tokenising
   // False when some of its text does not come back from the tokenizer (decode(encode(text)) !=
-  // text: normalisation, unknown pieces): the ids scored are not those a model wrote.
+  // text: normalisation, unknown pieces), or when the suspect's own reported tokens split the
+  // text elsewhere than the tokenizer does: the ids scored are not those the model wrote.
   bool round_trips = true;
   // Canary events and distinct (set, context) tuples in the document, and the attributed
   // account's canary test on them (best epoch, corrected for the epochs; 1 when not attributed).
@@ -230,6 +231,10 @@ class Scanner {
   // (sets *repaired).
   absl::StatusOr<std::vector<int32_t>> SegmentIds(Segment& seg, const std::vector<int32_t>& tail,
                                                   size_t* from, bool* repaired) const;
+  // Whether the tokens `body` of seg.text give the text back, and, when the record reports the
+  // suspect's own tokens (its log-probabilities), whether they split it at the same places (at
+  // least 90 % of them).
+  absl::StatusOr<bool> RoundTrips(const Segment& seg, absl::Span<const int32_t> body) const;
   absl::StatusOr<CanarySummary> SummarizeCanary(const ScanResult& result) const;
   absl::Status ScoreWhiteBox(const Segment& segment, ScanResult* out) const;
   int Threads() const;  // options_.threads, or one per hardware thread
