@@ -159,8 +159,9 @@ absl::Status Detect(const DetectFlags& f) {
     std::cout << j.dump(2) << "\n";
     return absl::OkStatus();
   }
-  std::cout << absl::StrFormat("tokens: %d (scheme %s, epochs tried: %d)\n", d.tokens,
-                               watermark::SchemeName(config.scheme), opt.epochs.size());
+  std::cout << absl::StrFormat("tokens: %d (tokenizer %s, scheme %s, epochs tried: %d)\n", d.tokens,
+                               f.common.encoding, watermark::SchemeName(config.scheme),
+                               opt.epochs.size());
   std::cout << absl::StrFormat("provider layer: p = %s over %d unique tuples (epoch %d, key %s)\n",
                                d.provider_p_value.ToString(), best.provider.tuples, best.epoch,
                                best.key_id);
@@ -174,7 +175,7 @@ absl::Status Detect(const DetectFlags& f) {
         "for %d candidate(s))\n",
         *d.attributed_account, d.attributed_p_value.ToString(), d.attribution_tests);
   } else {
-    std::cout << "no account attribution"
+    std::cout << "no account attribution at alpha " << opt.confirm_alpha
               << (best.payload.decoded ? " (decoded candidates not confirmed)"
                                        : absl::StrCat(" (", best.payload.detail, ")"))
               << "\n";

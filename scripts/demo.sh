@@ -25,7 +25,7 @@ echo
 echo "== detection and attribution (1,000 accounts issued)"
 for f in answer-101 answer-202 answer-303 plain; do
   echo "-- $f"
-  "$tm" detect --key "$key" --scheme "$scheme" --prompt "$prompt" --account-limit 1000 \
+  "$tm" detect --key "$key" --scheme "$scheme" --prompt "$prompt" --accounts 1000 \
     "out/demo/answers/$f.txt" | sed 's/^/   /'
 done
 echo

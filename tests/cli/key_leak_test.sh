@@ -37,9 +37,9 @@ for a in 3 3 7; do
     --prompt "The state of the union" --max-tokens 300 2> "$out/generate.err" |
     /usr/bin/python3 -c 'import json,sys; print(json.dumps({"prompt": "x", "completion": sys.stdin.read()}))'
 done > "$tmp/h.jsonl"
-run tm_detect "$tm" detect --key "$tmp/k.key" --account-limit 100 "$tmp/h.jsonl"
+run tm_detect "$tm" detect --key "$tmp/k.key" --accounts 100 "$tmp/h.jsonl"
 TRACEMARK_TEST_KEY="$master_hex" run tm_detect_env "$tm" detect --key-env TRACEMARK_TEST_KEY \
-  --account-limit 100 "$tmp/h.jsonl"
+  --accounts 100 "$tmp/h.jsonl"
 run tm_scan "$tm" scan --key "$tmp/k.key" --accounts 100 --json --no-progress \
   --report "$tmp/report.json" --signing-key "$tmp/s.key" "$tmp/h.jsonl"
 [ -s "$tmp/report.json" ] || fail "no report written"
