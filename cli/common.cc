@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/tokenizer/load.h"
@@ -75,11 +76,7 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
     ss << std::cin.rdbuf();
     return ss.str();
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'"));
-  ss << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading '", path, "'"));
-  return ss.str();
+  return base::ReadFile(path, "input");
 }
 
 absl::StatusOr<IssuedAccountsFlag> ParseAccounts(const std::string& spec) {

@@ -1,11 +1,11 @@
 #include "report.h"
 
-#include <fstream>
 #include <iostream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/verifier/report.h"
 #include "tracemark/watermark/keys.h"
@@ -18,13 +18,13 @@ using nlohmann::json;
 // The public key from --public-key: 64 hex digits, or a file holding them.
 absl::StatusOr<std::string> PublicKeyArg(const std::string& arg) {
   if (verifier::KeyIdOfPublicKey(arg).ok()) return arg;
-  std::ifstream in(arg);
-  if (!in) {
+  absl::StatusOr<std::string> text = base::ReadFile(arg, "public key file");
+  if (!text.ok()) {
     return absl::InvalidArgumentError(
-        "--public-key: neither 64 hex digits nor a readable file holding them");
+        absl::StrCat("--public-key: neither 64 hex digits nor a readable file holding them (",
+                     text.status().message(), ")"));
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string key(absl::StripAsciiWhitespace(text));
+  std::string key(absl::StripAsciiWhitespace(*text));
   if (!verifier::KeyIdOfPublicKey(key).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--public-key: ", arg, " does not hold a 64-hex-digit public key"));

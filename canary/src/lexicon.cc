@@ -1,11 +1,11 @@
 #include "tracemark/canary/lexicon.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "tracemark/base/read_file.h"
+#include "tracemark/base/status_macros.h"
 #include "tracemark/watermark/digest.h"
 
 namespace tracemark::embedded {
@@ -112,13 +112,9 @@ absl::StatusOr<Lexicon> Lexicon::Parse(std::string_view text, std::string versio
 }
 
 absl::StatusOr<Lexicon> Lexicon::ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open lexicon ", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read lexicon ", path));
+  TRACEMARK_ASSIGN_OR_RETURN(const std::string text, base::ReadFile(path, "lexicon"));
   const size_t slash = path.find_last_of('/');
-  return Parse(text.str(), slash == std::string::npos ? path : path.substr(slash + 1));
+  return Parse(text, slash == std::string::npos ? path : path.substr(slash + 1));
 }
 
 const Lexicon& Lexicon::BuiltIn() {

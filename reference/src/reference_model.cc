@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/refmodel/sampling.h"
 
@@ -67,11 +66,8 @@ absl::StatusOr<refmodel::KneserNeyModel> TrainOnTextFiles(
   std::vector<std::vector<int32_t>> docs;
   docs.reserve(files.size());
   for (size_t i = 0; i < files.size(); ++i) {
-    std::ifstream in(files[i], std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", files[i]));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    absl::StatusOr<std::vector<int32_t>> ids = tok.Encode(ss.str());
+    TRACEMARK_ASSIGN_OR_RETURN(const std::string text, base::ReadFile(files[i], "corpus file"));
+    absl::StatusOr<std::vector<int32_t>> ids = tok.Encode(text);
     if (!ids.ok()) {
       return absl::Status(ids.status().code(),
                           absl::StrCat(files[i], ": ", ids.status().message()));

@@ -1,7 +1,5 @@
 #include "tracemark/service/access.h"
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -9,6 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tracemark/base/read_file.h"
+#include "tracemark/base/status_macros.h"
 #include "tracemark/watermark/digest.h"
 #include "tracemark/watermark/secret.h"
 
@@ -32,11 +32,7 @@ std::string_view RoleName(Role r) {
 }
 
 absl::StatusOr<AccessTokens> AccessTokens::ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the tokens file '", path, "'"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
+  TRACEMARK_ASSIGN_OR_RETURN(std::string text, base::ReadFile(path, "the tokens file"));
   absl::StatusOr<AccessTokens> t = Parse(text, path);
   watermark::Wipe(text.data(), text.size());
   return t;

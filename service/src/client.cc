@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "convert.h"
 #include "grpc_logs.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/v1/verifier.grpc.pb.h"
 #include "tracemark/watermark/digest.h"
@@ -55,12 +56,13 @@ absl::StatusOr<std::unique_ptr<VerifierClient>> VerifierClient::Connect(
   if (tls) {
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_ca.empty()) {
-      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_ca, "the CA"));
+      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_root_certs, base::ReadFile(options.tls_ca, "the CA"));
     }
     if (!options.tls_cert.empty()) {
       TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
-                                 ReadFile(options.tls_cert, "the client certificate"));
-      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(options.tls_key, "the client key"));
+                                 base::ReadFile(options.tls_cert, "the client certificate"));
+      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_private_key,
+                                 base::ReadFile(options.tls_key, "the client key"));
     }
     creds = grpc::SslCredentials(ssl);
   } else {

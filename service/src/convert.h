@@ -23,9 +23,6 @@ namespace tracemark::service {
 grpc::Status ToGrpc(const absl::Status& s);
 absl::Status FromGrpc(const grpc::Status& s);
 
-// A whole file (certificates, keys); NotFound naming `what` and the path.
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what);
-
 // Scan parameters as a spec without inputs; InvalidArgument for malformed epochs and the like.
 absl::StatusOr<verifier::ScanJobSpec> FromProto(const v1::ScanParameters& p);
 // The spec a stored job runs (its "options").

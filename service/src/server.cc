@@ -29,6 +29,7 @@
 #include "convert.h"
 #include "grpc_logs.h"
 #include "tracemark/base/file_io.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/service/access.h"
 #include "tracemark/service/job_store.h"
@@ -861,12 +862,13 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(const Serv
         options.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                       : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    TRACEMARK_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert, "the TLS certificate"));
-    TRACEMARK_ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key, "the TLS key"));
+    TRACEMARK_ASSIGN_OR_RETURN(pair.cert_chain,
+                               base::ReadFile(options.tls_cert, "the TLS certificate"));
+    TRACEMARK_ASSIGN_OR_RETURN(pair.private_key, base::ReadFile(options.tls_key, "the TLS key"));
     ssl.pem_key_cert_pairs.push_back(std::move(pair));
     if (!options.tls_client_ca.empty()) {
       TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_root_certs,
-                                 ReadFile(options.tls_client_ca, "the client CA"));
+                                 base::ReadFile(options.tls_client_ca, "the client CA"));
     }
     creds = grpc::SslServerCredentials(ssl);
   } else {

@@ -8,11 +8,9 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +23,7 @@
 #include "absl/types/span.h"
 #include "hf_bpe.h"
 #include "split_regex.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/utf8.h"
 
@@ -232,15 +231,6 @@ class Reader {
  private:
   std::string source_;
 };
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open tokenizer file ", path));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading tokenizer file ", path));
-  return std::move(contents).str();
-}
 
 // Escapes that Oniguruma and PCRE2 read differently (Oniguruma's \h is a hex digit, PCRE2's a
 // horizontal space, and so on). A pattern using one is refused rather than run differently.
@@ -516,7 +506,7 @@ HfTokenizer::~HfTokenizer() = default;
 
 absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Load(const std::string& path,
                                                                std::string_view name) {
-  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, base::ReadFile(path, "tokenizer file"));
   return Create(contents, path, name);
 }
 

@@ -1,9 +1,7 @@
 #include "tracemark/tokenizer/sentencepiece_tokenizer.h"
 
 #include <cstdint>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "spm_shim.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/utf8.h"
 
@@ -32,12 +31,9 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::Load(
     const std::string& path, std::string_view name) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open SentencePiece model ", path));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
-  return Create(contents.str(), path, name);
+  TRACEMARK_ASSIGN_OR_RETURN(const std::string contents,
+                             base::ReadFile(path, "SentencePiece model"));
+  return Create(contents, path, name);
 }
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::Create(

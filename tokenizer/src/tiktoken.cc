@@ -4,10 +4,8 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +18,7 @@
 #include "absl/types/span.h"
 #include "bpe.h"
 #include "split_regex.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/utf8.h"
 
@@ -114,15 +113,6 @@ bool ParseRank(std::string_view s, int32_t* rank) {
   if (value > std::numeric_limits<int32_t>::max()) return false;
   *rank = static_cast<int32_t>(value);
   return true;
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open rank file ", path));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading rank file ", path));
-  return std::move(contents).str();
 }
 
 }  // namespace
@@ -236,7 +226,7 @@ absl::StatusOr<std::unique_ptr<TiktokenTokenizer>> TiktokenTokenizer::Load(
     const std::string& rank_file, std::string_view encoding_name) {
   TRACEMARK_ASSIGN_OR_RETURN(TiktokenEncodingSpec spec,
                              TiktokenEncodingSpec::ForName(encoding_name));
-  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, ReadFile(rank_file));
+  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, base::ReadFile(rank_file, "rank file"));
   return Create(contents, spec, rank_file);
 }
 
@@ -474,7 +464,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTiktokenFromDataDir(const std::st
         " not found (name the data directory with --data-dir or TRACEMARK_DATA_DIR; in a "
         "checkout, scripts/setup.sh fills ./data)"));
   }
-  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, base::ReadFile(path, "rank file"));
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<TiktokenTokenizer> tokenizer,
                              TiktokenTokenizer::Create(contents, spec, path));
   return std::unique_ptr<Tokenizer>(std::move(tokenizer));
