@@ -13,7 +13,8 @@
 namespace tracemark::base {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view what) {
-  const std::string opening = absl::StrCat("cannot open ", what, " ", path);
+  const absl::string_view kind(what.data(), what.size());  // absl's, for StrCat
+  const std::string opening = absl::StrCat("cannot open ", kind, " ", path);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, opening);
   struct stat st {};
@@ -32,7 +33,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view w
       const int err = errno;
       ::close(fd);
       explicit_bzero(buf, sizeof(buf));
-      return ErrnoStatus(err, absl::StrCat("cannot read ", what, " ", path));
+      return ErrnoStatus(err, absl::StrCat("cannot read ", kind, " ", path));
     }
     out.append(buf, static_cast<size_t>(got));
   }
