@@ -46,6 +46,8 @@ struct RemoteFlags {
   double alpha = 0;
   uint32_t max_candidates = 0;
   bool no_canary = false, watch = false;
+  bool independent_documents = false;
+  std::string family_control;
   // get, watch, cancel, report
   std::string id;
   bool result = false;
@@ -209,6 +211,8 @@ absl::Status Submit(RemoteFlags& f) {
   p->set_alpha(f.alpha);
   p->set_max_candidates(f.max_candidates);
   p->set_no_canary(f.no_canary);
+  p->set_independent_documents(f.independent_documents);
+  p->set_family_control(f.family_control);
   if (!f.accounts.empty()) {
     uint64_t n = 0;
     if (absl::SimpleAtoi(f.accounts, &n)) {
@@ -382,6 +386,10 @@ ServiceCommands::ServiceCommands(CLI::App* app) : flags_(new Flags) {
   submit->add_option("--alpha", r.alpha, "Attribution threshold (default 1e-6)");
   submit->add_option("--max-candidates", r.max_candidates, "Payload candidates (default 1)");
   submit->add_flag("--no-canary", r.no_canary, "Skip the canary tests");
+  submit->add_flag("--independent-documents", r.independent_documents,
+                   "Test each document on the tuples no other document shares");
+  submit->add_option("--family-control", r.family_control,
+                     "Flagged documents counted per document (none), or under fwer or fdr");
   submit->add_option("--cohort", r.cohort, "File of account ids tested together (canary)");
   submit->add_option("--tokenizer", r.encoding, "Tokenizer spec (default cl100k_base)");
   submit->add_option("--scheme", r.scheme, "Provider scheme (default kgw)");

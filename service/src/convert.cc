@@ -113,6 +113,8 @@ absl::StatusOr<verifier::ScanJobSpec> FromProto(const v1::ScanParameters& p) {
   if (p.max_candidates() != 0) s.max_candidates = p.max_candidates();
   s.canary = !p.no_canary();
   s.cohort = SortedUnique(p.cohort());
+  s.independent_documents = p.independent_documents();
+  if (!p.family_control().empty()) s.family_control = p.family_control();
   return s;
 }
 
@@ -185,6 +187,8 @@ v1::Scan ToProto(const JobRecord& job, SummaryCache* summaries) {
       p->set_max_candidates(static_cast<uint32_t>(o->max_candidates));
       p->set_no_canary(!o->canary);
       for (uint64_t a : o->cohort) p->add_cohort(a);
+      p->set_independent_documents(o->independent_documents);
+      p->set_family_control(o->family_control);
     }
     for (const json& f : spec.value("files", json::array())) {
       v1::InputFile* in = s.add_inputs();

@@ -32,7 +32,8 @@ grep -q "^no scans" list.out || fail "an empty list says nothing: $(cat list.out
 
 # Specs no scan accepts: refused before the upload, nothing stored.
 echo "Some ordinary text to upload." > doc.txt
-for spec in "--watermark gama=1" "--tokenizer hf:nope" "--scheme nope" "--alpha 2"; do
+for spec in "--watermark gama=1" "--tokenizer hf:nope" "--scheme nope" "--alpha 2" \
+  "--family-control nope"; do
   # shellcheck disable=SC2086
   if "${R[@]}" submit $spec doc.txt > sub.out 2>&1; then fail "submit $spec was queued"; fi
   grep -q "^tracemark: error: " sub.out || fail "submit $spec: $(cat sub.out)"
@@ -64,6 +65,13 @@ pub=$("$tm" report public-key --signing-key s.key | tail -n 1)
 "$tm" report render r.json --public-key "$pub" > r.md || fail "render"
 grep -q "| answers.txt | $(stat -c %s answers.txt) | \`$(sha256sum answers.txt | cut -d' ' -f1)\` | .*jobs.db.files/" r.md ||
   fail "the rendering does not name the upload beside its digest: $(grep -A3 '| file' r.md)"
+# The scan options of docs/cli.md reach the service too.
+"${R[@]}" submit --watch --accounts 10 --independent-documents --family-control fdr answers.txt \
+  > watch4.out 2>&1 || fail "an independent-documents scan: $(cat watch4.out)"
+id4=$(awk '/succeeded/ {print $1; exit}' watch4.out)
+"${R[@]}" get "$id4" --result > get4.out 2>&1 || fail "remote get --result: $(cat get4.out)"
+grep -q "Benjamini-Hochberg" get4.out || fail "fdr control not applied: $(head -c 600 get4.out)"
+grep -q "the tuples no other document of the scan shares" get4.out || fail "not independent"
 "$tm" report verify r.json --public-key "$pub" > verify.out || fail "verify"
 grep -q "dataset provider p-value: [0-9]" verify.out || fail "p-value quoted: $(cat verify.out)"
 # A TLS handshake that fails (the client trusts another CA): one line with the reason, no raw
