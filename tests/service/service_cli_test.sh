@@ -55,7 +55,7 @@ if "${R[@]}" watch "$id" > watch2.out 2>&1; then fail "remote watch of a failed 
 
 # A scan that succeeds: its report names the upload, beside the digest and the stored path.
 "$tm" model train --order 2 --out m.bin > /dev/null 2>&1 || fail "model train"
-"$tm" generate --key k.key --model m.bin --account 3 --max-tokens 300 --prompt "The state" \
+"$tm" generate --key k.key --model m.bin --account 3 --max-tokens 1000 --prompt "The state" \
   > answers.txt 2> /dev/null || fail "generate"
 "${R[@]}" submit --watch --accounts 10 answers.txt > watch3.out 2>&1 || fail "a good scan: $(cat watch3.out)"
 grep -q "succeeded" watch3.out || fail "not succeeded: $(cat watch3.out)"
@@ -72,6 +72,14 @@ id4=$(awk '/succeeded/ {print $1; exit}' watch4.out)
 "${R[@]}" get "$id4" --result > get4.out 2>&1 || fail "remote get --result: $(cat get4.out)"
 grep -q "Benjamini-Hochberg" get4.out || fail "fdr control not applied: $(head -c 600 get4.out)"
 grep -q "the tuples no other document of the scan shares" get4.out || fail "not independent"
+# The rendering: an unsigned rendering of this very envelope, its attributed documents, and which
+# error rates are exact and which bounds.
+grep -q "unsigned rendering of the signed envelope whose SHA-256 is \`$(sha256sum r.json | cut -d' ' -f1)\`, verified with the public key \`$pub\`" r.md ||
+  fail "the rendering does not name its envelope: $(head -8 r.md)"
+grep -q "^Documents attributed to an account (1)" r.md && grep -q "| 3 | " r.md ||
+  fail "the attributed document is not listed: $(grep -A4 'attributed' r.md)"
+grep -q "\*\*Exact:\*\* the provider-watermark p-values" r.md && grep -q "Chernoff upper bounds" r.md ||
+  fail "the error rates do not say which figures are bounds"
 "$tm" report verify r.json --public-key "$pub" > verify.out || fail "verify"
 grep -q "dataset provider p-value: [0-9]" verify.out || fail "p-value quoted: $(cat verify.out)"
 # A TLS handshake that fails (the client trusts another CA): one line with the reason, no raw
