@@ -31,23 +31,28 @@ run() {  # run NAME COMMAND...: keeps stdout and stderr; the exit status is not 
   shift
   "$@" > "$out/$name.out" 2> "$out/$name.err" || true
 }
+run_ok() {  # run_ok NAME COMMAND...: the same, for a command that must succeed (so that it ran)
+  local name="$1.$RANDOM"
+  shift
+  "$@" > "$out/$name.out" 2> "$out/$name.err" || fail "$name exited $?: $(head -c 300 "$out/$name.err")"
+}
 "$tm" model train --order 2 --out "$tmp/m.bin" > /dev/null 2>&1 || fail "model train"
 for a in 3 3 7; do
   "$tm" generate --key "$tmp/k.key" --model "$tmp/m.bin" --account "$a" --seed "$RANDOM" \
     --prompt "The state of the union" --max-tokens 300 2> "$out/generate.err" |
     /usr/bin/python3 -c 'import json,sys; print(json.dumps({"prompt": "x", "completion": sys.stdin.read()}))'
 done > "$tmp/h.jsonl"
-run tm_detect "$tm" detect --key "$tmp/k.key" --accounts 100 "$tmp/h.jsonl"
-TRACEMARK_TEST_KEY="$master_hex" run tm_detect_env "$tm" detect --key-env TRACEMARK_TEST_KEY \
+run_ok tm_detect "$tm" detect --key "$tmp/k.key" --accounts 100 "$tmp/h.jsonl"
+TRACEMARK_TEST_KEY="$master_hex" run_ok tm_detect_env "$tm" detect --key-env TRACEMARK_TEST_KEY \
   --accounts 100 "$tmp/h.jsonl"
-run tm_scan "$tm" scan --key "$tmp/k.key" --accounts 100 --json --no-progress \
+run_ok tm_scan "$tm" scan --key "$tmp/k.key" --accounts 100 --json --no-progress \
   --report "$tmp/report.json" --signing-key "$tmp/s.key" "$tmp/h.jsonl"
 [ -s "$tmp/report.json" ] || fail "no report written"
 "$tm" report public-key --signing-key "$tmp/s.key" > "$tmp/s.pub" 2> "$out/pub.err"
-run tm_verify "$tm" report verify "$tmp/report.json" --public-key "$tmp/s.pub" \
+run_ok tm_verify "$tm" report verify "$tmp/report.json" --public-key "$tmp/s.pub" \
   --inputs "$tmp/h.jsonl" --key "$tmp/k.key" --json
 grep -q '"identical": true' "$out"/tm_verify.*.out || fail "the report did not recompute"
-run tm_render "$tm" report render "$tmp/report.json" --public-key "$tmp/s.pub" --format html
+run_ok tm_render "$tm" report render "$tmp/report.json" --public-key "$tmp/s.pub" --format html
 
 # Error paths that hold or read the keys.
 chmod 644 "$tmp/k.key"
@@ -76,10 +81,10 @@ r=("$tm" remote --insecure --server "127.0.0.1:$(cat "$tmp/port")")
 "${r[@]}" --json submit "$tmp/h.jsonl" --accounts 100 --watch > "$out/submit.out" 2>&1 ||
   fail "submit: $(cat "$out/submit.out")"
 id=$(/usr/bin/python3 -c "import json; print(json.load(open('$out/submit.out'))['id'])")
-run rm_get "${r[@]}" get "$id" --result
+run_ok rm_get "${r[@]}" get "$id" --result
 for f in envelope markdown html; do run rm_report "${r[@]}" report "$id" --format "$f"; done
-run rm_keys "${r[@]}" --json keys
-run rm_list "${r[@]}" list --all
+run_ok rm_keys "${r[@]}" --json keys
+run_ok rm_list "${r[@]}" list --all
 run rm_bad "${r[@]}" submit "$tmp/missing.jsonl"
 TRACEMARK_TOKEN=wrong-token-0123456789 run rm_auth "${r[@]}" keys
 kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=""
