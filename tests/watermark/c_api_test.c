@@ -436,7 +436,8 @@ static void TestScheme(const char* spec, tracemark_key_t* epoch) {
            (unsigned long long)at.candidates_confirmed);
     CHECK(at.attributed == 1 && at.account == 77 && at.candidates_confirmed == 1);
     CHECK(at.log10_p < -6);
-    CHECK_OK(tracemark_detector_attribute(det, stats, 1000, 4, TRACEMARK_DEFAULT_ALPHA, &at4, &err_));
+    CHECK_OK(
+        tracemark_detector_attribute(det, stats, 1000, 4, TRACEMARK_DEFAULT_ALPHA, &at4, &err_));
     CHECK(at4.candidates_confirmed >= 1 && at4.candidates_confirmed <= 4 && at4.account == 77);
     CHECK(at4.log10_p >= at.log10_p - 1e-9); /* more candidates: a larger correction */
     CHECK_OK(tracemark_detector_attribute(det, stats, 1000, 1, 1e-300, &at, &err_));

@@ -306,12 +306,9 @@ TRACEMARK_EXPORT tracemark_status tracemark_detector_decode_payload(const tracem
  * it is at most alpha. account_limit as for tracemark_detector_decode_payload. Testing several
  * epochs, correct for them too (the CLI does). alpha outside (0, 1) or max_candidates 0:
  * INVALID_ARGUMENT. */
-TRACEMARK_EXPORT tracemark_status tracemark_detector_attribute(const tracemark_detector_t* det,
-                                                               const tracemark_stats_t* stats,
-                                                               uint64_t account_limit,
-                                                               size_t max_candidates, double alpha,
-                                                               tracemark_attribution* out,
-                                                               char** errptr);
+TRACEMARK_EXPORT tracemark_status tracemark_detector_attribute(
+    const tracemark_detector_t* det, const tracemark_stats_t* stats, uint64_t account_limit,
+    size_t max_candidates, double alpha, tracemark_attribution* out, char** errptr);
 
 #ifdef __cplusplus
 } /* extern "C" */
