@@ -59,6 +59,8 @@ if "${R[@]}" watch "$id" > watch2.out 2>&1; then fail "remote watch of a failed 
   > answers.txt 2> /dev/null || fail "generate"
 "${R[@]}" submit --watch --accounts 10 answers.txt > watch3.out 2>&1 || fail "a good scan: $(cat watch3.out)"
 grep -q "succeeded" watch3.out || fail "not succeeded: $(cat watch3.out)"
+grep -Eq "^scan-[0-9a-f]+  succeeded  1 documents, [0-9]+ of $(stat -c %s answers.txt) bytes$" watch3.out ||
+  fail "the watch lines do not show the bytes read: $(cat watch3.out)"
 id=$("${R[@]}" list | awk '/succeeded/ {print $1; exit}')
 "${R[@]}" report "$id" --out r.json 2> /dev/null || fail "remote report"
 pub=$("$tm" report public-key --signing-key s.key | tail -n 1)
