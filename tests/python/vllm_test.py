@@ -97,7 +97,9 @@ class VllmProcessorTest(unittest.TestCase):
         got = vllm_driver.run(self.model, proc, reqs, seed=3)
         for r in reqs:
             d = tracemark.detect_ids(self.master, r.prompt + got[r.rid], VOCAB,
-                                     score_from=len(r.prompt), account_limit=64)
+                                     score_from=len(r.prompt), account_limit=64,
+                                     # 500 tokens: 1e-3 over 4 candidates (see hf_test)
+                                     alpha=1e-3, max_candidates=4)
             self.assertLess(d["p_value"], 1e-10)
             account = (r.params.extra_args or {}).get("tracemark_account")
             self.assertEqual(d["attributed_account"], account, d)
