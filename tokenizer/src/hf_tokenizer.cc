@@ -499,33 +499,60 @@ bool IsMetaspaceByteFallbackDecoder(const Json& j) {
          strip.value("start", -1) == 1 && strip.value("stop", -1) == 0;
 }
 
-}  // namespace
+// The tokens of model.vocab as the file writes them, by id (pointers into `vocab`), and the
+// largest id: what the later steps of Create share.
+struct FileVocab {
+  absl::flat_hash_map<std::string, int32_t> vocab;
+  std::vector<const std::string*> by_id;
+  int32_t max_id = -1;
+};
 
-HfTokenizer::HfTokenizer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
-HfTokenizer::~HfTokenizer() = default;
+// model: a BPE model's options, its vocabulary (into *v) and merges (into rep).
+// model.merges: each pair's rank (its position in the list) and merged token, into rep->merges.
+absl::Status ParseMerges(const Reader& reader, const Json& model, const FileVocab& v, Rep* rep) {
+  // Merges: rank = position in the list. A pair listed twice keeps its last rank, as the
+  // library's map does.
+  const Json* merges_json = Reader::Member(model, "merges");
+  if (merges_json == nullptr || !merges_json->is_array()) {
+    return reader.Invalid("model.merges", "expected an array");
+  }
+  rep->merges.reserve(merges_json->size());
+  for (size_t rank = 0; rank < merges_json->size(); ++rank) {
+    const Json& m = (*merges_json)[rank];
+    const std::string path = absl::StrCat("model.merges[", rank, "]");
+    std::string left;
+    std::string right;
+    if (m.is_string()) {
+      const std::string& s = m.get_ref<const std::string&>();
+      const size_t space = s.find(' ');
+      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
+        return reader.Invalid(path, "\"", s, "\" is not two tokens separated by one space");
+      }
+      left = s.substr(0, space);
+      right = s.substr(space + 1);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      left = m[0].get<std::string>();
+      right = m[1].get<std::string>();
+    } else {
+      return reader.Invalid(path, "expected \"a b\" or [\"a\", \"b\"]");
+    }
+    auto a = v.vocab.find(left);
+    auto b = v.vocab.find(right);
+    auto merged = v.vocab.find(left + right);
+    for (const auto& [it, text] :
+         {std::pair{a, left}, std::pair{b, right}, std::pair{merged, left + right}}) {
+      if (it == v.vocab.end()) {
+        return reader.Invalid(path, "token \"", text, "\" is not in model.vocab");
+      }
+    }
+    rep->merges[internal::PairKey(a->second, b->second)] = {static_cast<int32_t>(rank),
+                                                            merged->second};
+  }
 
-absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Load(const std::string& path,
-                                                               std::string_view name) {
-  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, base::ReadFile(path, "tokenizer file"));
-  return Create(contents, path, name);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_view json_text,
-                                                                 std::string_view source,
-                                                                 std::string_view name) {
-  const Reader reader{std::string(source)};
-  Json root;
-  try {
-    root = Json::parse(json_text.begin(), json_text.end());
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(Sv(source), ": not valid JSON: ", e.what()));
-  }
-  if (!root.is_object()) return reader.Invalid("(root)", "expected an object");
-
-  auto rep = std::make_unique<Rep>();
-  rep->name = std::string(name.empty() ? source : name);
-
-  // --- model -----------------------------------------------------------------------------------
+absl::Status ParseModel(const Reader& reader, const Json& root, FileVocab* v, Rep* rep) {
   TRACEMARK_ASSIGN_OR_RETURN(const Json* model, reader.Object(root, "model", "(root)"));
   if (const Json* type = Reader::Member(*model, "type"); type != nullptr) {
     if (!type->is_string()) return reader.Invalid("model.type", "expected a string");
@@ -552,78 +579,41 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_vie
 
   TRACEMARK_ASSIGN_OR_RETURN(const Json* vocab_json, reader.Object(*model, "vocab", "model"));
   if (vocab_json->empty()) return reader.Invalid("model.vocab", "is empty");
-  absl::flat_hash_map<std::string, int32_t> file_vocab;  // As written in the file.
-  file_vocab.reserve(vocab_json->size());
-  int32_t max_id = -1;
+  v->vocab.reserve(vocab_json->size());
   for (const auto& [token, id_json] : vocab_json->items()) {
     TRACEMARK_ASSIGN_OR_RETURN(int32_t id,
                                reader.Id(id_json, absl::StrCat("model.vocab[\"", token, "\"]")));
     if (token.empty()) return reader.Invalid("model.vocab", "has an empty token");
-    file_vocab.emplace(token, id);
-    max_id = std::max(max_id, id);
+    v->vocab.emplace(token, id);
+    v->max_id = std::max(v->max_id, id);
   }
-  std::vector<const std::string*> vocab_by_id(static_cast<size_t>(max_id) + 1, nullptr);
-  for (const auto& [token, id] : file_vocab) {
-    if (vocab_by_id[id] != nullptr) {
-      const std::string& other = *vocab_by_id[id];
+  v->by_id.assign(static_cast<size_t>(v->max_id) + 1, nullptr);
+  for (const auto& [token, id] : v->vocab) {
+    if (v->by_id[id] != nullptr) {
+      const std::string& other = *v->by_id[id];
       return reader.Invalid("model.vocab", "id ", id, " is given to both \"",
                             std::min(other, token), "\" and \"", std::max(other, token), "\"");
     }
-    vocab_by_id[id] = &token;
+    v->by_id[id] = &token;
   }
 
   if (const Json* unk = Reader::Member(*model, "unk_token"); unk != nullptr && !unk->is_null()) {
     if (!unk->is_string()) return reader.Invalid("model.unk_token", "expected a string or null");
-    auto it = file_vocab.find(unk->get<std::string>());
-    if (it == file_vocab.end()) {
+    auto it = v->vocab.find(unk->get<std::string>());
+    if (it == v->vocab.end()) {
       return reader.Invalid("model.unk_token", "\"", unk->get<std::string>(),
                             "\" is not in model.vocab");
     }
     rep->unk_id = it->second;
   }
 
-  // Merges: rank = position in the list. A pair listed twice keeps its last rank, as the
-  // library's map does.
-  const Json* merges_json = Reader::Member(*model, "merges");
-  if (merges_json == nullptr || !merges_json->is_array()) {
-    return reader.Invalid("model.merges", "expected an array");
-  }
-  rep->merges.reserve(merges_json->size());
-  for (size_t rank = 0; rank < merges_json->size(); ++rank) {
-    const Json& m = (*merges_json)[rank];
-    const std::string path = absl::StrCat("model.merges[", rank, "]");
-    std::string left;
-    std::string right;
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      const size_t space = s.find(' ');
-      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-        return reader.Invalid(path, "\"", s, "\" is not two tokens separated by one space");
-      }
-      left = s.substr(0, space);
-      right = s.substr(space + 1);
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      left = m[0].get<std::string>();
-      right = m[1].get<std::string>();
-    } else {
-      return reader.Invalid(path, "expected \"a b\" or [\"a\", \"b\"]");
-    }
-    auto a = file_vocab.find(left);
-    auto b = file_vocab.find(right);
-    auto merged = file_vocab.find(left + right);
-    for (const auto& [it, text] :
-         {std::pair{a, left}, std::pair{b, right}, std::pair{merged, left + right}}) {
-      if (it == file_vocab.end()) {
-        return reader.Invalid(path, "token \"", text, "\" is not in model.vocab");
-      }
-    }
-    rep->merges[internal::PairKey(a->second, b->second)] = {static_cast<int32_t>(rank),
-                                                            merged->second};
-  }
+  return ParseMerges(reader, *model, *v, rep);
+}
 
-  // --- added tokens ----------------------------------------------------------------------------
-  std::vector<Rep::AddedToken> added;
-  std::vector<bool> added_normalized;
+// added_tokens: into *added (with whether each is normalized); raises *max_id past their ids.
+absl::Status ParseAddedTokens(const Reader& reader, const Json& root,
+                              std::vector<Rep::AddedToken>* added,
+                              std::vector<bool>* added_normalized, int32_t* max_id) {
   if (const Json* list = Reader::Member(root, "added_tokens");
       list != nullptr && !list->is_null()) {
     if (!list->is_array()) return reader.Invalid("added_tokens", "expected an array");
@@ -646,18 +636,22 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_vie
                                       " on a non-special added token");
         }
       }
-      added.push_back({std::move(content), id, special});
-      added_normalized.push_back(normalized);
-      max_id = std::max(max_id, id);
+      added->push_back({std::move(content), id, special});
+      added_normalized->push_back(normalized);
+      *max_id = std::max(*max_id, id);
     }
   }
 
-  // --- normalizer, pre-tokenizer, decoder --------------------------------------------------------
+  return absl::OkStatus();
+}
+
+// normalizer, pre_tokenizer and decoder (a decoder is required, and must fit the pre-tokenizer).
+absl::Status ParsePipeline(const Reader& reader, const Json& root, Rep* rep) {
   if (const Json* n = Reader::Member(root, "normalizer"); n != nullptr && !n->is_null()) {
     TRACEMARK_RETURN_IF_ERROR(ParseNormalizer(reader, *n, "normalizer", &rep->normalizer));
   }
   if (const Json* p = Reader::Member(root, "pre_tokenizer"); p != nullptr && !p->is_null()) {
-    TRACEMARK_RETURN_IF_ERROR(ParsePreTokenizer(reader, *p, "pre_tokenizer", rep.get()));
+    TRACEMARK_RETURN_IF_ERROR(ParsePreTokenizer(reader, *p, "pre_tokenizer", rep));
   }
   const Json* decoder = Reader::Member(root, "decoder");
   if (decoder == nullptr || decoder->is_null()) {
@@ -684,14 +678,19 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_vie
                                 "sequence are)");
   }
 
-  // --- model keys and symbols --------------------------------------------------------------------
+  return absl::OkStatus();
+}
+
+// The bytes each vocabulary token stands for (rep->keys, rep->vocab) and the byte tokens
+// (rep->byte_ids), for byte-level or byte-fallback models.
+absl::Status BuildKeys(const Reader& reader, const FileVocab& v, Rep* rep) {
   const ByteAlphabet& alphabet = Alphabet();
-  std::vector<std::pair<size_t, size_t>> key_spans(vocab_by_id.size(), {0, 0});
-  std::vector<bool> has_key(vocab_by_id.size(), false);
+  std::vector<std::pair<size_t, size_t>> key_spans(v.by_id.size(), {0, 0});
+  std::vector<bool> has_key(v.by_id.size(), false);
   std::string bytes;
-  for (size_t id = 0; id < vocab_by_id.size(); ++id) {
-    if (vocab_by_id[id] == nullptr) continue;
-    const std::string& token = *vocab_by_id[id];
+  for (size_t id = 0; id < v.by_id.size(); ++id) {
+    if (v.by_id[id] == nullptr) continue;
+    const std::string& token = *v.by_id[id];
     std::string_view key = token;
     if (rep->byte_level) {
       if (!alphabet.ToBytes(token, &bytes)) continue;  // Unreachable from text.
@@ -701,8 +700,8 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_vie
     has_key[id] = true;
     rep->keys.append(key);
   }
-  rep->vocab.reserve(vocab_by_id.size());
-  for (size_t id = 0; id < vocab_by_id.size(); ++id) {
+  rep->vocab.reserve(v.by_id.size());
+  for (size_t id = 0; id < v.by_id.size(); ++id) {
     if (!has_key[id]) continue;
     const std::string_view key(rep->keys.data() + key_spans[id].first, key_spans[id].second);
     if (!rep->vocab.emplace(key, static_cast<int32_t>(id)).second) {
@@ -725,8 +724,8 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_vie
     }
   } else if (rep->byte_fallback) {
     for (int b = 0; b < 256; ++b) {
-      auto it = file_vocab.find(ByteTokenName(b));
-      if (it == file_vocab.end()) {
+      auto it = v.vocab.find(ByteTokenName(b));
+      if (it == v.vocab.end()) {
         return reader.Invalid("model.vocab", "byte_fallback is set but there is no token \"",
                               ByteTokenName(b), "\"");
       }
@@ -734,7 +733,13 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_vie
     }
   }
 
-  // --- ids, their bytes and kinds ----------------------------------------------------------------
+  return absl::OkStatus();
+}
+
+// Every id's bytes (as the decoder gives them), kind and token string, the added tokens included.
+void BuildTokenTable(const FileVocab& v, const std::vector<Rep::AddedToken>& added,
+                     const std::vector<bool>& added_normalized, int32_t max_id, Rep* rep) {
+  const ByteAlphabet& alphabet = Alphabet();
   const size_t vocab_size = static_cast<size_t>(max_id) + 1;
   rep->token_bytes.resize(vocab_size);
   rep->kinds.assign(vocab_size, Rep::Kind::kHole);
@@ -751,11 +756,11 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_vie
     ReplaceAll(&out, kMetaspace, " ");
     return out;
   };
-  for (size_t id = 0; id < vocab_by_id.size(); ++id) {
-    if (vocab_by_id[id] == nullptr) continue;
-    rep->token_bytes[id] = decoded(*vocab_by_id[id]);
+  for (size_t id = 0; id < v.by_id.size(); ++id) {
+    if (v.by_id[id] == nullptr) continue;
+    rep->token_bytes[id] = decoded(*v.by_id[id]);
     rep->kinds[id] = Rep::Kind::kVocab;
-    rep->token_ids.emplace(*vocab_by_id[id], static_cast<int32_t>(id));
+    rep->token_ids.emplace(*v.by_id[id], static_cast<int32_t>(id));
   }
   for (size_t i = 0; i < added.size(); ++i) {
     const Rep::AddedToken& t = added[i];
@@ -766,7 +771,41 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_vie
   }
   rep->raw_added.Finish();
   rep->normalized_added.Finish();
+}
 
+}  // namespace
+
+HfTokenizer::HfTokenizer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+HfTokenizer::~HfTokenizer() = default;
+
+absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Load(const std::string& path,
+                                                               std::string_view name) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::string contents, base::ReadFile(path, "tokenizer file"));
+  return Create(contents, path, name);
+}
+
+absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Create(std::string_view json_text,
+                                                                 std::string_view source,
+                                                                 std::string_view name) {
+  const Reader reader{std::string(source)};
+  Json root;
+  try {
+    root = Json::parse(json_text.begin(), json_text.end());
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(source), ": not valid JSON: ", e.what()));
+  }
+  if (!root.is_object()) return reader.Invalid("(root)", "expected an object");
+  auto rep = std::make_unique<Rep>();
+  rep->name = std::string(name.empty() ? source : name);
+  FileVocab v;  // not moved: v.by_id points into v.vocab
+  TRACEMARK_RETURN_IF_ERROR(ParseModel(reader, root, &v, rep.get()));
+  std::vector<Rep::AddedToken> added;
+  std::vector<bool> added_normalized;
+  int32_t max_id = v.max_id;
+  TRACEMARK_RETURN_IF_ERROR(ParseAddedTokens(reader, root, &added, &added_normalized, &max_id));
+  TRACEMARK_RETURN_IF_ERROR(ParsePipeline(reader, root, rep.get()));
+  TRACEMARK_RETURN_IF_ERROR(BuildKeys(reader, v, rep.get()));
+  BuildTokenTable(v, added, added_normalized, max_id, rep.get());
   return std::unique_ptr<HfTokenizer>(new HfTokenizer(std::move(rep)));
 }
 
