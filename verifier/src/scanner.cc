@@ -192,19 +192,22 @@ absl::Status Scanner::ScanDocument(Document doc, ScanResult* out) const {
       TRACEMARK_ASSIGN_OR_RETURN(round_trips, RoundTrips(seg, body));
     }
     TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(ids, from, &stats));
-    if (options_.shared != nullptr) {
+    // The positions (with a full window) that `keep` selects, each scored on its own window.
+    auto score_positions = [&](auto keep, std::vector<TextStatistics>* into) -> absl::Status {
       for (size_t i = std::max(from, h); i < ids.size(); ++i) {
-        if (options_.shared->Shared(ids, i)) continue;
+        if (!keep(i)) continue;
         TRACEMARK_RETURN_IF_ERROR(
-            verifier_.ScoreInto(absl::Span<const int32_t>(ids.data() + i - h, h + 1), h, &own));
+            verifier_.ScoreInto(absl::Span<const int32_t>(ids.data() + i - h, h + 1), h, into));
       }
+      return absl::OkStatus();
+    };
+    if (options_.shared != nullptr) {
+      TRACEMARK_RETURN_IF_ERROR(
+          score_positions([&](size_t i) { return !options_.shared->Shared(ids, i); }, &own));
     }
     if (options_.seen != nullptr) {
-      for (size_t i = std::max(from, h); i < ids.size(); ++i) {
-        if (!options_.seen->Contains(ids, i)) continue;
-        TRACEMARK_RETURN_IF_ERROR(verifier_.ScoreInto(
-            absl::Span<const int32_t>(ids.data() + i - h, h + 1), h, &seen_stats));
-      }
+      TRACEMARK_RETURN_IF_ERROR(
+          score_positions([&](size_t i) { return options_.seen->Contains(ids, i); }, &seen_stats));
     }
     if (!seg.choices.empty() && white_box_.has_value()) {
       TRACEMARK_RETURN_IF_ERROR(ScoreWhiteBox(seg, out));
@@ -350,8 +353,11 @@ absl::StatusOr<std::vector<int32_t>> Scanner::SegmentIds(Segment& seg,
 }
 
 absl::StatusOr<bool> Scanner::RoundTrips(const Segment& seg, absl::Span<const int32_t> body) const {
-  // Token start offsets in the text: the tokenizer's, and (when the record reports them) the
-  // suspect's own tokens'.
+  if (seg.choices.empty()) {  // the common case: one decode, on the scan's hot path
+    TRACEMARK_ASSIGN_OR_RETURN(const std::string back, tokenizer_.Decode(body));
+    return back == seg.text;
+  }
+  // Token start offsets in the text: the tokenizer's, then the suspect's own tokens'.
   std::vector<size_t> ours;
   std::string back;
   for (int32_t id : body) {
@@ -360,7 +366,6 @@ absl::StatusOr<bool> Scanner::RoundTrips(const Segment& seg, absl::Span<const in
     back += bytes;
   }
   if (back != seg.text) return false;
-  if (seg.choices.empty()) return true;
   std::string theirs_text;  // the suspect's tokens so far, joined
   size_t agree = 0;
   for (const TokenChoice& c : seg.choices) {
