@@ -528,7 +528,8 @@ void AddLog10PValues(json* j) {
   for (auto& [key, value] : j->items()) {
     if (value.is_structured()) {
       AddLog10PValues(&value);
-    } else if (absl::EndsWith(key, "p_value") && !absl::StartsWith(key, "log10_")) {
+    } else if (absl::EndsWith(key, "p_value") && !absl::StartsWith(key, "log10_") &&
+               !j->contains("log10_" + key)) {  // one the caller wrote from the PValue is exact
       if (const std::optional<double> l = PValueLog10(value)) add.emplace_back("log10_" + key, *l);
     }
   }

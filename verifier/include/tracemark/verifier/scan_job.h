@@ -166,6 +166,7 @@ std::string PValueText(const nlohmann::json& p);
 
 // Beside every "...p_value" field of `j` (recursively), its log10 as a number under
 // "log10_...p_value", so that a reader gets every p-value as numbers even below double range.
+// A log10 field already there (written from the PValue itself, exact) is kept.
 void AddLog10PValues(nlohmann::json* j);
 
 }  // namespace tracemark::verifier
