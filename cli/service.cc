@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common.h"
@@ -213,15 +212,9 @@ absl::Status Submit(RemoteFlags& f) {
   p->set_no_canary(f.no_canary);
   p->set_independent_documents(f.independent_documents);
   p->set_family_control(f.family_control);
-  if (!f.accounts.empty()) {
-    uint64_t n = 0;
-    if (absl::SimpleAtoi(f.accounts, &n)) {
-      p->set_account_limit(n);
-    } else {
-      TRACEMARK_ASSIGN_OR_RETURN(auto ids, verifier::ReadAccountIds(f.accounts, "--accounts"));
-      for (uint64_t id : ids) p->add_account_ids(id);
-    }
-  }
+  TRACEMARK_ASSIGN_OR_RETURN(const IssuedAccountsFlag accounts, ParseAccounts(f.accounts));
+  p->set_account_limit(accounts.limit);
+  for (uint64_t id : accounts.ids) p->add_account_ids(id);
   if (!f.cohort.empty()) {
     TRACEMARK_ASSIGN_OR_RETURN(auto ids, verifier::ReadAccountIds(f.cohort, "--cohort"));
     for (uint64_t id : ids) p->add_cohort(id);
