@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -14,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tracemark/base/data_dir.h"
 #include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/reference/reference_model.h"
@@ -21,21 +21,6 @@
 #include "tracemark/tokenizer/tiktoken.h"
 
 namespace tracemark::cli {
-
-std::string DefaultDataDir() {
-  const char* env = std::getenv("TRACEMARK_DATA_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  std::error_code ec;
-  if (std::filesystem::is_directory("data", ec)) return "data";  // a checkout
-  // An installed tracemark: its data beside it, as `cmake --install` lays it out.
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const std::filesystem::path installed =
-        self.parent_path().parent_path() / "share" / "tracemark";
-    if (std::filesystem::is_directory(installed, ec)) return installed.string();
-  }
-  return "data";
-}
 
 absl::StatusOr<watermark::Key> LoadMasterKey(const CommonFlags& f) {
   if (!f.key_file.empty() && !f.key_env.empty()) {
@@ -51,7 +36,7 @@ absl::StatusOr<watermark::Key> LoadMasterKey(const CommonFlags& f) {
 }
 
 absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const CommonFlags& f) {
-  return tokenizer::LoadTokenizer(f.encoding, f.data_dir.empty() ? DefaultDataDir() : f.data_dir);
+  return tokenizer::LoadTokenizer(f.encoding, DataDir(f.data_dir));
 }
 
 absl::StatusOr<watermark::Config> LoadConfig(const CommonFlags& f, int32_t vocab_size) {
@@ -59,9 +44,7 @@ absl::StatusOr<watermark::Config> LoadConfig(const CommonFlags& f, int32_t vocab
 }
 
 absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const std::string& path) {
-  const std::string p =
-      path.empty() ? reference::DefaultModelPath(f.data_dir.empty() ? DefaultDataDir() : f.data_dir)
-                   : path;
+  const std::string p = path.empty() ? reference::DefaultModelPath(DataDir(f.data_dir)) : path;
   absl::StatusOr<refmodel::KneserNeyModel> m = refmodel::KneserNeyModel::Load(p);
   if (m.status().code() == absl::StatusCode::kNotFound) {
     return absl::NotFoundError(

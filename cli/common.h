@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "tracemark/base/data_dir.h"
 #include "tracemark/base/file_io.h"
 #include "tracemark/canary/lexicon.h"
 #include "tracemark/canary/processor.h"
@@ -41,9 +42,7 @@ struct CommonFlags {
   bool json = false;
 };
 
-// $TRACEMARK_DATA_DIR; else ./data when it exists (a checkout); else the data an installed
-// tracemark has beside it (BIN/../share/tracemark); else "data".
-std::string DefaultDataDir();
+using base::DataDir;  // --data-dir, else the default (base/data_dir.h)
 
 // The master key from --key FILE or --key-env VAR (exactly one).
 absl::StatusOr<watermark::Key> LoadMasterKey(const CommonFlags& f);

@@ -20,7 +20,7 @@ absl::Status Keygen(const std::string& out) {
 }
 
 absl::Status TrainModel(const TrainFlags& f) {
-  const std::string data_dir = f.common.data_dir.empty() ? DefaultDataDir() : f.common.data_dir;
+  const std::string data_dir = DataDir(f.common.data_dir);
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
   TRACEMARK_ASSIGN_OR_RETURN(std::vector<std::string> files, reference::CorpusFiles(data_dir));
   const bool tty = ::isatty(STDERR_FILENO);

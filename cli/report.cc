@@ -71,9 +71,7 @@ absl::Status ReportVerify(const ReportVerifyFlags& f) {
   if (recompute && match.missing.empty()) {
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
     TRACEMARK_ASSIGN_OR_RETURN(
-        rerun, verifier::Recompute(report, match, master,
-                                   f.common.data_dir.empty() ? DefaultDataDir() : f.common.data_dir,
-                                   f.threads));
+        rerun, verifier::Recompute(report, match, master, DataDir(f.common.data_dir), f.threads));
   }
   const json& result = report["result"];
   if (f.common.json) {

@@ -168,7 +168,7 @@ absl::Status Scan(const ScanFlags& f) {
   job.encoding = f.common.encoding;
   job.scheme = f.common.scheme;
   job.watermark = f.common.watermark_spec;
-  job.data_dir = f.common.data_dir.empty() ? DefaultDataDir() : f.common.data_dir;
+  job.data_dir = DataDir(f.common.data_dir);
   job.threads = f.threads;
   job.alpha = f.attribution.alpha;
   job.max_candidates = f.attribution.max_candidates;

@@ -164,7 +164,7 @@ absl::Status Serve(ServeFlags& f) {
   }
   f.server.max_upload_bytes = static_cast<uint64_t>(f.max_upload_mb * 1048576.0);
   f.server.max_message_bytes = static_cast<int>(f.max_message_mb * 1048576.0);
-  f.server.data_dir = f.common.data_dir.empty() ? DefaultDataDir() : f.common.data_dir;
+  f.server.data_dir = DataDir(f.common.data_dir);
   // No core dumps: the server holds the master key for its whole life (libsodium already keeps it
   // out of dumps; this keeps everything else, uploads and tokens included, out as well).
   const rlimit no_core{0, 0};

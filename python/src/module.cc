@@ -11,7 +11,6 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "tracemark/base/data_dir.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/verifier/input.h"
 #include "tracemark/verifier/scan_job.h"
@@ -82,11 +82,9 @@ auto WithoutGil(F&& f) {
   }
 }
 
-// The data directory a call names, else $TRACEMARK_DATA_DIR, else ./data (as the CLI).
+// The data directory a call names, else the CLI's default (base/data_dir.h).
 std::string DataDir(const std::optional<std::string>& given) {
-  if (given.has_value()) return *given;
-  const char* env = std::getenv("TRACEMARK_DATA_DIR");
-  return env != nullptr && *env != '\0' ? env : "data";
+  return base::DataDir(given.value_or(""));
 }
 
 using Int32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
