@@ -160,17 +160,17 @@ struct Shared {
   // kStopAfterRefusals requests are all refused alike (a missing "model", a wrong --send), every
   // other request would be too: stop with the endpoint's own message.
   void Refused(long status, const std::string& message) {
-    bool stop = false;
+    bool give_up = false;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (counts.answered == 0 && (refused_alike == 0 || refused_status == status)) {
         refused_status = status;
-        stop = ++refused_alike >= kStopAfterRefusals;
+        give_up = ++refused_alike >= kStopAfterRefusals;
       } else {
         refused_alike = 0;
       }
     }
-    if (stop) {
+    if (give_up) {
       Fatal(absl::FailedPreconditionError(absl::StrCat(
           "the endpoint refused each of the first ", kStopAfterRefusals, " requests with HTTP ",
           status, " (", message,

@@ -10,7 +10,7 @@ namespace {
 
 std::string Share(uint64_t part, uint64_t whole) {
   return absl::StrFormat("%d of %d (%.1f %%)", part, whole,
-                         whole > 0 ? 100.0 * static_cast<double>(part) / whole : 0.0);
+                         whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0);
 }
 
 }  // namespace
