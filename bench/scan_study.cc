@@ -30,9 +30,9 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "study_common.h"
+#include "tracemark/detect/scanner.h"
 #include "tracemark/stats/tails.h"
 #include "tracemark/tokenizer/utf8.h"
-#include "tracemark/verifier/scanner.h"
 #include "tracemark/watermark/watermarker.h"
 
 namespace tmk = tracemark;
@@ -66,8 +66,8 @@ struct Setup {
 };
 
 // One generated document: the prompt as context, the answer as text.
-tmk::verifier::Document MakeDocument(const Setup& s, int i, uint64_t seed_tag, int tokens,
-                                     const tmk::watermark::Watermarker* wm, uint64_t account) {
+tmk::dataset::Document MakeDocument(const Setup& s, int i, uint64_t seed_tag, int tokens,
+                                    const tmk::watermark::Watermarker* wm, uint64_t account) {
   const tmk::reference::ReferenceGenerator gen(s.data.model.get(), s.data.tok.get());
   tmk::reference::GenerateOptions o;
   o.max_tokens = tokens;
@@ -76,7 +76,7 @@ tmk::verifier::Document MakeDocument(const Setup& s, int i, uint64_t seed_tag, i
   if (wm != nullptr) acct = *wm->ForAccount(account);
   auto g = *gen.GenerateIds(s.data.corpus.Prompt(Hash(static_cast<uint64_t>(i), seed_tag + 1), 8),
                             wm, acct ? &*acct : nullptr, o);
-  tmk::verifier::Document d;
+  tmk::dataset::Document d;
   d.index = static_cast<uint64_t>(i);
   d.id = d.source = absl::StrFormat("doc%d", i);
   d.segments.push_back({*s.data.tok->Decode(g.prompt_ids), *s.data.tok->Decode(g.ids)});
@@ -87,21 +87,21 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
   const Key master = KeyFrom(7);
   auto wm =
       *tmk::watermark::Watermarker::Create(*tmk::watermark::DeriveEpochKey(master, 0), s.config);
-  auto v = *tmk::verifier::Verifier::Create(master, s.config, {0});
-  tmk::verifier::ScanOptions opt;
+  auto v = *tmk::detect::Verifier::Create(master, s.config, {0});
+  tmk::detect::ScanOptions opt;
   opt.account_limit = f.accounts;
   opt.attribution_alpha = kThresholds.front();
   opt.max_candidates = f.max_candidates;
-  tmk::verifier::Scanner scanner(*v, *s.data.tok, opt);
+  tmk::detect::Scanner scanner(*v, *s.data.tok, opt);
   std::printf(
       "| tokens | flagged p<=1e-6 | right account p<=1e-3 | p<=1e-4 | p<=1e-6 | wrong account "
       "p<=1e-3 | p<=1e-6 |\n|---|---|---|---|---|---|---|\n");
   for (int tokens : {50, 100, 200, 400}) {
     std::vector<uint64_t> truth(f.docs);
-    std::vector<tmk::verifier::DocumentResult> results(f.docs);
+    std::vector<tmk::detect::DocumentResult> results(f.docs);
     ParallelFor(f.docs, f.threads, [&](int i) {
       truth[i] = Hash(static_cast<uint64_t>(i), 31 + tokens) % f.accounts;
-      tmk::verifier::ScanResult r;
+      tmk::detect::ScanResult r;
       (void)scanner.ScanDocument(MakeDocument(s, i, 1000 + tokens, tokens, wm.get(), truth[i]), &r);
       results[i] = r.documents.at(0);
     });
@@ -133,24 +133,24 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
 
 int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
   const Key master = KeyFrom(7);
-  auto v = *tmk::verifier::Verifier::Create(master, s.config, {0});
+  auto v = *tmk::detect::Verifier::Create(master, s.config, {0});
   // Watermarked under an unrelated master key: "wrong key" text.
   auto other = *tmk::watermark::Watermarker::Create(*tmk::watermark::DeriveEpochKey(KeyFrom(8), 0),
                                                     s.config);
-  tmk::verifier::ScanOptions opt;
+  tmk::detect::ScanOptions opt;
   opt.account_limit = f.accounts;
   opt.attribution_alpha = kThresholds.front();
-  tmk::verifier::Scanner scanner(*v, *s.data.tok, opt);
+  tmk::detect::Scanner scanner(*v, *s.data.tok, opt);
   std::printf(
       "| text | documents | threshold | flagged (provider) | 95%% CI | attributed | 95%% CI |\n"
       "|---|---|---|---|---|---|---|\n");
   for (const bool wrong_key : {false, true}) {
     const int docs = wrong_key || f.clean_docs < 0 ? f.docs : f.clean_docs;
-    std::vector<tmk::verifier::DocumentResult> results(docs);
+    std::vector<tmk::detect::DocumentResult> results(docs);
     std::atomic<int> done{0};
     ParallelFor(docs, f.threads, [&](int i) {
       const uint64_t account = Hash(static_cast<uint64_t>(i), 55) % f.accounts;
-      tmk::verifier::ScanResult r;
+      tmk::detect::ScanResult r;
       (void)scanner.ScanDocument(MakeDocument(s, i, wrong_key ? 5000 : 6000, f.tokens,
                                               wrong_key ? other.get() : nullptr, account),
                                  &r);
@@ -209,17 +209,17 @@ int Throughput(const Flags& f, const Setup& s, nlohmann::json* out) {
     std::ofstream o(path);
     for (const std::string& l : lines) o << l << "\n";
   }
-  auto v = *tmk::verifier::Verifier::Create(master, s.config, {0});
+  auto v = *tmk::detect::Verifier::Create(master, s.config, {0});
   std::printf(
       "| accounts N | threads | documents | file MB/s | scored text MB/s | tokens/s | "
       "attributed |\n|---|---|---|---|---|---|---|\n");
   for (uint64_t n : {uint64_t{1}, f.accounts}) {
-    tmk::verifier::ScanOptions opt;
+    tmk::detect::ScanOptions opt;
     opt.account_limit = n;
     opt.threads = f.threads;
     opt.max_candidates = f.max_candidates;
-    tmk::verifier::Scanner scanner(*v, *s.data.tok, opt);
-    auto reader = *tmk::verifier::DocumentReader::Open({path});
+    tmk::detect::Scanner scanner(*v, *s.data.tok, opt);
+    auto reader = *tmk::dataset::DocumentReader::Open({path});
     const auto start = std::chrono::steady_clock::now();
     auto r = scanner.Scan(*reader);
     auto sum = scanner.Summarize(*r);

@@ -21,11 +21,11 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "study_common.h"
+#include "tracemark/dataset/input.h"
+#include "tracemark/detect/verifier.h"
 #include "tracemark/stats/tails.h"
 #include "tracemark/stats/uniformity.h"
 #include "tracemark/tokenizer/tiktoken.h"
-#include "tracemark/verifier/input.h"
-#include "tracemark/verifier/verifier.h"
 #include "tracemark/watermark/detector.h"
 
 namespace tmk = tracemark;
@@ -104,10 +104,10 @@ int main(int argc, char** argv) {
   if (!flags.Parse(argc, argv)) return 2;
   auto tok = tmk::tokenizer::LoadTiktokenFromDataDir(data_dir, "cl100k_base");
   if (!tok.ok()) return std::cerr << tok.status() << "\n", 1;
-  auto reader = tmk::verifier::DocumentReader::Open({corpus});
+  auto reader = tmk::dataset::DocumentReader::Open({corpus});
   if (!reader.ok()) return std::cerr << reader.status() << "\n", 1;
-  std::vector<tmk::verifier::Document> raw;
-  for (tmk::verifier::Document d;;) {
+  std::vector<tmk::dataset::Document> raw;
+  for (tmk::dataset::Document d;;) {
     auto more = (*reader)->Next(&d);
     if (!more.ok() || !*more) break;
     raw.push_back(std::move(d));
@@ -198,10 +198,10 @@ int main(int argc, char** argv) {
   // Account attribution by the scanner's rule (payload decode among `accounts`, confirmation).
   {
     Config config = base;
-    auto v = *tmk::verifier::Verifier::Create(KeyFrom(4243), config, {0});
+    auto v = *tmk::detect::Verifier::Create(KeyFrom(4243), config, {0});
     Test attr{"account attribution (decode + confirm, N = " + std::to_string(accounts) + ")",
               std::vector<double>(n), std::vector<double>(n)};
-    tmk::verifier::DetectOptions opt;
+    tmk::detect::DetectOptions opt;
     opt.account_limit = accounts;
     ParallelFor(n, threads, [&](int i) {
       auto d = v->DetectIds(docs[i].ids, 0, opt);

@@ -33,7 +33,7 @@ absl::Status CanaryLexiconInfo(const CanaryLexiconFlags& f) {
   std::optional<canary::Lexicon> holder;
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<canary::CanaryProcessor> proc,
-                             verifier::LoadCanaryProcessor(f.lexicon, *tok, &holder));
+                             detect::LoadCanaryProcessor(f.lexicon, *tok, &holder));
   const canary::Lexicon* lex = &proc->lexicon();
   const std::vector<bool> active = proc->active_sets();
   std::map<std::string, std::pair<size_t, size_t>> kinds;  // kind -> (sets, active)

@@ -40,7 +40,7 @@ absl::StatusOr<std::unique_ptr<tokenizer::Tokenizer>> LoadTokenizer(const Common
 }
 
 absl::StatusOr<watermark::Config> LoadConfig(const CommonFlags& f, int32_t vocab_size) {
-  return verifier::WatermarkConfig(f.scheme, f.watermark_spec, vocab_size);
+  return detect::WatermarkConfig(f.scheme, f.watermark_spec, vocab_size);
 }
 
 absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const std::string& path) {
@@ -71,7 +71,7 @@ absl::StatusOr<IssuedAccountsFlag> ParseAccounts(const std::string& spec) {
     }
     return out;
   }
-  absl::StatusOr<absl::flat_hash_set<uint64_t>> ids = verifier::ReadAccountIds(spec, "--accounts");
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> ids = detect::ReadAccountIds(spec, "--accounts");
   if (absl::IsNotFound(ids.status())) {
     return absl::NotFoundError(
         absl::StrCat("--accounts: '", spec, "' is neither a number nor a readable file"));

@@ -18,10 +18,10 @@
 #include "tracemark/base/file_io.h"
 #include "tracemark/canary/lexicon.h"
 #include "tracemark/canary/processor.h"
+#include "tracemark/detect/scan_job.h"
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/tokenizer/tokenizer.h"
-#include "tracemark/verifier/scan_job.h"
 #include "tracemark/watermark/config.h"
 #include "tracemark/watermark/keys.h"
 
@@ -29,7 +29,7 @@ namespace tracemark::cli {
 
 using base::WriteFileAtomically;
 
-using verifier::kDefaultEncoding;
+using detect::kDefaultEncoding;
 
 // Flags shared by the commands that need the key, the data and the watermark configuration.
 struct CommonFlags {
@@ -55,7 +55,7 @@ absl::StatusOr<refmodel::KneserNeyModel> LoadModel(const CommonFlags& f, const s
 // Reads a whole file, or standard input for "-".
 absl::StatusOr<std::string> ReadInput(const std::string& path);
 
-using verifier::ParseEpochs;
+using detect::ParseEpochs;
 
 // The accounts issued, from "--accounts N" (ids 0..N-1) or "--accounts FILE" (one id a line;
 // '#' starts a comment); both empty for "" (any id).
@@ -65,11 +65,11 @@ struct IssuedAccountsFlag {
 };
 absl::StatusOr<IssuedAccountsFlag> ParseAccounts(const std::string& spec);
 
-// The attribution flags `detect` and `scan` share (one rule: verifier/text_detection.h).
+// The attribution flags `detect` and `scan` share (one rule: detect/text_detection.h).
 struct AttributionFlags {
   std::string accounts;  // --accounts N|FILE
-  double alpha = verifier::kDefaultAttributionAlpha;
-  size_t max_candidates = verifier::kDefaultMaxCandidates;
+  double alpha = detect::kDefaultAttributionAlpha;
+  size_t max_candidates = detect::kDefaultMaxCandidates;
 };
 // InvalidArgument naming the flag for an alpha outside (0, 1) or no candidate.
 absl::Status CheckAttributionFlags(const AttributionFlags& f);

@@ -7,8 +7,8 @@
 #include "tracemark/base/status_macros.h"
 #include "tracemark/canary/events.h"
 #include "tracemark/canary/processor.h"
+#include "tracemark/detect/text_detection.h"
 #include "tracemark/reference/reference_model.h"
-#include "tracemark/verifier/text_detection.h"
 #include "tracemark/watermark/issued_accounts.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -35,7 +35,7 @@ absl::Status Generate(const GenerateFlags& f) {
       return absl::InvalidArgumentError("--canary needs the watermark keys (drop --no-watermark)");
     }
     TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
-                               verifier::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
+                               detect::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
     canary_key = canary::CanaryKey::FromAccountKeys(*account);
   }
   reference::GenerateOptions opt;
@@ -103,7 +103,7 @@ absl::Status Detect(const DetectFlags& f) {
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
   TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
   TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
-  verifier::DetectOptions opt;
+  detect::DetectOptions opt;
   TRACEMARK_ASSIGN_OR_RETURN(opt.epochs, ParseEpochs(f.epochs));
   opt.account = f.account;
   opt.prompt = f.prompt;
@@ -118,12 +118,12 @@ absl::Status Detect(const DetectFlags& f) {
   }
   opt.confirm_alpha = f.attribution.alpha;
   opt.max_candidates = f.attribution.max_candidates;
-  TRACEMARK_ASSIGN_OR_RETURN(verifier::TextDetection d,
-                             verifier::DetectText(master, config, *tok, text, opt));
-  const verifier::EpochDetection& best = d.epochs[d.best_provider_epoch];
+  TRACEMARK_ASSIGN_OR_RETURN(detect::TextDetection d,
+                             detect::DetectText(master, config, *tok, text, opt));
+  const detect::EpochDetection& best = d.epochs[d.best_provider_epoch];
   if (f.common.json) {
     nlohmann::json j;
-    j["provider"] = {{"p_value", verifier::PValueJson(d.provider_p_value)},
+    j["provider"] = {{"p_value", detect::PValueJson(d.provider_p_value)},
                      {"log10_p_value", d.provider_p_value.log10()},
                      {"tokens_scored", best.provider.tuples},
                      {"epoch", best.epoch},
@@ -133,7 +133,7 @@ absl::Status Detect(const DetectFlags& f) {
       const watermark::AccountResult& a = *best.account;
       j["account"] = {{"id", *f.account},
                       {"key_id", a.key_id},
-                      {"p_value", verifier::PValueJson(d.account_p_value)},
+                      {"p_value", detect::PValueJson(d.account_p_value)},
                       {"log10_p_value", d.account_p_value.log10()},
                       {"tokens_scored", a.tuples},
                       {"score", a.score},
@@ -144,7 +144,7 @@ absl::Status Detect(const DetectFlags& f) {
     nlohmann::json attributed = nullptr;
     if (d.attributed_account.has_value()) attributed = *d.attributed_account;
     j["attribution"] = {{"account", attributed},
-                        {"p_value", verifier::PValueJson(d.attributed_p_value)},
+                        {"p_value", detect::PValueJson(d.attributed_p_value)},
                         {"log10_p_value", d.attributed_p_value.log10()},
                         {"alpha", opt.confirm_alpha},
                         {"candidates_confirmed", d.attribution_tests},
@@ -155,7 +155,7 @@ absl::Status Detect(const DetectFlags& f) {
     j["epochs_tried"] = opt.epochs;
     j["parameters"] = config.Describe();
     j["method"] = d.method;
-    verifier::AddLog10PValues(&j);
+    detect::AddLog10PValues(&j);
     std::cout << j.dump(2) << "\n";
     return absl::OkStatus();
   }

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
-#include "tracemark/verifier/report.h"
+#include "tracemark/evidence/report.h"
 #include "tracemark/watermark/keys.h"
 
 namespace tracemark::cli {
@@ -17,7 +17,7 @@ using nlohmann::json;
 
 // The public key from --public-key: 64 hex digits, or a file holding them.
 absl::StatusOr<std::string> PublicKeyArg(const std::string& arg) {
-  if (verifier::KeyIdOfPublicKey(arg).ok()) return arg;
+  if (evidence::KeyIdOfPublicKey(arg).ok()) return arg;
   absl::StatusOr<std::string> text = base::ReadFile(arg, "public key file");
   if (!text.ok()) {
     return absl::InvalidArgumentError(
@@ -25,26 +25,26 @@ absl::StatusOr<std::string> PublicKeyArg(const std::string& arg) {
                      text.status().message(), ")"));
   }
   std::string key(absl::StripAsciiWhitespace(*text));
-  if (!verifier::KeyIdOfPublicKey(key).ok()) {
+  if (!evidence::KeyIdOfPublicKey(key).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--public-key: ", arg, " does not hold a 64-hex-digit public key"));
   }
   return key;
 }
 
-absl::StatusOr<verifier::OpenedReport> Open(const std::string& path,
+absl::StatusOr<evidence::OpenedReport> Open(const std::string& path,
                                             const std::string& public_key_arg) {
   TRACEMARK_ASSIGN_OR_RETURN(std::string envelope, ReadInput(path));
   TRACEMARK_ASSIGN_OR_RETURN(std::string public_key, PublicKeyArg(public_key_arg));
-  return verifier::OpenReport(envelope, public_key);
+  return evidence::OpenReport(envelope, public_key);
 }
 
 }  // namespace
 
 absl::Status ReportPublicKey(const ReportKeyFlags& f) {
   TRACEMARK_ASSIGN_OR_RETURN(watermark::Key seed, watermark::ReadMasterKeyFile(f.signing_key));
-  TRACEMARK_ASSIGN_OR_RETURN(verifier::EnvelopeSigner signer,
-                             verifier::EnvelopeSigner::FromSeed(seed));
+  TRACEMARK_ASSIGN_OR_RETURN(evidence::EnvelopeSigner signer,
+                             evidence::EnvelopeSigner::FromSeed(seed));
   if (f.json) {
     std::cout << json{{"public_key", signer.public_key_hex()}, {"key_id", signer.key_id()}}.dump(2)
               << "\n";
@@ -57,21 +57,21 @@ absl::Status ReportPublicKey(const ReportKeyFlags& f) {
 }
 
 absl::Status ReportVerify(const ReportVerifyFlags& f) {
-  TRACEMARK_ASSIGN_OR_RETURN(verifier::OpenedReport opened, Open(f.report, f.public_key));
+  TRACEMARK_ASSIGN_OR_RETURN(evidence::OpenedReport opened, Open(f.report, f.public_key));
   const json& report = opened.report;
   const bool recompute = !f.common.key_file.empty() || !f.common.key_env.empty();
   if (recompute && f.inputs.empty()) {
     return absl::InvalidArgumentError("recomputing a report (--key) needs its --inputs");
   }
-  verifier::InputMatch match;
+  evidence::InputMatch match;
   if (!f.inputs.empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(match, verifier::MatchInputs(report, f.inputs));
+    TRACEMARK_ASSIGN_OR_RETURN(match, evidence::MatchInputs(report, f.inputs));
   }
-  std::optional<verifier::Recomputation> rerun;
+  std::optional<evidence::Recomputation> rerun;
   if (recompute && match.missing.empty()) {
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
     TRACEMARK_ASSIGN_OR_RETURN(
-        rerun, verifier::Recompute(report, match, master, DataDir(f.common.data_dir), f.threads));
+        rerun, evidence::Recompute(report, match, master, DataDir(f.common.data_dir), f.threads));
   }
   const json& result = report["result"];
   if (f.common.json) {
@@ -94,7 +94,7 @@ absl::Status ReportVerify(const ReportVerifyFlags& f) {
               << ", commitment " << report["keys"].value("master_key_commitment", "?") << "\n";
     if (result.contains("provider")) {
       std::cout << "dataset provider p-value: "
-                << verifier::PValueText(result["provider"].value("p_value", json())) << " over "
+                << detect::PValueText(result["provider"].value("p_value", json())) << " over "
                 << result["provider"].value("tuples_scored", 0) << " unique tuples\n";
     }
     if (!f.inputs.empty()) {
@@ -125,9 +125,9 @@ absl::Status ReportRender(const ReportRenderFlags& f) {
   if (f.format != "markdown" && f.format != "html") {
     return absl::InvalidArgumentError("--format is markdown or html");
   }
-  TRACEMARK_ASSIGN_OR_RETURN(verifier::OpenedReport opened, Open(f.report, f.public_key));
-  const std::string text = f.format == "html" ? verifier::RenderReportHtml(opened)
-                                              : verifier::RenderReportMarkdown(opened);
+  TRACEMARK_ASSIGN_OR_RETURN(evidence::OpenedReport opened, Open(f.report, f.public_key));
+  const std::string text = f.format == "html" ? evidence::RenderReportHtml(opened)
+                                              : evidence::RenderReportMarkdown(opened);
   if (f.out.empty()) {
     std::cout << text;
     return absl::OkStatus();

@@ -13,11 +13,11 @@
 #include "absl/strings/strip.h"
 #include "commands.h"
 #include "tracemark/base/status_macros.h"
-#include "tracemark/verifier/envelope.h"
-#include "tracemark/verifier/input.h"
-#include "tracemark/verifier/report.h"
-#include "tracemark/verifier/scan_job.h"
-#include "tracemark/verifier/scanner.h"
+#include "tracemark/dataset/input.h"
+#include "tracemark/detect/scan_job.h"
+#include "tracemark/detect/scanner.h"
+#include "tracemark/evidence/envelope.h"
+#include "tracemark/evidence/report.h"
 
 namespace tracemark::cli {
 namespace {
@@ -36,7 +36,7 @@ std::string Duration(double s) {
 }
 
 // One line on a terminal, rewritten in place: bar, bytes, documents, rate, ETA.
-void DrawProgress(const verifier::ScanProgress& p) {
+void DrawProgress(const detect::ScanProgress& p) {
   const double read = static_cast<double>(p.bytes_read), total = static_cast<double>(p.total_bytes);
   const double frac = total > 0 ? std::min(1.0, read / total) : 0;
   constexpr int kWidth = 24;
@@ -53,7 +53,7 @@ void DrawProgress(const verifier::ScanProgress& p) {
 
 // What the scan was run with: a wrong key, tokenizer or scheme gives unremarkable p-values and
 // nothing else, so the reader sees them first.
-void PrintSetup(const verifier::ScanJobSpec& job, const verifier::ScanJobOutput& out) {
+void PrintSetup(const detect::ScanJobSpec& job, const detect::ScanJobOutput& out) {
   std::cout << "key " << out.master_key_id << " (epochs";
   for (const nlohmann::json& e : out.result["epochs"]) {
     std::cout << " " << e.value("epoch", 0u) << ": " << e.value("key_id", "");
@@ -62,11 +62,11 @@ void PrintSetup(const verifier::ScanJobSpec& job, const verifier::ScanJobOutput&
             << (job.watermark.empty() ? "" : " " + job.watermark) << "\n";
 }
 
-void PrintWarnings(const verifier::ScanSummary& s) {
+void PrintWarnings(const detect::ScanSummary& s) {
   for (const std::string& w : s.warnings) std::cout << "warning: " << w << "\n";
 }
 
-void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s, double alpha,
+void PrintSummary(const detect::ScanResult& r, const detect::ScanSummary& s, double alpha,
                   const std::string& family) {
   const double seconds = r.seconds;
   const double bytes = static_cast<double>(r.bytes), tokens = static_cast<double>(r.tokens);
@@ -86,7 +86,7 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
     std::cout << absl::StrFormat("\n%-12s %6s %10s %11s %9s  %s\n", "account", "epoch", "documents",
                                  "attributed", "tuples", "combined p");
     size_t shown = 0;
-    for (const verifier::AccountSummary& a : s.accounts) {
+    for (const detect::AccountSummary& a : s.accounts) {
       if (++shown > 20) {
         std::cout << "... " << s.accounts.size() - 20 << " more (--json lists all)\n";
         break;
@@ -96,7 +96,7 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
     }
   }
   if (s.seen.has_value()) {
-    const verifier::SeenSummary& z = *s.seen;
+    const detect::SeenSummary& z = *s.seen;
     std::cout << "at the " << z.windows << " windows of the suspected training data ("
               << z.documents << " documents): provider p = " << z.provider_p_value.ToString()
               << " over " << z.provider_tuples << " unique tuples";
@@ -107,7 +107,7 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
     std::cout << "\n";
   }
   if (s.white_box.has_value()) {
-    const verifier::WhiteBoxSummary& w = *s.white_box;
+    const detect::WhiteBoxSummary& w = *s.white_box;
     std::cout << "white-box (the suspect's reported log-probabilities): p = "
               << w.p_value.ToString() << " over " << w.tuples << " unique tuples from "
               << w.documents << " answers\n";
@@ -117,7 +117,7 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
     }
   }
   if (s.canary.has_value()) {
-    const verifier::CanarySummary& c = *s.canary;
+    const detect::CanarySummary& c = *s.canary;
     std::cout << absl::StrFormat(
         "\ncanary phrasings (%s, %d sets active): %d events, %d distinct "
         "(set, context) tuples\n",
@@ -132,7 +132,7 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
     } else {
       std::cout << "  (give --accounts to test every issued account)\n";
     }
-    for (const verifier::AccountSummary& a : s.accounts) {
+    for (const detect::AccountSummary& a : s.accounts) {
       if (a.canary_tuples == 0 || a.attributed == 0) continue;  // --json lists every group
       std::cout << absl::StrFormat(
           "  account %d (its attributed documents' group): %d of %d "
@@ -162,7 +162,7 @@ void PrintSummary(const verifier::ScanResult& r, const verifier::ScanSummary& s,
 }  // namespace
 
 absl::Status Scan(const ScanFlags& f) {
-  verifier::ScanJobSpec job;
+  detect::ScanJobSpec job;
   job.inputs = f.inputs;
   job.seen_in = f.seen_in;
   job.encoding = f.common.encoding;
@@ -185,7 +185,7 @@ absl::Status Scan(const ScanFlags& f) {
     if (f.no_canary)
       return absl::InvalidArgumentError("--cohort is a canary test: drop --no-canary");
     TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<uint64_t> ids,
-                               verifier::ReadAccountIds(f.cohort, "--cohort"));
+                               detect::ReadAccountIds(f.cohort, "--cohort"));
     job.cohort.assign(ids.begin(), ids.end());
     std::sort(job.cohort.begin(), job.cohort.end());
   }
@@ -193,19 +193,19 @@ absl::Status Scan(const ScanFlags& f) {
   if (f.report.empty() != f.signing_key.empty()) {
     return absl::InvalidArgumentError("--report and --signing-key go together");
   }
-  std::optional<verifier::EnvelopeSigner> signer;
+  std::optional<evidence::EnvelopeSigner> signer;
   if (!f.signing_key.empty()) {  // before the scan: a bad signing key fails at once
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key seed, watermark::ReadMasterKeyFile(f.signing_key));
-    TRACEMARK_ASSIGN_OR_RETURN(signer, verifier::EnvelopeSigner::FromSeed(seed));
+    TRACEMARK_ASSIGN_OR_RETURN(signer, evidence::EnvelopeSigner::FromSeed(seed));
     TRACEMARK_RETURN_IF_ERROR(base::CheckWritable(f.report));  // not after the scan
   }
   const bool bar = !f.no_progress && isatty(STDERR_FILENO);
-  verifier::ScanJobControl control;
+  detect::ScanJobControl control;
   if (bar) control.progress = DrawProgress;
-  absl::StatusOr<verifier::ScanJobOutput> out;
+  absl::StatusOr<detect::ScanJobOutput> out;
   {
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
-    out = verifier::RunScanJob(job, master, control);
+    out = detect::RunScanJob(job, master, control);
   }  // the master key is wiped here
   if (bar) std::fputc('\n', stderr);
   if (!out.ok()) return out.status();
@@ -217,8 +217,8 @@ absl::Status Scan(const ScanFlags& f) {
     PrintSummary(out->scan, out->summary, f.attribution.alpha, job.family_control);
   }
   if (signer.has_value()) {
-    TRACEMARK_ASSIGN_OR_RETURN(nlohmann::json report, verifier::BuildReport(job, *out, "scan"));
-    TRACEMARK_ASSIGN_OR_RETURN(std::string envelope, verifier::SignReport(report, *signer));
+    TRACEMARK_ASSIGN_OR_RETURN(nlohmann::json report, evidence::BuildReport(job, *out, "scan"));
+    TRACEMARK_ASSIGN_OR_RETURN(std::string envelope, evidence::SignReport(report, *signer));
     TRACEMARK_RETURN_IF_ERROR(WriteFileAtomically(f.report, envelope));
     std::cerr << "signed report written to " << f.report << " (signing key id " << signer->key_id()
               << ")\n";

@@ -5,17 +5,16 @@
 #include <iostream>
 #include <thread>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "commands.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/canary/suite.h"
+#include "tracemark/dataset/input.h"
 #include "tracemark/net/http_server.h"
+#include "tracemark/probe/probe.h"
+#include "tracemark/probe/window_probes.h"
 #include "tracemark/reference/openai_endpoint.h"
-#include "tracemark/verifier/input.h"
-#include "tracemark/verifier/probe.h"
-#include "tracemark/verifier/seen_windows.h"
 #include "tracemark/watermark/secret.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -57,7 +56,7 @@ absl::Status ModelServe(const ServeFlags& f) {
     eo.watermarker = wm.get();
     if (f.canary) {
       TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
-                                 verifier::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
+                                 detect::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
       eo.canary = canary_proc.get();
     }
   } else if (f.canary || !f.common.key_file.empty() || !f.common.key_env.empty()) {
@@ -89,34 +88,21 @@ absl::Status ModelServe(const ServeFlags& f) {
 
 namespace {
 
-// Window probes: the distinct h-id windows of the model-written text in `paths`, a keyed sample of
-// at most `n` of them (the same sample on every run), each sent as exactly its own text.
-absl::StatusOr<std::vector<verifier::ProbePrompt>> WindowPrompts(const ProbeFlags& f) {
+// Window probes (probe/window_probes.h) of the data in --windows-from.
+absl::StatusOr<std::vector<probe::ProbePrompt>> WindowPrompts(const ProbeFlags& f) {
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
   TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
-  const auto h = static_cast<size_t>(config.context_width);
-  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<verifier::DocumentReader> reader,
-                             verifier::DocumentReader::Open(f.windows_from));
-  // Keyed by SeenWindows' key, whose order is the sample: the same on every run.
-  absl::flat_hash_map<uint64_t, std::vector<int32_t>> windows;
-  TRACEMARK_RETURN_IF_ERROR(verifier::SeenWindows::ForEachWindow(
-      *reader, *tok, static_cast<int>(h), [&](absl::Span<const int32_t> w) {
-        windows.try_emplace(verifier::SeenWindows::WindowKey(w, h, h), w.begin(), w.end());
-      }));
-  if (windows.empty()) return absl::InvalidArgumentError("--windows-from: no windows in the data");
-  std::vector<uint64_t> keys;
-  for (const auto& [k, w] : windows) keys.push_back(k);
-  std::sort(keys.begin(), keys.end());
-  if (keys.size() > f.windows) keys.resize(f.windows);
-  std::vector<verifier::ProbePrompt> prompts;
-  for (uint64_t k : keys) {
-    const std::vector<int32_t>& w = windows[k];
-    TRACEMARK_ASSIGN_OR_RETURN(std::string text, tok->Decode(w));
-    prompts.push_back({absl::StrFormat("w%016x", k), std::move(text), w});
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<dataset::DocumentReader> reader,
+                             dataset::DocumentReader::Open(f.windows_from));
+  absl::StatusOr<probe::WindowProbeSample> sample =
+      probe::WindowProbes(*reader, *tok, config.context_width, f.windows);
+  if (!sample.ok()) {
+    return absl::Status(sample.status().code(),
+                        absl::StrCat("--windows-from: ", sample.status().message()));
   }
-  std::cerr << "window probes: " << prompts.size() << " of " << windows.size()
-            << " distinct windows of " << h << " tokens\n";
-  return prompts;
+  std::cerr << "window probes: " << sample->prompts.size() << " of " << sample->distinct_windows
+            << " distinct windows of " << config.context_width << " tokens\n";
+  return std::move(sample->prompts);
 }
 
 }  // namespace
@@ -138,7 +124,7 @@ absl::Status Probe(const ProbeFlags& f) {
   if (f.prompt_field != "prompt" && f.prompt_field != "prefix") {
     return absl::InvalidArgumentError("--send must be 'prompt' (chat models) or 'prefix'");
   }
-  std::vector<verifier::ProbePrompt> prompts;
+  std::vector<probe::ProbePrompt> prompts;
   if (!f.windows_from.empty()) {
     TRACEMARK_ASSIGN_OR_RETURN(prompts, WindowPrompts(f));
   } else {
@@ -147,7 +133,7 @@ absl::Status Probe(const ProbeFlags& f) {
       prompts.push_back({p.id, f.prompt_field == "prefix" ? p.prefix : p.prompt, {}});
     }
   }
-  verifier::ProbeOptions o;
+  probe::ProbeOptions o;
   o.endpoint = f.endpoint;
   o.model = f.model;
   if (!f.api_key_env.empty()) {
@@ -172,7 +158,7 @@ absl::Status Probe(const ProbeFlags& f) {
   }
   CatchStopSignals();
   const bool tty = !f.no_progress && ::isatty(2);
-  auto progress = [&](const verifier::ProbeProgress& p) {
+  auto progress = [&](const probe::ProbeProgress& p) {
     if (!tty) return;
     const uint64_t have = p.already + p.answered;
     std::cerr << absl::StrFormat(
@@ -181,7 +167,7 @@ absl::Status Probe(const ProbeFlags& f) {
         static_cast<unsigned long long>(p.answered), static_cast<unsigned long long>(p.failed),
         static_cast<unsigned long long>(p.retries), p.seconds);
   };
-  auto s = verifier::Probe(prompts, o, f.out, progress, &g_stop);
+  auto s = probe::Probe(prompts, o, f.out, progress, &g_stop);
   watermark::Wipe(o.api_key.data(), o.api_key.size());
   o.api_key.clear();
   if (tty) std::cerr << "\n";

@@ -18,9 +18,9 @@
 #include "absl/strings/str_format.h"
 #include "common.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/detect/scan_job.h"
 #include "tracemark/service/client.h"
 #include "tracemark/service/server.h"
-#include "tracemark/verifier/scan_job.h"
 
 namespace tracemark::cli {
 namespace {
@@ -158,7 +158,7 @@ absl::StatusOr<std::unique_ptr<service::VerifierClient>> Connect(RemoteFlags& f)
 }
 
 absl::Status Serve(ServeFlags& f) {
-  TRACEMARK_ASSIGN_OR_RETURN(f.server.epochs, verifier::ParseEpochs(f.epochs));
+  TRACEMARK_ASSIGN_OR_RETURN(f.server.epochs, detect::ParseEpochs(f.epochs));
   if (!(f.max_upload_mb > 0) || !(f.max_message_mb > 0) || f.max_message_mb > 1024) {
     return absl::InvalidArgumentError("--max-upload-mb and --max-message-mb must be positive");
   }
@@ -216,7 +216,7 @@ absl::Status Submit(RemoteFlags& f) {
   p->set_account_limit(accounts.limit);
   for (uint64_t id : accounts.ids) p->add_account_ids(id);
   if (!f.cohort.empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(auto ids, verifier::ReadAccountIds(f.cohort, "--cohort"));
+    TRACEMARK_ASSIGN_OR_RETURN(auto ids, detect::ReadAccountIds(f.cohort, "--cohort"));
     for (uint64_t id : ids) p->add_cohort(id);
   }
   if (f.uploads.empty() && f.server_paths.empty()) {

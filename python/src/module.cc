@@ -19,11 +19,11 @@
 
 #include "nlohmann/json.hpp"
 #include "tracemark/base/data_dir.h"
+#include "tracemark/dataset/input.h"
+#include "tracemark/detect/scan_job.h"
+#include "tracemark/detect/scan_result_io.h"
+#include "tracemark/detect/text_detection.h"
 #include "tracemark/tokenizer/load.h"
-#include "tracemark/verifier/input.h"
-#include "tracemark/verifier/scan_job.h"
-#include "tracemark/verifier/scan_result_io.h"
-#include "tracemark/verifier/text_detection.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -123,11 +123,11 @@ py::object Json(const nlohmann::json& j) {
   return py::module_::import("json").attr("loads")(j.dump());
 }
 
-verifier::ScanJobSpec Spec(const std::string& options_json,
-                           const std::optional<std::string>& data_dir, int threads) {
+detect::ScanJobSpec Spec(const std::string& options_json,
+                         const std::optional<std::string>& data_dir, int threads) {
   const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
   if (options.is_discarded()) throw py::value_error("options_json is not valid JSON");
-  verifier::ScanJobSpec spec = Take(verifier::ScanJobSpec::FromOptions(options));
+  detect::ScanJobSpec spec = Take(detect::ScanJobSpec::FromOptions(options));
   spec.data_dir = DataDir(data_dir);
   spec.threads = threads;
   return spec;
@@ -171,7 +171,7 @@ PYBIND11_MODULE(_tracemark, m) {
                        const std::string& scheme, const std::string& params) {
              const Key epoch_key = Take(watermark::DeriveEpochKey(master, epoch));
              const watermark::Config config =
-                 Take(verifier::WatermarkConfig(scheme, params, vocab_size));
+                 Take(detect::WatermarkConfig(scheme, params, vocab_size));
              return Take(Watermarker::Create(epoch_key, config));
            }),
            py::arg("master"), py::arg("vocab_size"), py::kw_only(), py::arg("epoch") = 0,
@@ -268,9 +268,8 @@ PYBIND11_MODULE(_tracemark, m) {
          const std::string& scheme, const std::string& params, std::vector<uint32_t> epochs,
          std::optional<uint64_t> account, size_t score_from, uint64_t account_limit, double alpha,
          size_t max_candidates) {
-        const watermark::Config config =
-            Take(verifier::WatermarkConfig(scheme, params, vocab_size));
-        verifier::DetectOptions o;
+        const watermark::Config config = Take(detect::WatermarkConfig(scheme, params, vocab_size));
+        detect::DetectOptions o;
         o.epochs = std::move(epochs);
         o.account = account;
         o.account_limit = account_limit;
@@ -278,8 +277,8 @@ PYBIND11_MODULE(_tracemark, m) {
         if (max_candidates == 0) throw py::value_error("max_candidates must be >= 1");
         o.confirm_alpha = alpha;
         o.max_candidates = max_candidates;
-        const verifier::TextDetection d =
-            WithoutGil([&] { return verifier::DetectIds(master, config, ids, score_from, o); });
+        const detect::TextDetection d =
+            WithoutGil([&] { return detect::DetectIds(master, config, ids, score_from, o); });
         py::dict r;
         r["p_value"] = d.provider_p_value.value();
         r["log10_p_value"] = d.provider_p_value.log10();
@@ -299,8 +298,8 @@ PYBIND11_MODULE(_tracemark, m) {
       py::arg("scheme") = "kgw", py::arg("params") = "",
       py::arg("epochs") = std::vector<uint32_t>{0}, py::arg("account") = py::none(),
       py::arg("score_from") = 0, py::arg("account_limit") = 0,
-      py::arg("alpha") = verifier::kDefaultAttributionAlpha,
-      py::arg("max_candidates") = verifier::kDefaultMaxCandidates,
+      py::arg("alpha") = detect::kDefaultAttributionAlpha,
+      py::arg("max_candidates") = detect::kDefaultMaxCandidates,
       "Tests token ids for the provider watermark and attributes them (exact p-values), under "
       "the rule `tracemark detect` and `tracemark scan` use: attributed at corrected p <= alpha.");
 
@@ -308,9 +307,9 @@ PYBIND11_MODULE(_tracemark, m) {
       "scan",
       [](const Key& master, const std::string& options_json,
          const std::optional<std::string>& data_dir, int threads) {
-        verifier::ScanJobSpec spec = Spec(options_json, data_dir, threads);
-        const verifier::ScanJobOutput out =
-            WithoutGil([&] { return verifier::RunScanJob(spec, master); });
+        detect::ScanJobSpec spec = Spec(options_json, data_dir, threads);
+        const detect::ScanJobOutput out =
+            WithoutGil([&] { return detect::RunScanJob(spec, master); });
         return Json(out.result);
       },
       py::arg("master"), py::arg("options_json"), py::arg("data_dir") = py::none(),
@@ -319,7 +318,7 @@ PYBIND11_MODULE(_tracemark, m) {
   m.def(
       "input_files",
       [](const std::vector<std::string>& inputs) {
-        return Take(verifier::DocumentReader::Open(inputs))->paths();
+        return Take(dataset::DocumentReader::Open(inputs))->paths();
       },
       py::arg("inputs"), "The files a scan of `inputs` reads, in its reading order.");
 
@@ -327,10 +326,10 @@ PYBIND11_MODULE(_tracemark, m) {
       "scan_partition",
       [](const Key& master, const std::string& options_json,
          const std::optional<std::string>& data_dir, int threads) {
-        verifier::ScanJobSpec spec = Spec(options_json, data_dir, threads);
-        const verifier::ScanPartitionOutput out =
-            WithoutGil([&] { return verifier::ScanPartition(spec, master); });
-        const std::string bytes = verifier::SerializeScanResult(out.scan);
+        detect::ScanJobSpec spec = Spec(options_json, data_dir, threads);
+        const detect::ScanPartitionOutput out =
+            WithoutGil([&] { return detect::ScanPartition(spec, master); });
+        const std::string bytes = detect::SerializeScanResult(out.scan);
         return py::make_tuple(py::bytes(bytes), out.input_files);
       },
       py::arg("master"), py::arg("options_json"), py::arg("data_dir") = py::none(),
@@ -343,15 +342,15 @@ PYBIND11_MODULE(_tracemark, m) {
       [](const Key& master, const std::string& options_json,
          const std::vector<std::pair<py::bytes, std::vector<std::string>>>& partitions,
          const std::optional<std::string>& data_dir) {
-        verifier::ScanJobSpec spec = Spec(options_json, data_dir, 1);
+        detect::ScanJobSpec spec = Spec(options_json, data_dir, 1);
         std::vector<std::pair<std::string, std::vector<std::string>>> raw;
         for (const auto& [bytes, files] : partitions) raw.emplace_back(std::string(bytes), files);
-        std::vector<verifier::ScanPartitionOutput> parts;
+        std::vector<detect::ScanPartitionOutput> parts;
         for (auto& [bytes, files] : raw) {
-          parts.push_back({Take(verifier::ParseScanResult(bytes)), std::move(files)});
+          parts.push_back({Take(detect::ParseScanResult(bytes)), std::move(files)});
         }
-        const verifier::ScanJobOutput out = WithoutGil(
-            [&] { return verifier::MergeScanPartitions(spec, master, std::move(parts)); });
+        const detect::ScanJobOutput out =
+            WithoutGil([&] { return detect::MergeScanPartitions(spec, master, std::move(parts)); });
         return Json(out.result);
       },
       py::arg("master"), py::arg("options_json"), py::arg("partitions"),

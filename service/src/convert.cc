@@ -29,10 +29,10 @@ v1::PValue PValueOf(const json& p) {
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%.6g", v);
     out.set_text(buf);
-    out.set_log10(verifier::PValueLog10(p).value_or(-400));
+    out.set_log10(detect::PValueLog10(p).value_or(-400));
   } else if (p.is_string()) {
     out.set_text(p.get<std::string>());
-    if (std::optional<double> l = verifier::PValueLog10(p)) out.set_log10(*l);
+    if (std::optional<double> l = detect::PValueLog10(p)) out.set_log10(*l);
   } else {
     out.set_text("1");
   }
@@ -99,15 +99,15 @@ absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
-absl::StatusOr<verifier::ScanJobSpec> FromProto(const v1::ScanParameters& p) {
-  verifier::ScanJobSpec s;
+absl::StatusOr<detect::ScanJobSpec> FromProto(const v1::ScanParameters& p) {
+  detect::ScanJobSpec s;
   if (!p.encoding().empty()) s.encoding = p.encoding();
   if (!p.scheme().empty()) s.scheme = p.scheme();
   s.watermark = p.watermark();
   s.account_limit = p.account_limit();
   s.account_ids = SortedUnique(p.account_ids());
   if (!p.epochs().empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(s.epochs, verifier::ParseEpochs(p.epochs()));
+    TRACEMARK_ASSIGN_OR_RETURN(s.epochs, detect::ParseEpochs(p.epochs()));
   }
   if (p.alpha() != 0) s.alpha = p.alpha();
   if (p.max_candidates() != 0) s.max_candidates = p.max_candidates();
@@ -118,12 +118,12 @@ absl::StatusOr<verifier::ScanJobSpec> FromProto(const v1::ScanParameters& p) {
   return s;
 }
 
-absl::StatusOr<verifier::ScanJobSpec> SpecOf(const JobRecord& job) {
+absl::StatusOr<detect::ScanJobSpec> SpecOf(const JobRecord& job) {
   const json spec = json::parse(job.spec, nullptr, false);
   if (!spec.is_object() || !spec.contains("options")) {
     return absl::DataLossError(absl::StrCat("scan ", job.id, " has an unreadable spec"));
   }
-  return verifier::ScanJobSpec::FromOptions(spec["options"]);
+  return detect::ScanJobSpec::FromOptions(spec["options"]);
 }
 
 SummaryCache::Entry SummaryCache::Get(const JobRecord& job) {
@@ -148,7 +148,7 @@ SummaryCache::Entry SummaryCache::Get(const JobRecord& job) {
   return s;
 }
 
-void SetProgress(const verifier::ScanProgress& p, v1::Progress* out) {
+void SetProgress(const detect::ScanProgress& p, v1::Progress* out) {
   out->set_documents(p.documents);
   out->set_tokens(p.tokens);
   out->set_bytes_read(p.bytes_read);
@@ -171,8 +171,8 @@ v1::Scan ToProto(const JobRecord& job, SummaryCache* summaries) {
   s.set_error(job.error);
   const json spec = json::parse(job.spec, nullptr, false);
   if (spec.is_object()) {
-    absl::StatusOr<verifier::ScanJobSpec> o =
-        verifier::ScanJobSpec::FromOptions(spec.value("options", json::object()));
+    absl::StatusOr<detect::ScanJobSpec> o =
+        detect::ScanJobSpec::FromOptions(spec.value("options", json::object()));
     if (o.ok()) {
       v1::ScanParameters* p = s.mutable_parameters();
       p->set_encoding(o->encoding);
@@ -209,7 +209,7 @@ v1::Scan ToProto(const JobRecord& job, SummaryCache* summaries) {
 
 absl::StatusOr<KeysInfo> DescribeKeys(const watermark::Key& master,
                                       const std::vector<uint32_t>& epochs,
-                                      const verifier::EnvelopeSigner* signer) {
+                                      const evidence::EnvelopeSigner* signer) {
   KeysInfo k;
   k.master_key_id = master.Id();
   k.master_key_commitment = master.Commitment();

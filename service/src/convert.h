@@ -11,10 +11,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "grpcpp/support/status.h"
+#include "tracemark/detect/scan_job.h"
+#include "tracemark/evidence/envelope.h"
 #include "tracemark/service/job_store.h"
 #include "tracemark/v1/verifier.pb.h"
-#include "tracemark/verifier/envelope.h"
-#include "tracemark/verifier/scan_job.h"
 #include "tracemark/watermark/keys.h"
 
 namespace tracemark::service {
@@ -24,9 +24,9 @@ grpc::Status ToGrpc(const absl::Status& s);
 absl::Status FromGrpc(const grpc::Status& s);
 
 // Scan parameters as a spec without inputs; InvalidArgument for malformed epochs and the like.
-absl::StatusOr<verifier::ScanJobSpec> FromProto(const v1::ScanParameters& p);
+absl::StatusOr<detect::ScanJobSpec> FromProto(const v1::ScanParameters& p);
 // The spec a stored job runs (its "options").
-absl::StatusOr<verifier::ScanJobSpec> SpecOf(const JobRecord& job);
+absl::StatusOr<detect::ScanJobSpec> SpecOf(const JobRecord& job);
 
 // Summaries of succeeded scans, parsed once from their (possibly large) result. Thread-safe; keeps
 // the most recently used 1,000.
@@ -46,7 +46,7 @@ class SummaryCache {
 
 // The stored job as the API shows it (no result JSON).
 v1::Scan ToProto(const JobRecord& job, SummaryCache* summaries);
-void SetProgress(const verifier::ScanProgress& p, v1::Progress* out);
+void SetProgress(const detect::ScanProgress& p, v1::Progress* out);
 
 struct KeysInfo {
   std::string master_key_id, master_key_commitment;
@@ -55,7 +55,7 @@ struct KeysInfo {
 };
 absl::StatusOr<KeysInfo> DescribeKeys(const watermark::Key& master,
                                       const std::vector<uint32_t>& epochs,
-                                      const verifier::EnvelopeSigner* signer);
+                                      const evidence::EnvelopeSigner* signer);
 v1::Keys ToProto(const KeysInfo& k);
 
 }  // namespace tracemark::service

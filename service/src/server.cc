@@ -31,12 +31,12 @@
 #include "tracemark/base/file_io.h"
 #include "tracemark/base/read_file.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/detect/scan_job.h"
+#include "tracemark/evidence/envelope.h"
+#include "tracemark/evidence/report.h"
 #include "tracemark/service/access.h"
 #include "tracemark/service/job_store.h"
 #include "tracemark/v1/verifier.grpc.pb.h"
-#include "tracemark/verifier/envelope.h"
-#include "tracemark/verifier/report.h"
-#include "tracemark/verifier/scan_job.h"
 #include "tracemark/watermark/digest.h"
 
 namespace tracemark::service {
@@ -190,7 +190,7 @@ class Limiter {
 
 // What a running scan shares with the calls that look at it.
 struct Live {
-  verifier::ScanProgress progress;
+  detect::ScanProgress progress;
   std::atomic<bool> cancel{false};
 };
 
@@ -199,7 +199,7 @@ struct Live {
 struct VerifierServer::Impl final : public v1::Verifier::Service {
   ServerOptions opt;
   watermark::Key master;
-  std::optional<verifier::EnvelopeSigner> signer;
+  std::optional<evidence::EnvelopeSigner> signer;
   AccessTokens tokens;
   std::unique_ptr<JobStore> store;
   Limiter limiter;
@@ -215,7 +215,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
   uint64_t version = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<Live>> live;
   SummaryCache summaries;
-  verifier::TokenizerCache tokenizers;
+  detect::TokenizerCache tokenizers;
   bool stopping = false;
   std::vector<std::thread> workers;
   std::once_flag shutdown_once;
@@ -305,7 +305,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     TRACEMARK_ASSIGN_OR_RETURN(std::optional<JobRecord> existing,
                                store->FindRequest(client.name, req.request_id()));
     if (existing.has_value()) return *std::move(existing);
-    TRACEMARK_ASSIGN_OR_RETURN(verifier::ScanJobSpec spec, FromProto(req.parameters()));
+    TRACEMARK_ASSIGN_OR_RETURN(detect::ScanJobSpec spec, FromProto(req.parameters()));
     for (uint32_t e : spec.epochs) {
       if (std::find(opt.epochs.begin(), opt.epochs.end(), e) == opt.epochs.end()) {
         return absl::InvalidArgumentError(
@@ -351,11 +351,11 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       return absl::InvalidArgumentError("a scan needs at least one input (server path or upload)");
     }
     {  // the parameters, before any bytes are taken (the uploads are inputs not yet named)
-      verifier::ScanJobSpec check = spec;
+      detect::ScanJobSpec check = spec;
       check.data_dir = opt.data_dir;
-      verifier::ScanJobControl control;
+      detect::ScanJobControl control;
       control.tokenizers = &tokenizers;
-      TRACEMARK_RETURN_IF_ERROR(verifier::CheckScanParameters(check, control));
+      TRACEMARK_RETURN_IF_ERROR(detect::CheckScanParameters(check, control));
     }
     TRACEMARK_RETURN_IF_ERROR(ReceiveUploads(ctx, req, in, staging, &spec, &files));
     TRACEMARK_RETURN_IF_ERROR(spec.Validate());
@@ -406,8 +406,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
 
   absl::Status ReceiveUploads(grpc::ServerContext* ctx, const v1::ScanRequest& req,
                               grpc::ServerReader<v1::SubmitScanRequest>* in,
-                              const std::string& staging, verifier::ScanJobSpec* spec,
-                              json* files) {
+                              const std::string& staging, detect::ScanJobSpec* spec, json* files) {
     const fs::path dir = files_dir / staging;
     if (req.uploads_size() > 0) {
       std::error_code ec;
@@ -596,11 +595,11 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       reply->set_content(job->report);
       return grpc::Status::OK;
     }
-    absl::StatusOr<verifier::OpenedReport> opened =
-        verifier::OpenReport(job->report, signer->public_key_hex());
+    absl::StatusOr<evidence::OpenedReport> opened =
+        evidence::OpenReport(job->report, signer->public_key_hex());
     if (!opened.ok()) return ToGrpc(opened.status());
-    reply->set_content(req->format() == v1::HTML ? verifier::RenderReportHtml(*opened)
-                                                 : verifier::RenderReportMarkdown(*opened));
+    reply->set_content(req->format() == v1::HTML ? evidence::RenderReportHtml(*opened)
+                                                 : evidence::RenderReportMarkdown(*opened));
     return grpc::Status::OK;
   }
 
@@ -673,7 +672,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
                            "down)")});
       return Bump();
     }
-    absl::StatusOr<verifier::ScanJobSpec> spec = SpecOf(job);
+    absl::StatusOr<detect::ScanJobSpec> spec = SpecOf(job);
     if (!spec.ok()) {
       Finish(job, JobState::kFailed, {"", "", std::string(spec.status().message())});
       return Bump();
@@ -690,11 +689,11 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       state->cancel = true;
     }
     Log(absl::StrCat(job.id, " running (attempt ", job.attempts, ")"));
-    verifier::ScanJobControl control;
+    detect::ScanJobControl control;
     control.cancel = &state->cancel;
     control.tokenizers = &tokenizers;
     auto last = std::chrono::steady_clock::now();
-    control.progress = [&](const verifier::ScanProgress& p) {
+    control.progress = [&](const detect::ScanProgress& p) {
       {
         std::lock_guard<std::mutex> lock(mu);
         state->progress = p;
@@ -705,7 +704,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
         Bump();
       }
     };
-    absl::StatusOr<verifier::ScanJobOutput> out = verifier::RunScanJob(*spec, master, control);
+    absl::StatusOr<detect::ScanJobOutput> out = detect::RunScanJob(*spec, master, control);
     bool shutting_down = false;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -723,7 +722,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       JobOutcome o;
       o.result = out->result.dump();
       if (signer.has_value()) {
-        absl::StatusOr<json> report = verifier::BuildReport(*spec, *out, "scan");
+        absl::StatusOr<json> report = evidence::BuildReport(*spec, *out, "scan");
         if (report.ok()) {  // the inputs as the client named them; which job of which service
           const json files = json::parse(job.spec, nullptr, false).value("files", json::array());
           NameInputs(files, &(*report)["inputs"]);
@@ -735,7 +734,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
                                       {"submitted_unix_ms", job.created_ms}};
         }
         absl::StatusOr<std::string> envelope =
-            report.ok() ? verifier::SignReport(*report, *signer) : report.status();
+            report.ok() ? evidence::SignReport(*report, *signer) : report.status();
         if (!envelope.ok()) {
           Finish(job, JobState::kFailed,
                  {"", "", absl::StrCat("report: ", envelope.status().message())});
@@ -835,7 +834,7 @@ absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(const Serv
   if (!options.signing_key.empty()) {
     TRACEMARK_ASSIGN_OR_RETURN(watermark::Key seed,
                                watermark::ReadMasterKeyFile(options.signing_key));
-    TRACEMARK_ASSIGN_OR_RETURN(impl->signer, verifier::EnvelopeSigner::FromSeed(seed));
+    TRACEMARK_ASSIGN_OR_RETURN(impl->signer, evidence::EnvelopeSigner::FromSeed(seed));
   }
   TRACEMARK_ASSIGN_OR_RETURN(impl->keys, DescribeKeys(impl->master, options.epochs,
                                                       impl->signer ? &*impl->signer : nullptr));

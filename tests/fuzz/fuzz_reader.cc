@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-#include "tracemark/verifier/input.h"
+#include "tracemark/dataset/input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const char* kinds[] = {".jsonl", ".json", ".txt", ".jsonl.gz", ".jsonl.zst"};
@@ -19,17 +19,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data + 1), static_cast<std::streamsize>(size - 1));
   }
-  tracemark::verifier::ReaderOptions opt;
+  tracemark::dataset::ReaderOptions opt;
   opt.max_record_bytes = 1 << 16;
   opt.text_piece_bytes = 1 << 10;
-  auto reader = tracemark::verifier::DocumentReader::Open({path}, opt);
+  auto reader = tracemark::dataset::DocumentReader::Open({path}, opt);
   if (reader.ok()) {
     for (int n = 0; n < 10000; ++n) {
-      tracemark::verifier::Document d;
+      tracemark::dataset::Document d;
       auto more = (*reader)->Next(&d);
       if (!more.ok() || !*more) break;
       if (d.more != nullptr) {
-        tracemark::verifier::Segment s;
+        tracemark::dataset::Segment s;
         for (int k = 0; k < 10000; ++k) {
           auto seg = d.more->Next(&s);
           if (!seg.ok() || !*seg) break;

@@ -5,21 +5,21 @@
 #include <string>
 #include <vector>
 
-#include "tracemark/verifier/envelope.h"
-#include "tracemark/verifier/report.h"
+#include "tracemark/evidence/envelope.h"
+#include "tracemark/evidence/report.h"
 #include "tracemark/watermark/keys.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const auto* signer =
-      new tracemark::verifier::EnvelopeSigner(*tracemark::verifier::EnvelopeSigner::FromSeed(
+      new tracemark::evidence::EnvelopeSigner(*tracemark::evidence::EnvelopeSigner::FromSeed(
           *tracemark::watermark::Key::FromBytes(std::vector<uint8_t>(32, 7))));
   const std::string bytes(reinterpret_cast<const char*>(data), size);
-  (void)tracemark::verifier::OpenReport(bytes, signer->public_key_hex());
-  auto envelope = signer->Sign(tracemark::verifier::kReportPayloadType, bytes);
+  (void)tracemark::evidence::OpenReport(bytes, signer->public_key_hex());
+  auto envelope = signer->Sign(tracemark::evidence::kReportPayloadType, bytes);
   if (!envelope.ok()) return 0;
-  auto opened = tracemark::verifier::OpenReport(*envelope, signer->public_key_hex());
+  auto opened = tracemark::evidence::OpenReport(*envelope, signer->public_key_hex());
   if (!opened.ok()) return 0;
-  (void)tracemark::verifier::RenderReportMarkdown(*opened);
-  (void)tracemark::verifier::RenderReportHtml(*opened);
+  (void)tracemark::evidence::RenderReportMarkdown(*opened);
+  (void)tracemark::evidence::RenderReportHtml(*opened);
   return 0;
 }

@@ -5,8 +5,8 @@
 
 #include "convert.h"
 #include "nlohmann/json.hpp"
+#include "tracemark/detect/scan_job.h"
 #include "tracemark/v1/verifier.pb.h"
-#include "tracemark/verifier/scan_job.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tracemark::v1::SubmitScanRequest req;
@@ -16,9 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, false);
   if (!j.is_discarded()) {
-    auto spec = tracemark::verifier::ScanJobSpec::FromOptions(j);
+    auto spec = tracemark::detect::ScanJobSpec::FromOptions(j);
     if (spec.ok()) (void)spec->Validate();
-    (void)tracemark::verifier::CanonicalResult(j, {"a", "b"});
+    (void)tracemark::detect::CanonicalResult(j, {"a", "b"});
   }
   return 0;
 }

@@ -5,16 +5,16 @@
 #include <cstdlib>
 #include <string>
 
-#include "tracemark/verifier/scan_result_io.h"
+#include "tracemark/detect/scan_result_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
-  auto parsed = tracemark::verifier::ParseScanResult(bytes);
+  auto parsed = tracemark::detect::ParseScanResult(bytes);
   if (!parsed.ok()) return 0;
-  const std::string once = tracemark::verifier::SerializeScanResult(*parsed);
-  auto again = tracemark::verifier::ParseScanResult(once);
-  if (!again.ok() || tracemark::verifier::SerializeScanResult(*again) != once) std::abort();
-  tracemark::verifier::ScanResult copy = *again;
+  const std::string once = tracemark::detect::SerializeScanResult(*parsed);
+  auto again = tracemark::detect::ParseScanResult(once);
+  if (!again.ok() || tracemark::detect::SerializeScanResult(*again) != once) std::abort();
+  tracemark::detect::ScanResult copy = *again;
   (void)parsed->Merge(std::move(copy));
   return 0;
 }

@@ -13,11 +13,11 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "reference_fixture.h"
+#include "tracemark/detect/scanner.h"
+#include "tracemark/detect/verifier.h"
+#include "tracemark/detect/white_box.h"
 #include "tracemark/net/http_client.h"
-#include "tracemark/verifier/probe.h"
-#include "tracemark/verifier/scanner.h"
-#include "tracemark/verifier/verifier.h"
-#include "tracemark/verifier/white_box.h"
+#include "tracemark/probe/probe.h"
 #include "tracemark/watermark/digest.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -160,7 +160,7 @@ TEST_F(OpenAiEndpointTest, ProviderModeWatermarksEachKeysAccount) {
   const size_t from = ids.size();
   const std::vector<int32_t> answer = *tok_->Encode(text);
   ids.insert(ids.end(), answer.begin(), answer.end());
-  auto v = *verifier::Verifier::Create(Master(), config, {0});
+  auto v = *detect::Verifier::Create(Master(), config, {0});
   auto d = *v->DetectIds(ids, from, {});
   EXPECT_LT(d.provider_p_value.value(), 1e-6);
   ASSERT_TRUE(d.attributed_account.has_value());
@@ -170,14 +170,14 @@ TEST_F(OpenAiEndpointTest, ProviderModeWatermarksEachKeysAccount) {
 TEST_F(OpenAiEndpointTest, WhiteBoxScoresTheReportedTopTokens) {
   watermark::Config config;
   config.vocab_size = tok_->vocab_size();
-  auto v = *verifier::Verifier::Create(Master(), config, {0});
+  auto v = *detect::Verifier::Create(Master(), config, {0});
   auto wm = *watermark::Watermarker::Create(*watermark::DeriveEpochKey(Master(), 0), config);
-  auto scorer = *verifier::WhiteBoxScorer::Create(*tok_);
+  auto scorer = *detect::WhiteBoxScorer::Create(*tok_);
   const ReferenceGenerator gen(model_, tok_);
   GenerateOptions o;
   o.max_tokens = 400;
   o.top_logprobs = 1;
-  auto p_of = [&](const std::vector<verifier::TokenChoice>& choices,
+  auto p_of = [&](const std::vector<dataset::TokenChoice>& choices,
                   const std::vector<int32_t>& prompt, uint64_t* scored = nullptr) {
     std::vector<watermark::TextStatistics> stats;
     auto n = scorer.Score(*v, choices, prompt, &stats);
@@ -189,7 +189,7 @@ TEST_F(OpenAiEndpointTest, WhiteBoxScoresTheReportedTopTokens) {
   // A model whose most likely tokens are the watermarked choices (a perfect student): reported as
   // top, they are strongly green. The plain model's own argmax: null.
   auto g = *gen.Generate("The Congress", wm.get(), nullptr, o);
-  std::vector<verifier::TokenChoice> student, plain;
+  std::vector<dataset::TokenChoice> student, plain;
   for (const TokenLogprobs& t : g.logprobs) {
     student.push_back({*tok_->TokenBytes(t.token), *tok_->TokenBytes(t.token)});
     plain.push_back({*tok_->TokenBytes(t.token), *tok_->TokenBytes(t.top[0].first)});
@@ -218,7 +218,7 @@ TEST_F(OpenAiEndpointTest, WindowProbesFindAStudentOfWatermarkedText) {
   auto wm = *watermark::Watermarker::Create(*watermark::DeriveEpochKey(Master(), 0), config);
   const ReferenceGenerator teacher(model_, tok_);
   std::vector<std::vector<int32_t>> docs;
-  std::vector<verifier::ProbePrompt> prompts;
+  std::vector<probe::ProbePrompt> prompts;
   std::set<std::vector<int32_t>> seen;
   for (uint64_t i = 0; i < 60; ++i) {
     GenerateOptions o;
@@ -234,19 +234,19 @@ TEST_F(OpenAiEndpointTest, WindowProbesFindAStudentOfWatermarkedText) {
     }
   }
   auto student = *refmodel::KneserNeyModel::Train(docs, tok_->vocab_size(), 4);
-  auto v = *verifier::Verifier::Create(Master(), config, {0});
+  auto v = *detect::Verifier::Create(Master(), config, {0});
   auto white_box_p = [&](const refmodel::KneserNeyModel* model, const std::string& name) {
     Serve({}, model);
     const fs::path dir = fs::temp_directory_path() / absl::StrCat("window_probe_", name, getpid());
     fs::remove_all(dir);
-    verifier::ProbeOptions o;
+    probe::ProbeOptions o;
     o.endpoint = Url("/v1");
     o.max_tokens = 1;
     o.top_logprobs = 1;
-    auto s = verifier::Probe(prompts, o, dir.string());
+    auto s = probe::Probe(prompts, o, dir.string());
     EXPECT_TRUE(s.ok()) << s.status();
-    verifier::Scanner scanner(*v, *tok_, {});
-    auto reader = *verifier::DocumentReader::Open({dir.string()});
+    detect::Scanner scanner(*v, *tok_, {});
+    auto reader = *dataset::DocumentReader::Open({dir.string()});
     auto r = *scanner.Scan(*reader);
     auto summary = *scanner.Summarize(r);
     fs::remove_all(dir);

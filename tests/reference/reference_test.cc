@@ -5,9 +5,9 @@
 
 #include "gtest/gtest.h"
 #include "reference_fixture.h"
+#include "tracemark/detect/text_detection.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/tokenizer/tiktoken.h"
-#include "tracemark/verifier/text_detection.h"
 
 namespace tracemark::reference {
 namespace {
@@ -27,12 +27,12 @@ TEST_F(ReferenceTest, WatermarkedTextIsDetectedAndAttributedFromItsText) {
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(g->ids.size(), 400u);
   EXPECT_EQ(g->layer_counts[0], 0u);  // the prompt supplies the context from the first token
-  verifier::DetectOptions d;
+  detect::DetectOptions d;
   d.epochs = {0, 1, 2, 3};
   d.prompt = prompt;
   d.account = 5;
   d.account_limit = 1000;
-  auto r = verifier::DetectText(master, config, *tok_, g->text, d);
+  auto r = detect::DetectText(master, config, *tok_, g->text, d);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_LT(r->provider_p_value.log10(), -6);
   EXPECT_EQ(r->epochs[r->best_provider_epoch].epoch, 3u);
@@ -49,9 +49,9 @@ TEST_F(ReferenceTest, PlainTextShowsNothing) {
   opt.max_tokens = 300;
   auto g = gen.Generate("In this year", nullptr, nullptr, opt);
   ASSERT_TRUE(g.ok());
-  verifier::DetectOptions d;
+  detect::DetectOptions d;
   d.account = 5;
-  auto r = verifier::DetectText(Master(), config, *tok_, g->text, d);
+  auto r = detect::DetectText(Master(), config, *tok_, g->text, d);
   ASSERT_TRUE(r.ok());
   EXPECT_GT(r->provider_p_value.value(), 1e-4);
   EXPECT_GT(r->account_p_value.value(), 1e-4);

@@ -11,17 +11,17 @@
 #include "nlohmann/json.hpp"
 #include "reference_fixture.h"
 #include "tracemark/canary/suite.h"
-#include "tracemark/verifier/report.h"
-#include "tracemark/verifier/scan_job.h"
-#include "tracemark/verifier/scan_result_io.h"
-#include "tracemark/verifier/scanner.h"
+#include "tracemark/detect/scan_job.h"
+#include "tracemark/detect/scan_result_io.h"
+#include "tracemark/detect/scanner.h"
+#include "tracemark/evidence/report.h"
 #include "tracemark/watermark/watermarker.h"
 
 namespace tracemark::reference {
 namespace {
 
 namespace fs = std::filesystem;
-using verifier::DocumentResult;
+using detect::DocumentResult;
 
 class ScanTest : public ReferenceTest {
  protected:
@@ -74,15 +74,15 @@ TEST_F(ScanTest, AttributesEveryAnswerInEveryShapeAndReportsWhatItSkipped) {
   chat.close();
   std::ofstream(dir_ / "z_answer.txt") << Answer(3333, 5, q);
 
-  auto v = *verifier::Verifier::Create(Master(), config_, {0, 1});
-  verifier::ScanOptions opt;
+  auto v = *detect::Verifier::Create(Master(), config_, {0, 1});
+  detect::ScanOptions opt;
   opt.account_limit = 5000;
   opt.threads = 2;
   opt.attribution_alpha = 1e-4;
-  verifier::Scanner scanner(*v, *tok_, opt);
-  auto reader = *verifier::DocumentReader::Open({dir_.string()});
+  detect::Scanner scanner(*v, *tok_, opt);
+  auto reader = *dataset::DocumentReader::Open({dir_.string()});
   int progress_calls = 0;
-  auto r = scanner.Scan(*reader, [&](const verifier::ScanProgress&) { ++progress_calls; });
+  auto r = scanner.Scan(*reader, [&](const detect::ScanProgress&) { ++progress_calls; });
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_GE(progress_calls, 1);
   ASSERT_EQ(r->documents.size(), 5u);
@@ -116,9 +116,9 @@ TEST_F(ScanTest, AttributesEveryAnswerInEveryShapeAndReportsWhatItSkipped) {
 }
 
 TEST_F(ScanTest, ShardsMergedGiveExactlyTheSingleScan) {
-  std::vector<verifier::Document> docs;
+  std::vector<dataset::Document> docs;
   for (int i = 0; i < 6; ++i) {
-    verifier::Document d;
+    dataset::Document d;
     d.index = static_cast<uint64_t>(i);
     d.id = d.source = "doc" + std::to_string(i);
     const std::string q = "The state of the Union";
@@ -129,19 +129,19 @@ TEST_F(ScanTest, ShardsMergedGiveExactlyTheSingleScan) {
   docs.back().id = docs.back().source = "duplicate of doc0";
   docs.back().index = 6;
   docs.back().segments = docs[0].segments;  // repeated text must not count twice
-  auto v = *verifier::Verifier::Create(Master(), config_, {1});
-  verifier::ScanOptions opt;
+  auto v = *detect::Verifier::Create(Master(), config_, {1});
+  detect::ScanOptions opt;
   opt.account_limit = 100;
-  verifier::Scanner scanner(*v, *tok_, opt);
-  auto copy = [](const verifier::Document& d) {
-    verifier::Document c;
+  detect::Scanner scanner(*v, *tok_, opt);
+  auto copy = [](const dataset::Document& d) {
+    dataset::Document c;
     c.index = d.index;
     c.id = d.id;
     c.source = d.source;
     c.segments = d.segments;
     return c;
   };
-  verifier::ScanResult whole, a, b;
+  detect::ScanResult whole, a, b;
   for (const auto& d : docs) ASSERT_TRUE(scanner.ScanDocument(copy(d), &whole).ok());
   for (size_t i = 0; i < docs.size(); ++i) {
     ASSERT_TRUE(scanner.ScanDocument(copy(docs[i]), i < 3 ? &a : &b).ok());
@@ -160,7 +160,7 @@ TEST_F(ScanTest, ShardsMergedGiveExactlyTheSingleScan) {
   }
   EXPECT_EQ(b.tokens, whole.tokens);
   // The duplicate adds tokens but no tuple: the dataset statistic is over unique tuples.
-  verifier::ScanResult without_dup;
+  detect::ScanResult without_dup;
   for (size_t i = 0; i + 1 < docs.size(); ++i) {
     ASSERT_TRUE(scanner.ScanDocument(copy(docs[i]), &without_dup).ok());
   }
@@ -186,33 +186,33 @@ TEST_F(ScanTest, PartitionsCarriedAsBytesGiveExactlyTheSingleScan) {
     if (f == 2) out << "{not json\n";  // a skipped record travels too
     files.push_back(path.string());
   }
-  verifier::ScanJobSpec spec;
+  detect::ScanJobSpec spec;
   spec.inputs = files;
   spec.data_dir = TRACEMARK_DATA_DIR;
   spec.epochs = {0, 1};
   spec.account_limit = 50;
   spec.alpha = 1e-4;
   spec.threads = 2;
-  auto whole = verifier::RunScanJob(spec, Master());
+  auto whole = detect::RunScanJob(spec, Master());
   ASSERT_TRUE(whole.ok()) << whole.status();
 
-  std::vector<verifier::ScanPartitionOutput> parts;
+  std::vector<detect::ScanPartitionOutput> parts;
   std::string first_bytes;
   for (const auto& slice : std::vector<std::vector<std::string>>{
            {files[0], files[1]}, {files[2]}, {files[3], files[4]}}) {
-    verifier::ScanJobSpec part = spec;
+    detect::ScanJobSpec part = spec;
     part.inputs = slice;
     part.threads = 1;
-    auto p = verifier::ScanPartition(part, Master());
+    auto p = detect::ScanPartition(part, Master());
     ASSERT_TRUE(p.ok()) << p.status();
-    const std::string bytes = verifier::SerializeScanResult(p->scan);
-    auto back = verifier::ParseScanResult(bytes);
+    const std::string bytes = detect::SerializeScanResult(p->scan);
+    auto back = detect::ParseScanResult(bytes);
     ASSERT_TRUE(back.ok()) << back.status();
-    EXPECT_EQ(verifier::SerializeScanResult(*back), bytes);  // canonical
+    EXPECT_EQ(detect::SerializeScanResult(*back), bytes);  // canonical
     if (first_bytes.empty()) first_bytes = bytes;
     parts.push_back({*std::move(back), p->input_files});
   }
-  auto merged = verifier::MergeScanPartitions(spec, Master(), parts);
+  auto merged = detect::MergeScanPartitions(spec, Master(), parts);
   ASSERT_TRUE(merged.ok()) << merged.status();
   json a = whole->result, b = merged->result;
   a["totals"].erase("seconds");
@@ -224,31 +224,31 @@ TEST_F(ScanTest, PartitionsCarriedAsBytesGiveExactlyTheSingleScan) {
 
   // Damaged bytes: every truncation and a sample of single-byte changes parse or are refused.
   for (size_t n = 0; n < first_bytes.size(); n += 1 + n / 64) {
-    auto cut = verifier::ParseScanResult(std::string_view(first_bytes).substr(0, n));
+    auto cut = detect::ParseScanResult(std::string_view(first_bytes).substr(0, n));
     EXPECT_FALSE(cut.ok()) << n;
   }
-  EXPECT_FALSE(verifier::ParseScanResult(first_bytes + "x").ok());
+  EXPECT_FALSE(detect::ParseScanResult(first_bytes + "x").ok());
   for (size_t i = 0; i < first_bytes.size(); i += 7) {
     std::string changed = first_bytes;
     changed[i] = static_cast<char>(changed[i] ^ 0x5a);
-    (void)verifier::ParseScanResult(changed);  // a status either way; ASan watches the reads
+    (void)detect::ParseScanResult(changed);  // a status either way; ASan watches the reads
   }
   // A partition scored under another master key is refused, not summarised.
   const watermark::Key other = *watermark::Key::FromBytes(std::vector<uint8_t>(32, 77));
-  verifier::ScanJobSpec part = spec;
+  detect::ScanJobSpec part = spec;
   part.inputs = {files[0]};
-  auto foreign = verifier::ScanPartition(part, other);
+  auto foreign = detect::ScanPartition(part, other);
   ASSERT_TRUE(foreign.ok()) << foreign.status();
-  std::vector<verifier::ScanPartitionOutput> mixed = {parts[1], *foreign};
-  auto refused = verifier::MergeScanPartitions(spec, Master(), std::move(mixed));
+  std::vector<detect::ScanPartitionOutput> mixed = {parts[1], *foreign};
+  auto refused = detect::MergeScanPartitions(spec, Master(), std::move(mixed));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
-  refused = verifier::MergeScanPartitions(spec, Master(), {*std::move(foreign)});  // alone too
+  refused = detect::MergeScanPartitions(spec, Master(), {*std::move(foreign)});  // alone too
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
   // A partition scored under more epochs than the merge's: refused, not read out of range.
   part.epochs = {0, 1, 2};
-  auto wider = verifier::ScanPartition(part, Master());
+  auto wider = detect::ScanPartition(part, Master());
   ASSERT_TRUE(wider.ok()) << wider.status();
-  refused = verifier::MergeScanPartitions(spec, Master(), {*std::move(wider)});
+  refused = detect::MergeScanPartitions(spec, Master(), {*std::move(wider)});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
 }
 
@@ -256,16 +256,16 @@ TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {
   const std::string q = "The state of the Union";
   const std::string human = Answer(kPlain, 71, q, 1500) + Answer(kPlain, 72, q, 1500);
   const std::string passage = Answer(42, 73, q, 300);
-  auto v = *verifier::Verifier::Create(Master(), config_, {1});
+  auto v = *detect::Verifier::Create(Master(), config_, {1});
   auto scan = [&](size_t window) {
-    verifier::ScanOptions opt;
+    detect::ScanOptions opt;
     opt.window_tokens = window;
-    verifier::Scanner scanner(*v, *tok_, opt);
-    verifier::Document d;
+    detect::Scanner scanner(*v, *tok_, opt);
+    dataset::Document d;
     d.id = d.source = "mixed";
     d.segments.push_back(
         {"", human.substr(0, human.size() / 2) + passage + human.substr(human.size() / 2)});
-    verifier::ScanResult r;
+    detect::ScanResult r;
     EXPECT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
     return r.documents.at(0);
   };
@@ -279,12 +279,12 @@ TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {
   // The corrections: the window p-value counts every window, the document's both tests.
   EXPECT_LE(windowed.provider_p_value.log(), std::log(2.0) + windowed.window_p_value.log() + 1e-9);
   // Plain text alone: windows flag nothing.
-  verifier::ScanOptions opt;
+  detect::ScanOptions opt;
   opt.window_tokens = 128;
-  verifier::Scanner scanner(*v, *tok_, opt);
-  verifier::Document d;
+  detect::Scanner scanner(*v, *tok_, opt);
+  dataset::Document d;
   d.segments.push_back({"", human});
-  verifier::ScanResult r;
+  detect::ScanResult r;
   ASSERT_TRUE(scanner.ScanDocument(std::move(d), &r).ok());
   EXPECT_GT(r.documents[0].provider_p_value.value(), 1e-3);
 }
@@ -292,10 +292,10 @@ TEST_F(ScanTest, SlidingWindowsFindAWatermarkedPassageInsideLongerText) {
 TEST_F(ScanTest, AMismatchedTokenizerIsRefused) {
   watermark::Config other = config_;
   other.vocab_size = 50257;
-  auto v = *verifier::Verifier::Create(Master(), other, {0});
-  verifier::Scanner scanner(*v, *tok_, {});
+  auto v = *detect::Verifier::Create(Master(), other, {0});
+  detect::Scanner scanner(*v, *tok_, {});
   std::ofstream(dir_ / "t.txt") << "text";
-  auto reader = *verifier::DocumentReader::Open({dir_.string()});
+  auto reader = *dataset::DocumentReader::Open({dir_.string()});
   EXPECT_EQ(scanner.Scan(*reader).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -323,31 +323,31 @@ TEST_F(ScanTest, SeenWindowsRestrictTheDatasetTests) {
       clean << json{{"text", plain}}.dump() << "\n";
     }
   }
-  auto training = *verifier::DocumentReader::Open({(dir_ / "served.jsonl").string()});
-  auto seen = verifier::SeenWindows::Collect(*training, *tok_, config_.context_width);
+  auto training = *dataset::DocumentReader::Open({(dir_ / "served.jsonl").string()});
+  auto seen = detect::SeenWindows::Collect(*training, *tok_, config_.context_width);
   ASSERT_TRUE(seen.ok()) << seen.status();
   EXPECT_EQ(seen->documents(), 6u);
   EXPECT_GT(seen->size(), 1000u);
   const std::vector<int32_t> ids = *tok_->Encode(served[0]);
   EXPECT_TRUE(seen->Contains(ids, 10));
   EXPECT_FALSE(seen->Contains(ids, 1));  // shorter than a window
-  auto v = *verifier::Verifier::Create(Master(), config_, {1});
-  verifier::ScanOptions opt;
+  auto v = *detect::Verifier::Create(Master(), config_, {1});
+  detect::ScanOptions opt;
   opt.seen = &*seen;
-  verifier::Scanner scanner(*v, *tok_, opt);
+  detect::Scanner scanner(*v, *tok_, opt);
   auto scan = [&](const std::string& file) {
-    auto reader = *verifier::DocumentReader::Open({(dir_ / file).string()});
+    auto reader = *dataset::DocumentReader::Open({(dir_ / file).string()});
     auto r = scanner.Scan(*reader);
     EXPECT_TRUE(r.ok()) << r.status();
     return *scanner.Summarize(*r);
   };
-  const verifier::ScanSummary s = scan("suspect.jsonl");
+  const detect::ScanSummary s = scan("suspect.jsonl");
   ASSERT_TRUE(s.seen.has_value());
   EXPECT_LT(s.seen->provider_tuples, s.provider_tuples);
   EXPECT_GT(s.seen->provider_tuples, s.provider_tuples / 3);
   EXPECT_LT(s.seen->provider_p_value.log10(), -20);
   EXPECT_FALSE(s.seen->white_box_p_value.has_value());  // no log-probabilities in the input
-  const verifier::ScanSummary c = scan("clean.jsonl");
+  const detect::ScanSummary c = scan("clean.jsonl");
   ASSERT_TRUE(c.seen.has_value());
   EXPECT_LT(c.seen->provider_tuples, c.provider_tuples / 4);
   EXPECT_GT(c.seen->provider_p_value.value(), 1e-3);
@@ -390,20 +390,20 @@ TEST_F(CanaryScanTest, CanaryEvidenceAttributesAccountsAndCohorts) {
     }
   }
   std::ofstream(dir_ / "cohort.txt") << "41\n97\n";
-  auto v = *verifier::Verifier::Create(Master(), config_, {1});
-  verifier::ScanOptions opt;
+  auto v = *detect::Verifier::Create(Master(), config_, {1});
+  detect::ScanOptions opt;
   opt.account_limit = 200;
   opt.threads = 2;
   opt.canary = proc.get();
   opt.cohort = {41, 97};
-  verifier::Scanner scanner(*v, *tok_, opt);
-  auto reader = *verifier::DocumentReader::Open({dir_.string() + "/harvest.jsonl"});
+  detect::Scanner scanner(*v, *tok_, opt);
+  auto reader = *dataset::DocumentReader::Open({dir_.string() + "/harvest.jsonl"});
   auto r = scanner.Scan(*reader);
   ASSERT_TRUE(r.ok()) << r.status();
   auto s = scanner.Summarize(*r);
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_TRUE(s->canary.has_value());
-  const verifier::CanarySummary& c = *s->canary;
+  const detect::CanarySummary& c = *s->canary;
   EXPECT_GT(c.tuples, 60u);
   EXPECT_EQ(c.attribution.accounts_tried, 200u);
   ASSERT_GE(c.attribution.top.size(), 2u);
@@ -419,9 +419,9 @@ TEST_F(CanaryScanTest, CanaryEvidenceAttributesAccountsAndCohorts) {
   for (const DocumentResult& d : r->documents) with_canary += d.canary_p_value.log10() < 0;
   EXPECT_GT(with_canary, 0);
   // An innocent cohort of the same size.
-  verifier::ScanOptions innocent = opt;
+  detect::ScanOptions innocent = opt;
   innocent.cohort = {5, 6};
-  verifier::Scanner scanner2(*v, *tok_, innocent);
+  detect::Scanner scanner2(*v, *tok_, innocent);
   auto s2 = scanner2.Summarize(*r);
   ASSERT_TRUE(s2.ok());
   EXPECT_GT(s2->canary->cohort->p.log10(), -3);
@@ -430,7 +430,7 @@ TEST_F(CanaryScanTest, CanaryEvidenceAttributesAccountsAndCohorts) {
 // Text a tokenizer refuses skips that document, with the reason, and the scan goes on (a literal
 // U+2581 under SentencePiece, found by fuzz_tokenizer, used to fail the whole scan).
 TEST_F(ScanTest, ATokenizerRefusalSkipsTheDocumentNotTheScan) {
-  verifier::ScanJobSpec spec;
+  detect::ScanJobSpec spec;
   spec.encoding = "spm:sotu-bpe8k";
   spec.data_dir = TRACEMARK_DATA_DIR;
   spec.account_limit = 10;
@@ -442,7 +442,7 @@ TEST_F(ScanTest, ATokenizerRefusalSkipsTheDocumentNotTheScan) {
       << "\n"
       << nlohmann::json{{"prompt", "q"}, {"completion", "And of the House."}}.dump() << "\n";
   spec.inputs = {(dir_ / "mixed.jsonl").string()};
-  auto run = verifier::RunScanJob(spec, Master());
+  auto run = detect::RunScanJob(spec, Master());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->scan.documents.size(), 2u);
   ASSERT_EQ(run->scan.skipped.size(), 1u);
@@ -463,30 +463,30 @@ TEST_F(ScanTest, ReportRecomputesIdenticallyAndCatchesAChangedResult) {
   }
   out << json{{"prompt", q}, {"completion", Answer(kPlain, 20, q, 500)}}.dump() << "\n";
   out.close();
-  verifier::ScanJobSpec spec;
+  detect::ScanJobSpec spec;
   spec.inputs = {(dir_ / "in").string()};
   spec.data_dir = TRACEMARK_DATA_DIR;
   spec.epochs = {0, 1};
   spec.account_limit = 500;
   spec.alpha = 1e-4;
   spec.threads = 2;
-  auto run = verifier::RunScanJob(spec, Master());
+  auto run = detect::RunScanJob(spec, Master());
   ASSERT_TRUE(run.ok()) << run.status();
   ASSERT_EQ(run->result["accounts"][0]["account"], 11);
-  auto report = verifier::BuildReport(spec, *run, "scan");
+  auto report = evidence::BuildReport(spec, *run, "scan");
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ((*report)["inputs"].size(), 1u);
   const watermark::Key seed = *watermark::Key::FromBytes(std::vector<uint8_t>(32, 5));
-  const auto signer = *verifier::EnvelopeSigner::FromSeed(seed);
+  const auto signer = *evidence::EnvelopeSigner::FromSeed(seed);
 
   fs::copy(dir_ / "in", dir_ / "copy");
   auto recompute = [&](const json& r, const watermark::Key& key) {
-    auto opened = verifier::OpenReport(*verifier::SignReport(r, signer), signer.public_key_hex());
+    auto opened = evidence::OpenReport(*evidence::SignReport(r, signer), signer.public_key_hex());
     EXPECT_TRUE(opened.ok()) << opened.status();
-    auto match = verifier::MatchInputs(opened->report, {(dir_ / "copy").string()});
+    auto match = evidence::MatchInputs(opened->report, {(dir_ / "copy").string()});
     EXPECT_TRUE(match.ok()) << match.status();
     EXPECT_TRUE(match->missing.empty());
-    return verifier::Recompute(opened->report, *match, key, TRACEMARK_DATA_DIR, 1);
+    return evidence::Recompute(opened->report, *match, key, TRACEMARK_DATA_DIR, 1);
   };
   auto same = recompute(*report, Master());
   ASSERT_TRUE(same.ok()) << same.status();
@@ -509,12 +509,12 @@ TEST_F(ScanTest, ReportRecomputesIdenticallyAndCatchesAChangedResult) {
   EXPECT_EQ(recompute(*report, other).status().code(), absl::StatusCode::kFailedPrecondition);
 
   auto opened =
-      verifier::OpenReport(*verifier::SignReport(*report, signer), signer.public_key_hex());
+      evidence::OpenReport(*evidence::SignReport(*report, signer), signer.public_key_hex());
   ASSERT_TRUE(opened.ok());
-  const std::string html = verifier::RenderReportHtml(*opened);
+  const std::string html = evidence::RenderReportHtml(*opened);
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_NE(html.find("<td>11</td>"), std::string::npos);
-  EXPECT_NE(verifier::RenderReportMarkdown(*opened).find("| 11 |"), std::string::npos);
+  EXPECT_NE(evidence::RenderReportMarkdown(*opened).find("| 11 |"), std::string::npos);
 }
 
 }  // namespace

@@ -20,12 +20,12 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "testing/data_required.h"
+#include "tracemark/detect/scan_job.h"
+#include "tracemark/evidence/report.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/service/client.h"
 #include "tracemark/service/server.h"
 #include "tracemark/v1/verifier.grpc.pb.h"
-#include "tracemark/verifier/report.h"
-#include "tracemark/verifier/scan_job.h"
 
 namespace tracemark::service {
 namespace {
@@ -189,7 +189,7 @@ TEST_F(ServiceTest, SubmitWatchReportListAndIdempotentResubmission) {
   // The report verifies with the server's public key and holds the result the scan holds.
   auto report = alice->GetReport(first->id(), v1::ENVELOPE);
   ASSERT_TRUE(report.ok()) << report.status();
-  auto opened = verifier::OpenReport(report->content(), report->signing_public_key());
+  auto opened = evidence::OpenReport(report->content(), report->signing_public_key());
   ASSERT_TRUE(opened.ok()) << opened.status();
   auto full = alice->Get(first->id(), true);
   ASSERT_TRUE(full.ok());
@@ -371,16 +371,16 @@ TEST_F(ServiceTest, AnInterruptedScanRunsAgainAtTheNextStartWithAnIdenticalResul
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(listed->scans_size(), 1);  // none lost, none duplicated
 
-  verifier::ScanJobSpec spec;
+  detect::ScanJobSpec spec;
   spec.inputs = {fs::canonical(Big()).string()};
   spec.account_limit = 100;
   spec.data_dir = TRACEMARK_DATA_DIR;
-  auto direct = verifier::RunScanJob(spec, Master());
+  auto direct = detect::RunScanJob(spec, Master());
   ASSERT_TRUE(direct.ok()) << direct.status();
   auto full = alice->Get(id, true);
   ASSERT_TRUE(full.ok());
-  EXPECT_EQ(verifier::CanonicalResult(json::parse(full->result_json()), spec.inputs),
-            verifier::CanonicalResult(direct->result, spec.inputs));
+  EXPECT_EQ(detect::CanonicalResult(json::parse(full->result_json()), spec.inputs),
+            detect::CanonicalResult(direct->result, spec.inputs));
 }
 
 // ---- faults ----

@@ -19,8 +19,8 @@
 #include "llama.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/detect/scan_job.h"
 #include "tracemark/llama/watermark_sampler.h"
-#include "tracemark/verifier/scan_job.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -93,7 +93,7 @@ absl::StatusOr<std::shared_ptr<const tracemark::watermark::Watermarker>> LoadWat
                                              : ReadMasterKeyFromEnv(f.key_env.c_str()));
   TRACEMARK_ASSIGN_OR_RETURN(Key epoch_key, DeriveEpochKey(master, f.epoch));
   TRACEMARK_ASSIGN_OR_RETURN(
-      Config config, tracemark::verifier::WatermarkConfig(f.scheme, f.watermark_spec, vocab_size));
+      Config config, tracemark::detect::WatermarkConfig(f.scheme, f.watermark_spec, vocab_size));
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<Watermarker> wm,
                              Watermarker::Create(epoch_key, config));
   return std::shared_ptr<const Watermarker>(std::move(wm));
