@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The distillation experiment, CPU variant (docs/distillation.md), in one command: set-up, a Release
 # build, the reference model, then
-#  1. bench/distill_study with its default settings (1,000 accounts, a fraud cluster of 50,
+#  1. studies/distill_study with its default settings (1,000 accounts, a fraud cluster of 50,
 #     students at 100 / 10 / 1 / 0 % watermarked data; black-box, seen-window and white-box provider
 #     tests, canary cohorts against 1,000 honest cohorts, fingerprint accusations, the white-box
 #     null under 1,000 keys, and the attacks);
@@ -21,7 +21,7 @@ tm=build-rel/cli/tracemark
 out=out/distillation
 mkdir -p "$out/students"
 [ -f "$out/master.key" ] || "$tm" keygen --out "$out/master.key"
-build-rel/bench/distill_study --budget 1000000 --queries 1052 --tokens 200 --cohorts 1000 \
+build-rel/studies/distill_study --budget 1000000 --queries 1052 --tokens 200 --cohorts 1000 \
   --white-box 20000 --null-keys 1000 --key "$out/master.key" --save-students "$out/students" \
   --write-harvest "$out/served.jsonl" \
   --out "$out/result.json" "$@" | tee "$out/table.md"

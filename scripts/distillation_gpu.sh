@@ -17,9 +17,9 @@ mkdir -p out/gpu out/distillation
 settings=(--budget 1000000 --queries 1052 --tokens 200 --cohorts 1000 --white-box 20000
   --attack-shares "" --key out/distillation/master.key)
 case "$step" in
-  export) build-rel/bench/distill_study "${settings[@]}" --export out/gpu "$@" ;;
+  export) build-rel/studies/distill_study "${settings[@]}" --export out/gpu "$@" ;;
   score)
-    build-rel/bench/distill_study "${settings[@]}" --student-from out/gpu \
+    build-rel/studies/distill_study "${settings[@]}" --student-from out/gpu \
       --out out/gpu/result.json "$@" | tee out/gpu/table.md ;;
   *) echo "unknown step '$step' (export or score)" >&2; exit 2 ;;
 esac

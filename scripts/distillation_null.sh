@@ -14,7 +14,7 @@ mkdir -p "$out"
 for i in $(seq 1 "$k"); do
   key="$out/key-$i"
   [ -f "$key" ] || build-rel/cli/tracemark keygen --out "$key" >/dev/null 2>&1
-  [ -f "$out/result-$i.json" ] || build-rel/bench/distill_study --key "$key" --shares 0 \
+  [ -f "$out/result-$i.json" ] || build-rel/studies/distill_study --key "$key" --shares 0 \
     --attack-shares "" --budget 200000 --queries 500 --tokens 200 --cohorts 10 --white-box 5000 \
     --out "$out/result-$i.json" > /dev/null 2>&1
   echo "  key $i of $k done" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plots of the distillation experiment (docs/distillation.md).
 
-Reads the JSON written by bench/distill_study --out and draws:
+Reads the JSON written by studies/distill_study --out and draws:
   - SHARE.png: -log10 p of the provider-layer tests on the student (sampled text over all tuples,
     sampled text at seen windows, white-box) against the watermarked share of its training data,
     with the goal (1e-6) and the radioactivity paper's reported point (p < 1e-5 at 5 %);

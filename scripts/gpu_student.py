@@ -12,9 +12,9 @@ tests, from the student alone:
     temperature 1 from the 64 most likely tokens: [prompt length, prompt, answer length, answer].
 Then `distill_study --student-from DIR` (same settings and key as the export) runs every test.
 
-  build-rel/bench/distill_study --key K --export out/gpu ...   # on this machine
+  build-rel/studies/distill_study --key K --export out/gpu ...   # on this machine
   python3 scripts/gpu_student.py out/gpu --device cuda         # on the GPU machine
-  build-rel/bench/distill_study --key K --student-from out/gpu ...
+  build-rel/studies/distill_study --key K --student-from out/gpu ...
 
 Needs PyTorch (Debian's python3-torch on CPU; the device machine's with CUDA). No downloads.
 """

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 build="${1:-build-rel}"
 seconds="${2:-120}"
 tm="$build/cli/tracemark"
-load="$build/bench/service_load"
+load="$build/studies/service_load"
 [ -x "$tm" ] && [ -x "$load" ] || { echo "build $build first (targets tracemark, service_load)" >&2; exit 1; }
 data="${TRACEMARK_DATA_DIR:-data}"
 tmp="$(mktemp -d)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """QQ plot of the validity study's p-values against the uniform distribution (log scales).
 
-Reads the JSON written by build/bench/validity_study --out and draws, for each test, the sorted
+Reads the JSON written by build/studies/validity_study --out and draws, for each test, the sorted
 p-values against their expected uniform quantiles (i / (n + 1)); a valid test lies on or above the
 diagonal. Needs Debian's python3-matplotlib (scripts/validity_study.sh installs it).
 

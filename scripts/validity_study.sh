@@ -14,6 +14,6 @@ cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRACEMARK_BUILD_TE
 cmake --build build-rel --target validity_study
 mkdir -p out/validity
 python3 scripts/validity_corpus.py --out out/validity/corpus
-build-rel/bench/validity_study --corpus out/validity/corpus --out out/validity/pvalues.json \
+build-rel/studies/validity_study --corpus out/validity/corpus --out out/validity/pvalues.json \
   | tee out/validity/tables.md
 /usr/bin/python3 scripts/validity_plot.py out/validity/pvalues.json out/validity/validity-qq.png

@@ -7,9 +7,10 @@ dropped; in ```console blocks only the lines after a `$ ` prompt) and runs each 
 tests/docs/not_run.txt does not list, with bash, as a user in a checkout would:
 
   - each docs file in a work directory of its own, laid out like the checkout: build/ is the build
-    directory (so build/cli/tracemark and build/bench/... are the built binaries), `tracemark` on
-    PATH is the built binary, scripts/, bench/, integrations/ and python/ are the source's, and
-    canary/data/ is a copy (commands that regenerate its files write there);
+    directory (so build/cli/tracemark, build/bench/... and build/studies/... are the built
+    binaries), `tracemark` on PATH is the built binary, scripts/, bench/, studies/, integrations/
+    and python/ are the source's, and canary/data/ is a copy (commands that regenerate its files
+    write there);
   - data/ and $TRACEMARK_DATA_DIR are the set-up data directory given, seen through a temporary
     directory of links to it, which also holds the reference model when the data directory has
     none (trained here with `tracemark model train`, as scripts/demo.sh does);
@@ -250,7 +251,7 @@ class Fixture:
         shutil.copytree(self.seed, work, symlinks=True)  # keys keep their mode 0600
         os.symlink(os.path.abspath(self.args.build_dir), os.path.join(work, 'build'))
         os.symlink(self.data, os.path.join(work, 'data'))
-        for d in ('scripts', 'bench', 'integrations', 'python'):
+        for d in ('scripts', 'bench', 'studies', 'integrations', 'python'):
             os.symlink(os.path.join(self.args.source_dir, d), os.path.join(work, d))
         shutil.copytree(os.path.join(self.args.source_dir, 'canary', 'data'),
                         os.path.join(work, 'canary', 'data'))

@@ -91,7 +91,7 @@ TEST(Detector, WrongKeyAndPlainTextShowNothing) {
 }
 
 // On text independent of the key, P(p <= alpha) <= alpha (a quick check; the full study with
-// 10,000 texts is bench/validity_study).
+// 10,000 texts is studies/validity_study).
 TEST(Detector, NullPValuesAreValid) {
   for (const Case& c : kCases) {
     const Config config = ConfigFor(c);

@@ -6,7 +6,7 @@ The model is tests/python/tiny_lm.TinyLM with a key/value cache over cl100k_base
 the loops with and without the processor run alternately in one process, on the same prompts and
 seeds, and the median of the repetitions is reported. Usage:
 
-    PYTHONPATH=build/python /usr/bin/python3 bench/hf_overhead.py [--reps 5] [--tokens 64]
+    PYTHONPATH=build/python /usr/bin/python3 studies/hf_overhead.py [--reps 5] [--tokens 64]
 """
 
 import argparse

@@ -17,10 +17,10 @@
 //               the bound and the exact null, Clopper-Pearson intervals and KS statistics; the
 //               same for account 0's uncorrected p-value. Needs only the tokenizer, not the model.
 //
-//   build-rel/bench/canary_study --study rate --generations 200 --tokens 300
-//   build-rel/bench/canary_study --study attribution --targets 20 --tokens 300
-//   build-rel/bench/canary_study --study null --docs 100000 --tokens 200 --clean FILE
-//   build-rel/bench/canary_study --study keys --fresh-keys 400 --datasets A.jsonl,B.jsonl
+//   build-rel/studies/canary_study --study rate --generations 200 --tokens 300
+//   build-rel/studies/canary_study --study attribution --targets 20 --tokens 300
+//   build-rel/studies/canary_study --study null --docs 100000 --tokens 200 --clean FILE
+//   build-rel/studies/canary_study --study keys --fresh-keys 400 --datasets A.jsonl,B.jsonl
 #include <cstdio>
 #include <fstream>
 #include <iostream>

@@ -6,7 +6,7 @@ then times, on the same files: the single-process scan with one scan thread (the
 tracemark.dask.scan on LocalClusters of 1, 2, ... single-threaded worker processes (cluster
 start-up excluded). Every cluster result is checked equal to the baseline's. Usage:
 
-    PYTHONPATH=build/python /usr/bin/python3 bench/dask_scaleout.py [--mb 48] [--workers 1,2,4]
+    PYTHONPATH=build/python /usr/bin/python3 studies/dask_scaleout.py [--mb 48] [--workers 1,2,4]
 """
 
 import argparse

@@ -28,7 +28,7 @@
 //       Chernoff bound, Bonferroni-corrected over the accounts: cluster members and honest
 //       accounts accused at 1e-3.
 //
-//   build-rel/bench/distill_study --budget 1000000 --queries 500 --tokens 200
+//   build-rel/studies/distill_study --budget 1000000 --queries 500 --tokens 200
 #include <cstdio>
 #include <fstream>
 #include <iostream>

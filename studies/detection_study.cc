@@ -6,8 +6,8 @@
 //          watermarked text under a wrong key, and watermarked text tested for a wrong account -
 //          with a Kolmogorov-Smirnov test of uniformity over >= 10,000 texts each.
 //
-//   build/bench/detection_study --study power --generations 200 --tokens 1500 --out power.json
-//   build/bench/detection_study --study null --texts 10000 --tokens 150 --out null.json
+//   build/studies/detection_study --study power --generations 200 --tokens 1500 --out power.json
+//   build/studies/detection_study --study null --texts 10000 --tokens 150 --out null.json
 #include <algorithm>
 #include <atomic>
 #include <cmath>

@@ -1,7 +1,7 @@
 // Helpers shared by the study binaries (detection_study, scan_study): deterministic keys and
 // seeds, a parallel loop, quantiles, and the reference model's data.
-#ifndef TRACEMARK_BENCH_STUDY_COMMON_H_
-#define TRACEMARK_BENCH_STUDY_COMMON_H_
+#ifndef TRACEMARK_STUDIES_STUDY_COMMON_H_
+#define TRACEMARK_STUDIES_STUDY_COMMON_H_
 
 #include <algorithm>
 #include <atomic>
@@ -188,4 +188,4 @@ inline absl::StatusOr<StudyData> LoadStudyData(const std::string& data_dir,
 
 }  // namespace tracemark::study
 
-#endif  // TRACEMARK_BENCH_STUDY_COMMON_H_
+#endif  // TRACEMARK_STUDIES_STUDY_COMMON_H_

@@ -13,10 +13,10 @@
 //  retokenise:  generated ids against the canonical tokenisation of their text (what a verifier
 //               sees): how many tokens change and how much provider signal is lost.
 //
-//   build/bench/scan_study --study attribution --docs 1000
-//   build/bench/scan_study --study retokenise --docs 500 --tokens 300
-//   build/bench/scan_study --study null --docs 100000 --clean-docs 20000 --tokens 100
-//   build/bench/scan_study --study throughput --docs 20000 --tokens 300
+//   build/studies/scan_study --study attribution --docs 1000
+//   build/studies/scan_study --study retokenise --docs 500 --tokens 300
+//   build/studies/scan_study --study null --docs 100000 --clean-docs 20000 --tokens 100
+//   build/studies/scan_study --study throughput --docs 20000 --tokens 300
 #include <chrono>
 #include <cstdio>
 #include <filesystem>

@@ -7,7 +7,7 @@
 // over unique tuples buy. Writes the p-values to --out (JSON) for the QQ plot
 // (scripts/validity_plot.py). The whole study is one command: scripts/validity_study.sh.
 //
-//   build/bench/validity_study --corpus out/validity/corpus --out out/validity/pvalues.json
+//   build/studies/validity_study --corpus out/validity/corpus --out out/validity/pvalues.json
 #include <atomic>
 #include <cmath>
 #include <cstdio>
