@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
       .Add("--export", &f.export_dir)
       .Add("--student-from", &f.student_from)
       .Add("--write-harvest", &f.write_harvest);
-  if (!flags.Parse(argc, argv)) return 2;
+  if (!flags.Parse(argc, argv)) return flags.failure_status();
   std::vector<double> shares, attack_shares;
   for (absl::string_view v : absl::StrSplit(f.shares, ',', absl::SkipEmpty())) {
     shares.push_back(std::stod(std::string(v)));

@@ -334,7 +334,7 @@ int main(int argc, char** argv) {
       .Add("--threads", &f.threads)
       .Add("--accounts", &f.accounts)
       .Add("--max-candidates", &f.max_candidates);
-  if (!flags.Parse(argc, argv)) return 2;
+  if (!flags.Parse(argc, argv)) return flags.failure_status();
   auto data = tmk::study::LoadStudyData(f.data_dir);
   if (!data.ok()) return std::cerr << data.status() << "\n", 1;
   Setup s{*std::move(data), Config{}};

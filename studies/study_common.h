@@ -1,5 +1,6 @@
-// Helpers shared by the study binaries (detection_study, scan_study): deterministic keys and
-// seeds, a parallel loop, quantiles, and the reference model's data.
+// Helpers shared by the study binaries in studies/: deterministic keys and seeds, a parallel loop,
+// quantiles and exact intervals, randomised p-values, the command-line flags, and the reference
+// model's data.
 #ifndef TRACEMARK_STUDIES_STUDY_COMMON_H_
 #define TRACEMARK_STUDIES_STUDY_COMMON_H_
 
@@ -7,12 +8,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <functional>
 #include <iostream>
-#include <iterator>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -21,11 +21,14 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "tracemark/base/read_file.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/stats/tails.h"
 #include "tracemark/stats/uniformity.h"
 #include "tracemark/tokenizer/tiktoken.h"
+#include "tracemark/watermark/config.h"
+#include "tracemark/watermark/detector.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/prf.h"
 
@@ -100,6 +103,18 @@ inline double RandomisedBinomialP(uint64_t k, uint64_t n, double p, double u) {
   return gt + u * (ge - gt);
 }
 
+// The provider test's p-value made exactly uniform under the null for the KS test: Gumbel's is
+// continuous already; KGW's green count and SynthID's g-values (one per layer) are binomial, and
+// get RandomisedBinomialP with the uniform draw `u`.
+inline double UniformProviderP(const watermark::Config& config, const watermark::ProviderResult& r,
+                               double u) {
+  if (config.scheme == watermark::Scheme::kGumbel) return r.p_value.value();
+  const bool kgw = config.scheme == watermark::Scheme::kKgw;
+  const uint64_t trials = kgw ? r.tuples : r.tuples * static_cast<uint64_t>(config.synthid.layers);
+  return RandomisedBinomialP(static_cast<uint64_t>(r.score), trials, kgw ? config.kgw.gamma : 0.5,
+                             u);
+}
+
 inline nlohmann::json KsJson(const std::vector<double>& p) {
   const stats::KsResult r = stats::KolmogorovSmirnovUniform(p);
   return {{"n", r.n},
@@ -112,12 +127,15 @@ inline nlohmann::json KsJson(const std::vector<double>& p) {
           {"min", *std::min_element(p.begin(), p.end())}};
 }
 
-// Command-line flags of a study: "--name value" pairs, each bound to a variable. Returns false,
-// with a message on stderr, for an unknown flag, a flag without a value or a malformed number.
+// Command-line flags of a study: "--name value" pairs, each bound to a variable (its value when
+// added is the default). Parse returns false, with a message on stderr, for an unknown flag, a
+// flag without a value or a malformed number; and for --help (or -h), after listing the flags and
+// their defaults on stdout. failure_status() is then the exit status: 0 after --help, else 2.
 class StudyFlags {
  public:
   StudyFlags& Add(const std::string& name, std::string* v) {
     set_[name] = [v](const std::string& s) { *v = s; };
+    defaults_[name] = "\"" + *v + "\"";
     return *this;
   }
   template <typename T>
@@ -129,10 +147,20 @@ class StudyFlags {
         *v = static_cast<T>(std::stoull(s));
       }
     };
+    std::ostringstream d;
+    d << *v;
+    defaults_[name] = d.str();
     return *this;
   }
-  bool Parse(int argc, char** argv) const {
+  bool Parse(int argc, char** argv) {
     for (int i = 1; i < argc; i += 2) {
+      if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+        std::cout << "usage: " << argv[0] << " [--flag VALUE]...  (docs/ describes each study)\n";
+        for (const auto& [name, value] : defaults_)
+          std::cout << "  " << name << " " << value << "\n";
+        help_ = true;
+        return false;
+      }
       auto it = set_.find(argv[i]);
       if (it == set_.end() || i + 1 >= argc) {
         std::cerr << (it == set_.end() ? "unknown flag " : "no value for ") << argv[i] << "\n";
@@ -147,9 +175,12 @@ class StudyFlags {
     }
     return true;
   }
+  int failure_status() const { return help_ ? 0 : 2; }
 
  private:
   std::map<std::string, std::function<void(const std::string&)>> set_;
+  std::map<std::string, std::string> defaults_;
+  bool help_ = false;
 };
 
 // The tokenizer, the trained reference model and the corpus as token ids (prompts are drawn from
@@ -177,9 +208,9 @@ inline absl::StatusOr<StudyData> LoadStudyData(const std::string& data_dir,
   const auto files = reference::CorpusFiles(data_dir);
   if (!files.ok()) return files.status();
   for (const std::string& file : *files) {
-    std::ifstream in(file);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto ids = d.tok->Encode(text);
+    auto text = base::ReadFile(file, "corpus file");
+    if (!text.ok()) return text.status();
+    auto ids = d.tok->Encode(*text);
     if (!ids.ok()) return ids.status();
     d.corpus.ids.insert(d.corpus.ids.end(), ids->begin(), ids->end());
   }
