@@ -23,7 +23,6 @@
 #include "study_common.h"
 #include "tracemark/dataset/input.h"
 #include "tracemark/detect/verifier.h"
-#include "tracemark/stats/tails.h"
 #include "tracemark/stats/uniformity.h"
 #include "tracemark/tokenizer/tiktoken.h"
 #include "tracemark/watermark/detector.h"
@@ -33,7 +32,6 @@ using tmk::study::ClopperPearson;
 using tmk::study::Hash;
 using tmk::study::KeyFrom;
 using tmk::study::ParallelFor;
-using tmk::study::RandomisedBinomialP;
 using tmk::watermark::Config;
 using tmk::watermark::Detector;
 
@@ -45,6 +43,7 @@ struct Doc {
 };
 
 struct Test {
+  Test(std::string test_name, size_t n) : name(std::move(test_name)), conservative(n), uniform(n) {}
   std::string name;
   std::vector<double> conservative;  // what tracemark reports (P(X >= x))
   std::vector<double> uniform;       // randomised within the atom, for the KS test
@@ -89,23 +88,13 @@ void PrintRow(const Test& t, const std::vector<Doc>& docs, nlohmann::json* out) 
   out->push_back(std::move(j));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string corpus = "out/validity/corpus", data_dir = TRACEMARK_DATA_DIR, out_path;
-  int threads = 2;
-  uint64_t accounts = 25000;
-  tmk::study::StudyFlags flags;
-  flags.Add("--corpus", &corpus)
-      .Add("--data-dir", &data_dir)
-      .Add("--out", &out_path)
-      .Add("--threads", &threads)
-      .Add("--accounts", &accounts);
-  if (!flags.Parse(argc, argv)) return 2;
-  auto tok = tmk::tokenizer::LoadTiktokenFromDataDir(data_dir, "cl100k_base");
-  if (!tok.ok()) return std::cerr << tok.status() << "\n", 1;
+// Every document of the corpus, its segments' texts tokenised and joined; its domain is the name
+// of the file it came from. Prints the counts on stderr.
+absl::StatusOr<std::vector<Doc>> ReadCorpus(const std::string& corpus,
+                                            const tmk::tokenizer::Tokenizer& tok, int threads,
+                                            uint64_t* total_tokens) {
   auto reader = tmk::dataset::DocumentReader::Open({corpus});
-  if (!reader.ok()) return std::cerr << reader.status() << "\n", 1;
+  if (!reader.ok()) return reader.status();
   std::vector<tmk::dataset::Document> raw;
   for (tmk::dataset::Document d;;) {
     auto more = (*reader)->Next(&d);
@@ -118,21 +107,108 @@ int main(int argc, char** argv) {
     docs[i].domain =
         std::filesystem::path(raw[i].source.substr(0, raw[i].source.rfind(':'))).stem().string();
     for (const auto& seg : raw[i].segments) {
-      auto ids = (*tok)->Encode(seg.text);
+      auto ids = tok.Encode(seg.text);
       if (ids.ok()) docs[i].ids.insert(docs[i].ids.end(), ids->begin(), ids->end());
     }
     tokens += docs[i].ids.size();
   });
-  raw.clear();
   std::fprintf(stderr, "%zu documents, %llu tokens (%zu skipped records)\n", docs.size(),
                static_cast<unsigned long long>(tokens.load()), (*reader)->skipped().size());
-  const int n = static_cast<int>(docs.size());
+  *total_tokens = tokens.load();
+  return docs;
+}
 
+// The provider test's p-value of `ids` under `d`: conservative, and randomised within the atom.
+void ExactP(const Config& config, const Detector& d, const std::vector<int32_t>& ids, double u,
+            double* conservative, double* uniform) {
+  tmk::watermark::TextStatistics s;
+  (void)d.Score(ids, 0, &s);
+  const auto r = d.TestProvider(s).value();
+  *conservative = r.p_value.value();
+  *uniform = tmk::study::UniformProviderP(config, r, u);
+}
+
+// The z-test of the reference Python implementations: every provider position counted, repeats
+// included; the one-sided normal tail of the z-score.
+double ZTestP(const Config& config, const Detector& det, const std::vector<int32_t>& ids) {
+  const size_t h = static_cast<size_t>(config.context_width);
+  double green = 0, total = 0;
+  for (size_t j = h; j < ids.size(); ++j) {
+    tmk::watermark::TextStatistics one;
+    (void)det.Score(absl::MakeConstSpan(ids.data() + j - h, h + 1), h, &one);
+    const auto p = det.TestProvider(one).value();
+    green += p.score;
+    total += static_cast<double>(p.tuples);
+  }
+  const double g = config.kgw.gamma;
+  const double zs = total > 0 ? (green - g * total) / std::sqrt(total * g * (1 - g)) : 0;
+  return 0.5 * std::erfc(zs / std::sqrt(2.0));
+}
+
+// One scheme's rows: the exact test under one key and under a fresh key per document, and for
+// KGW the z-test under the one key.
+void TestScheme(const std::string& name, const Config& config, const std::vector<Doc>& docs,
+                int threads, nlohmann::json* tests) {
+  const size_t n = docs.size();
+  auto det = *Detector::Create(KeyFrom(4242), config);
+  const bool kgw = config.scheme == tmk::watermark::Scheme::kKgw;
+  auto u = [](int i) { return tmk::watermark::UnitOpen(Hash(static_cast<uint64_t>(i), 3)); };
+  Test exact(name + " exact (tracemark), one key", n);
+  Test z(name + " z-test, all tokens (Python anchors), one key", n);
+  // A fresh key per document: each p-value's null is over the key, so these are independent
+  // draws of it, where one fixed key makes documents that share tuples share their colours.
+  Test fresh(name + " exact, fresh key per document", n);
+  ParallelFor(static_cast<int>(n), threads, [&](int i) {
+    auto d = *Detector::Create(KeyFrom(Hash(static_cast<uint64_t>(i), 17)), config);
+    ExactP(config, *d, docs[i].ids, u(i), &fresh.conservative[i], &fresh.uniform[i]);
+  });
+  ParallelFor(static_cast<int>(n), threads, [&](int i) {
+    ExactP(config, *det, docs[i].ids, u(i), &exact.conservative[i], &exact.uniform[i]);
+    if (kgw) z.conservative[i] = z.uniform[i] = ZTestP(config, *det, docs[i].ids);
+  });
+  PrintRow(exact, docs, tests);
+  PrintRow(fresh, docs, tests);
+  if (kgw) PrintRow(z, docs, tests);
+}
+
+// Account attribution by the scanner's rule (payload decode among `accounts`, confirmation).
+void TestAttribution(const Config& config, const std::vector<Doc>& docs, uint64_t accounts,
+                     int threads, nlohmann::json* tests) {
+  auto v = *tmk::detect::Verifier::Create(KeyFrom(4243), config, {0});
+  Test attr("account attribution (decode + confirm, N = " + std::to_string(accounts) + ")",
+            docs.size());
+  tmk::detect::DetectOptions opt;
+  opt.account_limit = accounts;
+  ParallelFor(static_cast<int>(docs.size()), threads, [&](int i) {
+    auto d = v->DetectIds(docs[i].ids, 0, opt);
+    attr.conservative[i] = attr.uniform[i] = d.ok() ? d->attributed_p_value.value() : 1.0;
+  });
+  PrintRow(attr, docs, tests);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string corpus = "out/validity/corpus", data_dir = TRACEMARK_DATA_DIR, out_path;
+  int threads = 2;
+  uint64_t accounts = 25000;
+  tmk::study::StudyFlags flags;
+  flags.Add("--corpus", &corpus)
+      .Add("--data-dir", &data_dir)
+      .Add("--out", &out_path)
+      .Add("--threads", &threads)
+      .Add("--accounts", &accounts);
+  if (!flags.Parse(argc, argv)) return flags.failure_status();
+  auto tok = tmk::tokenizer::LoadTiktokenFromDataDir(data_dir, "cl100k_base");
+  if (!tok.ok()) return std::cerr << tok.status() << "\n", 1;
+  uint64_t tokens = 0;
+  auto docs = ReadCorpus(corpus, **tok, threads, &tokens);
+  if (!docs.ok()) return std::cerr << docs.status() << "\n", 1;
   std::printf(
       "| test | FPR at 1e-2 [95%% CI] | at 1e-3 | at 1e-4 | KS D | KS p | min p | "
       "FPR at 1e-3 by domain |\n|---|---|---|---|---|---|---|---|\n");
   nlohmann::json out = {
-      {"documents", n}, {"tokens", tokens.load()}, {"tests", nlohmann::json::array()}};
+      {"documents", docs->size()}, {"tokens", tokens}, {"tests", nlohmann::json::array()}};
   const std::vector<std::pair<std::string, std::string>> schemes = {
       {"kgw-lefthash", "scheme=kgw"},
       {"kgw-selfhash", "scheme=kgw,hash=selfhash"},
@@ -141,74 +217,9 @@ int main(int argc, char** argv) {
   Config base;
   base.vocab_size = (*tok)->vocab_size();
   for (const auto& [name, spec] : schemes) {
-    const Config config = *tmk::watermark::ParseConfig(spec, base);
-    auto det = *Detector::Create(KeyFrom(4242), config);
-    const bool kgw = config.scheme == tmk::watermark::Scheme::kKgw;
-    Test exact{name + " exact (tracemark), one key", std::vector<double>(n),
-               std::vector<double>(n)};
-    Test z{name + " z-test, all tokens (Python anchors), one key", std::vector<double>(n),
-           std::vector<double>(n)};
-    const size_t h = static_cast<size_t>(config.context_width);
-    // The exact test's p-value of document i under `d`, conservative and randomised.
-    auto exact_p = [&](const Detector& d, int i, Test* t) {
-      tmk::watermark::TextStatistics s;
-      (void)d.Score(docs[i].ids, 0, &s);
-      const auto r = d.TestProvider(s).value();
-      t->conservative[i] = r.p_value.value();
-      const double u = tmk::watermark::UnitOpen(Hash(static_cast<uint64_t>(i), 3));
-      if (config.scheme == tmk::watermark::Scheme::kGumbel) {
-        t->uniform[i] = t->conservative[i];
-      } else {
-        const uint64_t trials =
-            kgw ? r.tuples : r.tuples * static_cast<uint64_t>(config.synthid.layers);
-        t->uniform[i] = RandomisedBinomialP(static_cast<uint64_t>(r.score), trials,
-                                            kgw ? config.kgw.gamma : 0.5, u);
-      }
-    };
-    // A fresh key per document: each p-value's null is over the key, so these are independent
-    // draws of it, where one fixed key makes documents that share tuples share their colours.
-    Test fresh{name + " exact, fresh key per document", std::vector<double>(n),
-               std::vector<double>(n)};
-    ParallelFor(n, threads, [&](int i) {
-      auto d = *Detector::Create(KeyFrom(Hash(static_cast<uint64_t>(i), 17)), config);
-      exact_p(*d, i, &fresh);
-    });
-    ParallelFor(n, threads, [&](int i) {
-      const auto& ids = docs[i].ids;
-      exact_p(*det, i, &exact);
-      if (!kgw) return;
-      // Every provider position counted, repeats included; one-sided normal tail of the z-score.
-      double green = 0, total = 0;
-      for (size_t j = h; j < ids.size(); ++j) {
-        tmk::watermark::TextStatistics one;
-        (void)det->Score(absl::MakeConstSpan(ids.data() + j - h, h + 1), h, &one);
-        const auto p = det->TestProvider(one).value();
-        green += p.score;
-        total += static_cast<double>(p.tuples);
-      }
-      const double g = config.kgw.gamma;
-      const double zs = total > 0 ? (green - g * total) / std::sqrt(total * g * (1 - g)) : 0;
-      z.conservative[i] = z.uniform[i] = 0.5 * std::erfc(zs / std::sqrt(2.0));
-    });
-    PrintRow(exact, docs, &out["tests"]);
-    PrintRow(fresh, docs, &out["tests"]);
-    if (kgw) PrintRow(z, docs, &out["tests"]);
+    TestScheme(name, *tmk::watermark::ParseConfig(spec, base), *docs, threads, &out["tests"]);
   }
-
-  // Account attribution by the scanner's rule (payload decode among `accounts`, confirmation).
-  {
-    Config config = base;
-    auto v = *tmk::detect::Verifier::Create(KeyFrom(4243), config, {0});
-    Test attr{"account attribution (decode + confirm, N = " + std::to_string(accounts) + ")",
-              std::vector<double>(n), std::vector<double>(n)};
-    tmk::detect::DetectOptions opt;
-    opt.account_limit = accounts;
-    ParallelFor(n, threads, [&](int i) {
-      auto d = v->DetectIds(docs[i].ids, 0, opt);
-      attr.conservative[i] = attr.uniform[i] = d.ok() ? d->attributed_p_value.value() : 1.0;
-    });
-    PrintRow(attr, docs, &out["tests"]);
-  }
+  TestAttribution(base, *docs, accounts, threads, &out["tests"]);
   if (!out_path.empty()) std::ofstream(out_path) << out.dump() << "\n";
   return 0;
 }
