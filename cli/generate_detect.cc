@@ -29,18 +29,15 @@ absl::Status Generate(const GenerateFlags& f) {
   }
   std::optional<canary::Lexicon> lexicon_holder;
   std::unique_ptr<canary::CanaryProcessor> canary_proc;
-  std::optional<canary::CanaryKey> canary_key;
   if (f.canary) {
     if (!account.has_value()) {
       return absl::InvalidArgumentError("--canary needs the watermark keys (drop --no-watermark)");
     }
     TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
                                detect::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
-    canary_key = canary::CanaryKey::FromAccountKeys(*account);
   }
   reference::GenerateOptions opt;
   opt.canary = canary_proc.get();
-  opt.canary_key = canary_key ? &*canary_key : nullptr;
   opt.max_tokens = f.max_tokens;
   opt.seed = f.seed;
   opt.temperature = f.temperature;

@@ -108,7 +108,6 @@ int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
       tmk::reference::GenerateOptions o = Options(f, static_cast<uint64_t>(i) + 1);
       if (v.canary) {
         o.canary = s.proc.get();
-        o.canary_key = &ck;
       }
       auto g =
           gen.GenerateIds(PromptFor(s, static_cast<uint64_t>(i)),
@@ -173,7 +172,6 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
       tmk::reference::GenerateOptions o =
           Options(f, Hash(static_cast<uint64_t>(t), static_cast<uint64_t>(a)));
       o.canary = s.proc.get();
-      o.canary_key = &ck;
       auto g = gen.GenerateIds(
           PromptFor(s, Hash(static_cast<uint64_t>(t), 1000u + static_cast<uint64_t>(a))),
           s.wm.get(), &*wk, o);
@@ -304,7 +302,6 @@ int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
       const tmk::canary::CanaryKey ck = tmk::canary::CanaryKey::FromAccountKeys(*wk);
       tmk::reference::GenerateOptions o = Options(f, doc + 1);
       o.canary = s.proc.get();
-      o.canary_key = &ck;
       auto g = gen.GenerateIds(s.data.corpus.Prompt(doc, 16), s.wm.get(), &*wk, o);
       if (!g.ok()) std::abort();
       tmk::canary::CanaryStatistics st;

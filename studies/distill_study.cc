@@ -180,12 +180,10 @@ int main(int argc, char** argv) {
   std::atomic<int> done{0};
   ParallelFor(answers, f.threads, [&](int i) {
     const uint64_t account = AccountOfAnswer(static_cast<uint64_t>(i), f.cluster, f.skew);
-    const tmk::canary::CanaryKey ck = canary_keys[account];
     tmk::reference::GenerateOptions o;
     o.max_tokens = f.answer_tokens;
     o.seed = Hash(static_cast<uint64_t>(i), 1);
     o.canary = proc.get();
-    o.canary_key = &ck;
     auto g = teacher.GenerateIds(data->corpus.Prompt(Hash(static_cast<uint64_t>(i), 2), 16),
                                  wm.get(), &*keys[account], o);
     if (!g.ok()) std::abort();

@@ -4,14 +4,11 @@
 #include <array>
 #include <cmath>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/canary/events.h"
+#include "tracemark/watermark/logits.h"
 
 namespace tracemark::canary {
 namespace {
@@ -22,6 +19,8 @@ constexpr size_t kMaxLookbackTokens = 64;
 // Forms whose shared prefix, or a member's own part, is longer than this are not used.
 constexpr size_t kMaxPrefixTokens = 8;
 constexpr size_t kMaxOwnTokens = 6;
+static_assert(CanaryProcessor::kHistoryIds ==
+              kMaxLookbackTokens + kMaxPrefixTokens + kMaxOwnTokens);
 
 enum FormKind { kSpaceLower, kSpaceUpper, kBareLower, kBareUpper, kFormKinds };
 
@@ -32,53 +31,6 @@ std::string Surface(const std::string& member, int kind) {
   }
   if (kind == kSpaceLower || kind == kSpaceUpper) s.insert(s.begin(), ' ');
   return s;
-}
-
-absl::Status CheckId(int32_t id, int32_t vocab) {
-  if (id < 0 || id >= vocab) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("token id ", id, " is outside [0, ", vocab, ")"));
-  }
-  return absl::OkStatus();
-}
-
-// NaN or +inf: what no logit may be (-inf marks a masked token).
-bool BadLogit(float l) { return std::isnan(l) || l == INFINITY; }
-
-absl::Status CheckLogit(float l) {
-  if (BadLogit(l)) {
-    return absl::InvalidArgumentError("logits must not be NaN or +inf");
-  }
-  return absl::OkStatus();
-}
-
-// Validates a dense row and returns its maximum, in one pass (SSE where available: a plain loop is
-// not vectorised, because of NaN semantics, and costs more than the canary itself).
-absl::StatusOr<float> CheckedRowMax(absl::Span<const float> row) {
-  size_t i = 0;
-  float m = -INFINITY;
-  bool bad = false;
-#ifdef __SSE2__
-  const __m128 inf = _mm_set1_ps(INFINITY);
-  __m128 max4 = _mm_set1_ps(-INFINITY);
-  __m128 bad4 = _mm_setzero_ps();
-  for (; i + 4 <= row.size(); i += 4) {
-    const __m128 x = _mm_loadu_ps(row.data() + i);
-    bad4 = _mm_or_ps(bad4, _mm_or_ps(_mm_cmpunord_ps(x, x), _mm_cmpeq_ps(x, inf)));
-    max4 = _mm_max_ps(max4, x);
-  }
-  bad = _mm_movemask_ps(bad4) != 0;
-  float lanes[4];
-  _mm_storeu_ps(lanes, max4);
-  for (float l : lanes) m = std::max(m, l);
-#endif
-  for (; i < row.size(); ++i) {
-    const float l = row[i];
-    bad = bad || BadLogit(l);
-    m = std::max(m, l);
-  }
-  if (bad) return absl::InvalidArgumentError("logits must not be NaN or +inf");
-  return m;
 }
 
 // In a dense row, a set whose exact members are all this far (in logits) below the row's best
@@ -183,12 +135,8 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
 
 absl::Status CanaryProcessor::CheckHistory(absl::Span<const int32_t> history) const {
   // Only the ids the choice can read: the longest prefix and the look-back before it.
-  const size_t n = std::min(history.size(), kMaxLookbackTokens + kMaxPrefixTokens + kMaxOwnTokens);
-  bool bad = false;
-  for (int32_t id : history.last(n)) bad |= id < 0 || id >= vocab_size_;
-  if (!bad) return absl::OkStatus();
-  for (int32_t id : history.last(n)) TRACEMARK_RETURN_IF_ERROR(CheckId(id, vocab_size_));
-  return absl::OkStatus();
+  return watermark::CheckIds(history.last(std::min(history.size(), kHistoryIds)), vocab_size_,
+                             "history: ");
 }
 
 std::vector<bool> CanaryProcessor::active_sets() const {
@@ -261,7 +209,7 @@ bool CanaryProcessor::Continue(absl::Span<const int32_t> history, CanaryState* s
                                absl::Span<float> logits) {
   if (state == nullptr || !state->busy()) return false;
   const bool on_track =
-      history.size() == state->at_ && !history.empty() && history.back() == state->expect_;
+      state->steps_ == state->at_ && !history.empty() && history.back() == state->expect_;
   if (!on_track || (state->pending_ && !state->force_) || state->next_ >= state->rest_.size()) {
     state->Reset();
     return false;
@@ -282,7 +230,7 @@ bool CanaryProcessor::Continue(absl::Span<const int32_t> history, CanaryState* s
     for (float& l : logits) l = -INFINITY;
     logits[static_cast<size_t>(t)] = 0.0f;
   }
-  state->at_ = history.size() + 1;
+  state->at_ = state->steps_ + 1;
   state->expect_ = t;
   if (state->next_ == state->rest_.size()) state->forcing_ = false, state->pending_ = false;
   if (!state->forcing_) state->Reset();
@@ -340,7 +288,7 @@ bool CanaryProcessor::MoveMass(const Form& form, absl::Span<Slot> slots, const C
   }
   if (multi) {
     state->pending_ = true;
-    state->at_ = history.size() + 1;
+    state->at_ = state->steps_ + 1;
     state->expect_ = target_id;
     state->force_ = key.Uniform(form.set, context) < ratio;
     state->rest_ = form.rest[k];
@@ -353,18 +301,22 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
                                                    absl::Span<const int32_t> history,
                                                    absl::Span<watermark::Candidate> candidates,
                                                    CanaryState* state) const {
-  bool bad = false;
-  for (const auto& c : candidates) {
-    bad |= c.id < 0 || c.id >= vocab_size_ || BadLogit(c.logit);
-  }
-  if (bad) {
-    for (const auto& c : candidates) {
-      TRACEMARK_RETURN_IF_ERROR(CheckId(c.id, vocab_size_));
-      TRACEMARK_RETURN_IF_ERROR(CheckLogit(c.logit));
-    }
-  }
-  if (candidates.empty()) return absl::InvalidArgumentError("empty candidate list");
+  TRACEMARK_RETURN_IF_ERROR(watermark::CheckCandidates(candidates, vocab_size_));
   TRACEMARK_RETURN_IF_ERROR(CheckHistory(history));
+  return SparseChecked(key, history, candidates, state);
+}
+
+int CanaryProcessor::SparseChecked(const CanaryKey* key, absl::Span<const int32_t> history,
+                                   absl::Span<watermark::Candidate> candidates,
+                                   CanaryState* state) const {
+  const int moved = SparseStep(key, history, candidates, state);
+  if (state != nullptr) ++state->steps_;
+  return moved;
+}
+
+int CanaryProcessor::SparseStep(const CanaryKey* key, absl::Span<const int32_t> history,
+                                absl::Span<watermark::Candidate> candidates,
+                                CanaryState* state) const {
   if (key == nullptr) return 0;
   if (Continue(history, state, candidates, {})) return 1;
   Context ctx;
@@ -409,10 +361,16 @@ absl::StatusOr<int> CanaryProcessor::ProcessSparse(const CanaryKey* key,
   return moved;
 }
 
-absl::StatusOr<int> CanaryProcessor::DenseRow(const CanaryKey* key,
-                                              absl::Span<const int32_t> history,
-                                              absl::Span<float> logits, float row_max,
-                                              CanaryState* state) const {
+int CanaryProcessor::DenseChecked(const CanaryKey* key, absl::Span<const int32_t> history,
+                                  absl::Span<float> logits, float row_max,
+                                  CanaryState* state) const {
+  const int moved = DenseStep(key, history, logits, row_max, state);
+  if (state != nullptr) ++state->steps_;
+  return moved;
+}
+
+int CanaryProcessor::DenseStep(const CanaryKey* key, absl::Span<const int32_t> history,
+                               absl::Span<float> logits, float row_max, CanaryState* state) const {
   if (key == nullptr) return 0;
   if (Continue(history, state, {}, logits)) return 1;
   Context ctx;
@@ -450,13 +408,9 @@ absl::StatusOr<int> CanaryProcessor::ProcessDense(const CanaryKey* key,
                                                   absl::Span<const int32_t> history,
                                                   absl::Span<float> logits,
                                                   CanaryState* state) const {
-  if (logits.size() != static_cast<size_t>(vocab_size_)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("logit row has ", logits.size(), " entries, vocabulary is ", vocab_size_));
-  }
-  TRACEMARK_ASSIGN_OR_RETURN(const float row_max, CheckedRowMax(logits));
+  TRACEMARK_ASSIGN_OR_RETURN(const float row_max, watermark::CheckRow(logits, vocab_size_));
   TRACEMARK_RETURN_IF_ERROR(CheckHistory(history));
-  return DenseRow(key, history, logits, row_max, state);
+  return DenseChecked(key, history, logits, row_max, state);
 }
 
 absl::Status CanaryProcessor::ProcessBatch(absl::Span<const CanaryKey* const> keys,
@@ -473,13 +427,14 @@ absl::Status CanaryProcessor::ProcessBatch(absl::Span<const CanaryKey* const> ke
   }
   std::vector<float> row_max(rows);
   for (size_t b = 0; b < rows; ++b) {
-    TRACEMARK_ASSIGN_OR_RETURN(row_max[b], CheckedRowMax(logits.subspan(b * v, v)));
+    TRACEMARK_ASSIGN_OR_RETURN(
+        row_max[b],
+        watermark::CheckRow(logits.subspan(b * v, v), vocab_size_, absl::StrCat("row ", b, ": ")));
     TRACEMARK_RETURN_IF_ERROR(CheckHistory(histories[b]));
   }
   for (size_t b = 0; b < rows; ++b) {
-    TRACEMARK_ASSIGN_OR_RETURN(counts[b],
-                               DenseRow(keys[b], histories[b], logits.subspan(b * v, v), row_max[b],
-                                        states.empty() ? nullptr : states[b]));
+    counts[b] = DenseChecked(keys[b], histories[b], logits.subspan(b * v, v), row_max[b],
+                             states.empty() ? nullptr : states[b]);
   }
   return absl::OkStatus();
 }

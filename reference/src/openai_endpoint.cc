@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "tracemark/canary/canary_key.h"
 #include "tracemark/refmodel/sampling.h"
 #include "tracemark/watermark/digest.h"
 
@@ -183,16 +182,11 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
   if (logprobs) o.top_logprobs = top;
 
   std::optional<watermark::AccountKeys> keys;
-  std::optional<canary::CanaryKey> canary_key;
   if (options_.watermarker != nullptr && account.has_value()) {
     auto k = options_.watermarker->ForAccount(*account);
     if (!k.ok()) return ApiError(500, "server_error", "account keys unavailable");
     keys = std::move(*k);
-    if (options_.canary != nullptr) {
-      canary_key = canary::CanaryKey::FromAccountKeys(*keys);
-      o.canary = options_.canary;
-      o.canary_key = &*canary_key;
-    }
+    o.canary = options_.canary;  // keyed by the account; anonymous requests get none
   }
   auto g = generator_->Generate(prompt, options_.watermarker, keys ? &*keys : nullptr, o);
   if (!g.ok()) {

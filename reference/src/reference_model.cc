@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "tracemark/base/read_file.h"
@@ -115,12 +116,12 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
   if (options.top_logprobs < -1 || options.top_logprobs > 20) {
     return absl::InvalidArgumentError("top_logprobs must be in -1..20");
   }
-  if ((options.canary == nullptr) != (options.canary_key == nullptr)) {
-    return absl::InvalidArgumentError("canary needs both a processor and a key");
+  if (options.canary != nullptr && watermarker == nullptr) {
+    return absl::InvalidArgumentError("canary phrasings need the watermark");
   }
-  if (options.canary != nullptr && options.canary->vocab_size() != vocab) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "canary built for vocabulary ", options.canary->vocab_size(), ", model has ", vocab));
+  std::optional<engine::ServingChain> chain;
+  if (watermarker != nullptr) {
+    TRACEMARK_ASSIGN_OR_RETURN(chain, engine::ServingChain::Create(watermarker, options.canary));
   }
   Generation out;
   out.prompt_ids = prompt_ids;
@@ -128,8 +129,7 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
   std::vector<float> logprobs(static_cast<size_t>(vocab)), raw;
   std::vector<watermark::Candidate> cands;
   std::vector<float> cand_logits;
-  watermark::SequenceState state;
-  canary::CanaryState canary_state;
+  engine::Response response;
   refmodel::SplitMix64 rng(options.seed);
   const float inv_t = static_cast<float>(1.0 / options.temperature);
   for (int step = 0; step < options.max_tokens; ++step) {
@@ -146,16 +146,10 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     for (int32_t id : top) cands.push_back({id, logprobs[static_cast<size_t>(id)]});
     int32_t token = -1;
     const double u = rng.NextDouble();  // drawn every step so runs stay aligned
-    if (options.canary != nullptr) {
+    if (chain) {
       TRACEMARK_ASSIGN_OR_RETURN(
-          int moved, options.canary->ProcessSparse(options.canary_key, history,
-                                                   absl::MakeSpan(cands), &canary_state));
-      out.canary_moves += static_cast<uint64_t>(moved);
-    }
-    if (watermarker != nullptr) {
-      TRACEMARK_ASSIGN_OR_RETURN(
-          watermark::StepResult r,
-          watermarker->ProcessSparse(account, history, absl::MakeSpan(cands), &state));
+          engine::Step r, chain->ProcessSparse(account, history, absl::MakeSpan(cands), &response));
+      out.canary_moves += static_cast<uint64_t>(r.canary_moves);
       out.layer_counts[static_cast<int>(r.layer)]++;
       if (r.token_chosen) {
         token = r.token;

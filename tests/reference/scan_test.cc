@@ -370,12 +370,10 @@ TEST_F(CanaryScanTest, CanaryEvidenceAttributesAccountsAndCohorts) {
   const watermark::Key epoch = *watermark::DeriveEpochKey(Master(), 1);
   auto answer = [&](uint64_t account, uint64_t seed) {
     auto acct = *wm_->ForAccount(account);
-    const canary::CanaryKey key = canary::CanaryKey::FromAccountKeys(acct);
     GenerateOptions opt;
     opt.max_tokens = 300;
     opt.seed = seed;
     opt.canary = proc.get();
-    opt.canary_key = &key;
     ReferenceGenerator gen(model_, tok_);
     const std::string& prefix = suite[seed % suite.size()].prefix;
     auto g = gen.Generate(prefix, wm_.get(), &acct, opt);

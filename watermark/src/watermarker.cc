@@ -34,36 +34,6 @@ struct DenseView {
   float& logit(size_t i) const { return row[i]; }
 };
 
-template <typename View>
-absl::Status ValidateLogits(const View& v, int32_t vocab, absl::string_view where) {
-  if (v.size() == 0) return absl::InvalidArgumentError(absl::StrCat(where, "empty candidate list"));
-  // One branch-free pass (vectorised for dense rows); the slow path only names the culprit.
-  constexpr float kInf = std::numeric_limits<float>::infinity();
-  bool bad = false, any_finite = false;
-  for (size_t i = 0; i < v.size(); ++i) {
-    const float l = v.logit(i);
-    bad |= !(l < kInf);  // NaN or +inf
-    any_finite |= l > -kInf;
-    if constexpr (!View::kIdsAreIndices) bad |= v.id(i) < 0 || v.id(i) >= vocab;
-  }
-  if (bad) {
-    for (size_t i = 0; i < v.size(); ++i) {
-      const int32_t id = v.id(i);
-      if (id < 0 || id >= vocab) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, "token id ", id, " outside the vocabulary [0, ", vocab, ")"));
-      }
-      const float l = v.logit(i);
-      if (!(l < kInf)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, "logit of token ", id, " is ", std::isnan(l) ? "NaN" : "+inf"));
-      }
-    }
-  }
-  if (!any_finite) return absl::InvalidArgumentError(absl::StrCat(where, "every logit is -inf"));
-  return absl::OkStatus();
-}
-
 // Adds `delta` to the logits of the tokens in the list, without a data-dependent branch (the list
 // is a keyed pseudo-random half or quarter of the vocabulary: a branch would mispredict often).
 template <typename View>
@@ -283,11 +253,8 @@ absl::StatusOr<StepResult> Watermarker::ProcessSparse(const AccountKeys* account
                                                       absl::Span<Candidate> candidates,
                                                       SequenceState* state) const {
   TRACEMARK_RETURN_IF_ERROR(CheckAccount(account));
-  const SparseView v{candidates};
-  TRACEMARK_RETURN_IF_ERROR(ValidateLogits(v, config_.vocab_size, ""));
-  const size_t h = static_cast<size_t>(config_.context_width);
-  if (context.size() < h) return StepResult{};
-  return ProcessPosition(*layout_, account, context.data() + context.size() - h, v, state);
+  TRACEMARK_RETURN_IF_ERROR(CheckCandidates(candidates, config_.vocab_size));
+  return SparseChecked(account, context, candidates, state);
 }
 
 absl::StatusOr<StepResult> Watermarker::ProcessDense(const AccountKeys* account,
@@ -295,15 +262,25 @@ absl::StatusOr<StepResult> Watermarker::ProcessDense(const AccountKeys* account,
                                                      absl::Span<float> logits,
                                                      SequenceState* state) const {
   TRACEMARK_RETURN_IF_ERROR(CheckAccount(account));
-  if (logits.size() != static_cast<size_t>(config_.vocab_size)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "logits row has ", logits.size(), " entries, the vocabulary ", config_.vocab_size));
-  }
-  const DenseView v{logits};
-  TRACEMARK_RETURN_IF_ERROR(ValidateLogits(v, config_.vocab_size, ""));
+  TRACEMARK_RETURN_IF_ERROR(CheckRow(logits, config_.vocab_size).status());
+  return DenseChecked(account, context, logits, state);
+}
+
+StepResult Watermarker::SparseChecked(const AccountKeys* account, absl::Span<const int32_t> context,
+                                      absl::Span<Candidate> candidates,
+                                      SequenceState* state) const {
   const size_t h = static_cast<size_t>(config_.context_width);
   if (context.size() < h) return StepResult{};
-  return ProcessPosition(*layout_, account, context.data() + context.size() - h, v, state);
+  return ProcessPosition(*layout_, account, context.data() + context.size() - h,
+                         SparseView{candidates}, state);
+}
+
+StepResult Watermarker::DenseChecked(const AccountKeys* account, absl::Span<const int32_t> context,
+                                     absl::Span<float> logits, SequenceState* state) const {
+  const size_t h = static_cast<size_t>(config_.context_width);
+  if (context.size() < h) return StepResult{};
+  return ProcessPosition(*layout_, account, context.data() + context.size() - h, DenseView{logits},
+                         state);
 }
 
 absl::Status Watermarker::ProcessBatch(absl::Span<const AccountKeys* const> accounts,
@@ -323,9 +300,9 @@ absl::Status Watermarker::ProcessBatch(absl::Span<const AccountKeys* const> acco
     if (absl::Status s = CheckAccount(accounts[row]); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("row ", row, ": ", s.message()));
     }
-    const DenseView v{logits.subspan(row * vocab, vocab)};
-    TRACEMARK_RETURN_IF_ERROR(
-        ValidateLogits(v, config_.vocab_size, absl::StrCat("row ", row, ": ")));
+    TRACEMARK_RETURN_IF_ERROR(CheckRow(logits.subspan(row * vocab, vocab), config_.vocab_size,
+                                       absl::StrCat("row ", row, ": "))
+                                  .status());
   }
   for (size_t row = 0; row < b; ++row) {
     const int32_t* ctx = contexts.data() + row * h;

@@ -50,6 +50,10 @@
 #include "tracemark/tokenizer/tokenizer.h"
 #include "tracemark/watermark/watermarker.h"
 
+namespace tracemark::engine {
+class ServingChain;
+}  // namespace tracemark::engine
+
 namespace tracemark::canary {
 
 // A multi-token member in progress in one response.
@@ -60,9 +64,10 @@ class CanaryState {
 
  private:
   friend class CanaryProcessor;
+  uint64_t steps_ = 0;    // steps this state has followed (the position within the response)
   bool pending_ = false;  // waiting to see whether the member's first token is sampled
   bool forcing_ = false;  // forcing the continuation
-  size_t at_ = 0;         // history length at which `expect_` must be the last id
+  uint64_t at_ = 0;       // the step at which `expect_` must be the last id
   int32_t expect_ = -1;
   bool force_ = false;  // the keyed draw: force the continuation if the first token is sampled
   std::vector<int32_t> rest_;
@@ -71,6 +76,10 @@ class CanaryState {
 
 class CanaryProcessor {
  public:
+  // The most trailing ids of the history a choice reads (the longest prefix and the look-back for
+  // the previous word before it): a history cut to its last kHistoryIds ids gives the same result.
+  static constexpr size_t kHistoryIds = 78;
+
   // `lexicon` is not owned and must outlive the processor.
   static absl::StatusOr<std::unique_ptr<CanaryProcessor>> Create(const Lexicon* lexicon,
                                                                  const tokenizer::Tokenizer& tok);
@@ -125,6 +134,17 @@ class CanaryProcessor {
   // Forces the next continuation token if `state` says so; true when it did.
   static bool Continue(absl::Span<const int32_t> history, CanaryState* state,
                        absl::Span<watermark::Candidate> candidates, absl::Span<float> logits);
+  // The serving chain validates a step once (watermark/logits.h), then calls these; each advances
+  // `state` by one step.
+  friend class engine::ServingChain;
+  int SparseChecked(const CanaryKey* key, absl::Span<const int32_t> history,
+                    absl::Span<watermark::Candidate> candidates, CanaryState* state) const;
+  int DenseChecked(const CanaryKey* key, absl::Span<const int32_t> history,
+                   absl::Span<float> logits, float row_max, CanaryState* state) const;
+  int SparseStep(const CanaryKey* key, absl::Span<const int32_t> history,
+                 absl::Span<watermark::Candidate> candidates, CanaryState* state) const;
+  int DenseStep(const CanaryKey* key, absl::Span<const int32_t> history, absl::Span<float> logits,
+                float row_max, CanaryState* state) const;
   CanaryProcessor() = default;
   absl::Status CheckHistory(absl::Span<const int32_t> history) const;
   bool Applies(const Form& form, absl::Span<const int32_t> history, Context* ctx) const;
@@ -132,8 +152,6 @@ class CanaryProcessor {
   // Forms whose prefix could match the history's end (empty prefix, or last token indexed).
   template <typename Fn>
   void ForEachForm(absl::Span<const int32_t> history, Fn&& fn) const;
-  absl::StatusOr<int> DenseRow(const CanaryKey* key, absl::Span<const int32_t> history,
-                               absl::Span<float> logits, float row_max, CanaryState* state) const;
 
   const Lexicon* lexicon_ = nullptr;
   int32_t vocab_size_ = 0;

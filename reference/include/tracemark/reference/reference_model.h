@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "tracemark/canary/processor.h"
+#include "tracemark/engine/serving_chain.h"
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/tokenizer/tokenizer.h"
 #include "tracemark/watermark/watermarker.h"
@@ -45,16 +46,17 @@ struct GenerateOptions {
   int top_k = 64;            // 0: no limit
   double top_p = 1.0;        // nucleus mass; 1: no truncation
   uint64_t seed = 1;         // engine RNG (sampling where the watermark does not choose)
-  // Canary phrasings (docs/canary.md): applied before the watermark when both are set. Not owned.
+  // Canary phrasings (docs/canary.md), keyed by the account: the serving chain applies them before
+  // the watermark (engine/serving_chain.h). Needs a watermarker; an anonymous request gets none.
+  // Not owned.
   const canary::CanaryProcessor* canary = nullptr;
-  const canary::CanaryKey* canary_key = nullptr;
   // Per-token log-probabilities in Generation::logprobs: -1 for none, else the sampled token's
   // and this many most likely alternatives' (at most 20). They are the model's own distribution,
   // before temperature, truncation and any logit processor (what vLLM reports by default).
   int top_logprobs = -1;
   // An engine's own logit processor, if any: called at each step with the history and the
-  // temperature-scaled log-probabilities (which it may change) before truncation, the canary and
-  // the watermark. Must be thread-safe when generations run concurrently.
+  // temperature-scaled log-probabilities (which it may change) before truncation and the serving
+  // chain. Must be thread-safe when generations run concurrently.
   std::function<void(absl::Span<const int32_t> history, absl::Span<float> logits)> logit_adjust;
 };
 
@@ -90,9 +92,11 @@ class ReferenceGenerator {
   ReferenceGenerator(const refmodel::KneserNeyModel* model, const tokenizer::Tokenizer* tok)
       : model_(model), tok_(tok) {}
 
-  // Samples up to max_tokens after `prompt`. `watermarker` may be null (plain sampling);
-  // `account` may be null (provider layer only). InvalidArgument on bad options or a vocabulary
-  // mismatch between the model and the watermark configuration.
+  // Samples up to max_tokens after `prompt`, each step's top-k/top-p candidates through the
+  // serving chain of `watermarker` and options.canary (engine/serving_chain.h), as an engine
+  // would. `watermarker` may be null (plain sampling); `account` may be null (provider layer
+  // only). InvalidArgument on bad options or a vocabulary mismatch between the model and the
+  // watermark configuration or the canary.
   absl::StatusOr<Generation> Generate(const std::string& prompt,
                                       const watermark::Watermarker* watermarker,
                                       const watermark::AccountKeys* account,

@@ -42,21 +42,22 @@
 #include "tracemark/watermark/config.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/layer.h"
+#include "tracemark/watermark/logits.h"
 
 namespace tracemark::watermark {
 
 class Watermarker;
+}  // namespace tracemark::watermark
+namespace tracemark::engine {
+class ServingChain;
+}  // namespace tracemark::engine
+namespace tracemark::watermark {
 namespace internal {
 class Layout;
 struct KernelParams;
 // The position decisions of `wm` as plain data, for the CUDA kernel (internal; secret).
 const KernelParams& KernelParamsOf(const Watermarker& wm);
 }  // namespace internal
-
-struct Candidate {
-  int32_t id;
-  float logit;
-};
 
 struct StepResult {
   Layer layer = Layer::kNone;
@@ -113,7 +114,13 @@ class Watermarker {
  private:
   friend const internal::KernelParams& internal::KernelParamsOf(const Watermarker& wm);
   Watermarker(Config config, std::unique_ptr<internal::Layout> layout, std::string key_id);
+  // The serving chain validates a step once (logits.h), then calls these.
+  friend class engine::ServingChain;
   absl::Status CheckAccount(const AccountKeys* account) const;
+  StepResult SparseChecked(const AccountKeys* account, absl::Span<const int32_t> context,
+                           absl::Span<Candidate> candidates, SequenceState* state) const;
+  StepResult DenseChecked(const AccountKeys* account, absl::Span<const int32_t> context,
+                          absl::Span<float> logits, SequenceState* state) const;
   Config config_;
   std::unique_ptr<internal::Layout> layout_;
   std::string key_id_;
