@@ -321,7 +321,7 @@ static void TestBatch(const tracemark_watermarker_t* wm, const tracemark_account
   CHECK(memcmp(dense_logits, batch_logits + kVocab, sizeof(float) * kVocab) == 0);
   /* Shapes that disagree with the configuration. */
   CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
-              tracemark_process_batch(wm, NULL, kBatch, contexts, hw + 1, batch_logits, kVocab,
+              tracemark_process_batch(wm, NULL, kBatch, contexts, hw - 1, batch_logits, kVocab,
                                       NULL, batch_results, &err_));
   CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
               tracemark_process_batch(wm, NULL, kBatch, contexts, hw, batch_logits, kVocab - 1,

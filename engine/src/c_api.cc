@@ -1,4 +1,5 @@
-// The C ABI (tracemark/tracemark.h): a thin shell over the C++ library. Each exported function
+// The C ABI (tracemark/tracemark.h): a thin shell over the C++ library; every decode step goes
+// through the serving chain (engine/serving_chain.h). Each exported function
 // checks its handles, calls the C++ API inside Guard() (which turns every exception into a status
 // code) and copies results into plain C structs.
 
@@ -19,8 +20,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "tracemark/base/data_dir.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/canary/lexicon.h"
+#include "tracemark/canary/processor.h"
+#include "tracemark/engine/serving_chain.h"
 #include "tracemark/stats/pvalue.h"
+#include "tracemark/tokenizer/load.h"
 #include "tracemark/tracemark.h"
 #include "tracemark/watermark/account_keys.h"
 #include "tracemark/watermark/config.h"
@@ -38,8 +44,6 @@ using tracemark::watermark::Config;
 using tracemark::watermark::Detector;
 using tracemark::watermark::Key;
 using tracemark::watermark::Layer;
-using tracemark::watermark::SequenceState;
-using tracemark::watermark::StepResult;
 using tracemark::watermark::TextStatistics;
 using tracemark::watermark::Watermarker;
 
@@ -51,14 +55,18 @@ struct tracemark_key_t {
 struct tracemark_config_t {
   Config config;
 };
+// The chain's stages, owned here; the chain itself only points at them.
 struct tracemark_watermarker_t {
   std::unique_ptr<Watermarker> rep;
+  std::unique_ptr<tracemark::tokenizer::Tokenizer> tokenizer;  // canaries only
+  std::unique_ptr<tracemark::canary::CanaryProcessor> canary;  // null: no canaries
+  tracemark::engine::ServingChain chain;
 };
 struct tracemark_account_t {
   AccountKeys keys;
 };
 struct tracemark_sequence_t {
-  SequenceState state;
+  tracemark::engine::Response state;
 };
 struct tracemark_detector_t {
   std::unique_ptr<Detector> rep;
@@ -158,7 +166,7 @@ void CopyHex(const std::string& hex, char* out, size_t size) {
   out[n] = '\0';
 }
 
-void ToC(const StepResult& r, tracemark_step_result* out) {
+void ToC(const tracemark::engine::Step& r, tracemark_step_result* out) {
   out->layer = static_cast<int32_t>(r.layer);
   out->token_chosen = r.token_chosen ? 1 : 0;
   out->token = r.token;
@@ -329,6 +337,24 @@ void tracemark_config_destroy(tracemark_config_t* config) { delete config; }
 
 // ---- Watermarking ----
 
+namespace {
+
+// A watermarker handle over `wm` and, when `tokenizer` is set, canary phrasings over the built-in
+// lexicon with that tokenizer.
+absl::StatusOr<tracemark_watermarker_t*> NewWatermarker(
+    std::unique_ptr<Watermarker> wm, std::unique_ptr<tracemark::tokenizer::Tokenizer> tokenizer) {
+  std::unique_ptr<tracemark::canary::CanaryProcessor> canary;
+  if (tokenizer != nullptr) {
+    TRACEMARK_ASSIGN_OR_RETURN(canary, tracemark::canary::CanaryProcessor::Create(
+                                           &tracemark::canary::Lexicon::BuiltIn(), *tokenizer));
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(tracemark::engine::ServingChain chain,
+                             tracemark::engine::ServingChain::Create(wm.get(), canary.get()));
+  return new tracemark_watermarker_t{std::move(wm), std::move(tokenizer), std::move(canary), chain};
+}
+
+}  // namespace
+
 tracemark_status tracemark_watermarker_create(const tracemark_key_t* epoch_key,
                                               const tracemark_config_t* config,
                                               tracemark_watermarker_t** out, char** errptr) {
@@ -338,9 +364,37 @@ tracemark_status tracemark_watermarker_create(const tracemark_key_t* epoch_key,
     if (config == nullptr) return Null("tracemark_watermarker_create", "config");
     TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<Watermarker> wm,
                                Watermarker::Create(epoch_key->key, config->config));
-    *out = new tracemark_watermarker_t{std::move(wm)};
+    TRACEMARK_ASSIGN_OR_RETURN(*out, NewWatermarker(std::move(wm), nullptr));
     return absl::OkStatus();
   });
+}
+
+tracemark_status tracemark_watermarker_create_with_canary(
+    const tracemark_key_t* epoch_key, const tracemark_config_t* config, const char* tokenizer,
+    const char* data_dir, tracemark_watermarker_t** out, char** errptr) {
+  static constexpr char kFn[] = "tracemark_watermarker_create_with_canary";
+  return Guard(errptr, [&]() -> absl::Status {
+    TRACEMARK_RETURN_IF_ERROR(CheckOut(kFn, out));
+    if (epoch_key == nullptr) return Null(kFn, "epoch_key");
+    if (config == nullptr) return Null(kFn, "config");
+    if (tokenizer == nullptr) return Null(kFn, "tokenizer");
+    TRACEMARK_ASSIGN_OR_RETURN(
+        std::unique_ptr<tracemark::tokenizer::Tokenizer> tok,
+        tracemark::tokenizer::LoadTokenizer(
+            tokenizer, tracemark::base::DataDir(data_dir == nullptr ? "" : data_dir)));
+    TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<Watermarker> wm,
+                               Watermarker::Create(epoch_key->key, config->config));
+    TRACEMARK_ASSIGN_OR_RETURN(*out, NewWatermarker(std::move(wm), std::move(tok)));
+    return absl::OkStatus();
+  });
+}
+
+int tracemark_watermarker_has_canary(const tracemark_watermarker_t* wm) {
+  return wm != nullptr && wm->canary != nullptr ? 1 : 0;
+}
+
+size_t tracemark_watermarker_history_width(const tracemark_watermarker_t* wm) {
+  return wm == nullptr ? 0 : wm->chain.history_width();
 }
 
 void tracemark_watermarker_destroy(tracemark_watermarker_t* wm) { delete wm; }
@@ -395,8 +449,9 @@ tracemark_status tracemark_process_sparse(const tracemark_watermarker_t* wm,
     // Same layout (static_asserts above): the C++ API works on the caller's array in place.
     const absl::Span<Candidate> cpp(reinterpret_cast<Candidate*>(cands.data()), cands.size());
     TRACEMARK_ASSIGN_OR_RETURN(
-        StepResult r, wm->rep->ProcessSparse(account == nullptr ? nullptr : &account->keys, ctx,
-                                             cpp, seq == nullptr ? nullptr : &seq->state));
+        tracemark::engine::Step r,
+        wm->chain.ProcessSparse(account == nullptr ? nullptr : &account->keys, ctx, cpp,
+                                seq == nullptr ? nullptr : &seq->state));
     ToC(r, out);
     return absl::OkStatus();
   });
@@ -415,8 +470,9 @@ tracemark_status tracemark_process_dense(const tracemark_watermarker_t* wm,
                                CheckedSpan(kFn, "context", context, context_len));
     TRACEMARK_ASSIGN_OR_RETURN(absl::Span<float> row, CheckedSpan(kFn, "logits", logits, vocab));
     TRACEMARK_ASSIGN_OR_RETURN(
-        StepResult r, wm->rep->ProcessDense(account == nullptr ? nullptr : &account->keys, ctx, row,
-                                            seq == nullptr ? nullptr : &seq->state));
+        tracemark::engine::Step r,
+        wm->chain.ProcessDense(account == nullptr ? nullptr : &account->keys, ctx, row,
+                               seq == nullptr ? nullptr : &seq->state));
     ToC(r, out);
     return absl::OkStatus();
   });
@@ -432,12 +488,12 @@ tracemark_status tracemark_process_batch(const tracemark_watermarker_t* wm,
   return Guard(errptr, [&]() -> absl::Status {
     if (wm == nullptr) return Null(kFn, "wm");
     const Config& config = wm->rep->config();
-    if (context_width != static_cast<size_t>(config.context_width) ||
+    if (context_width < wm->chain.history_width() ||
         vocab != static_cast<size_t>(config.vocab_size)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(kFn, ": context_width ", context_width, " and vocab ", vocab,
-                       " must equal the configuration's h = ", config.context_width,
-                       " and vocab = ", config.vocab_size));
+      return absl::InvalidArgumentError(absl::StrCat(
+          kFn, ": context_width ", context_width, " must be at least ", wm->chain.history_width(),
+          " (tracemark_watermarker_history_width) and vocab ", vocab,
+          " must equal the configuration's ", config.vocab_size));
     }
     if (batch > 0 && (batch > SIZE_MAX / vocab || batch > SIZE_MAX / (context_width + 1))) {
       return absl::InvalidArgumentError(absl::StrCat(kFn, ": batch ", batch, " is too large"));
@@ -454,15 +510,16 @@ tracemark_status tracemark_process_batch(const tracemark_watermarker_t* wm,
         if (accounts[b] != nullptr) accts[b] = &accounts[b]->keys;
       }
     }
-    std::vector<SequenceState*> seqs;
+    std::vector<tracemark::engine::Response*> seqs;
     if (states != nullptr) {
       seqs.resize(batch);
       for (size_t b = 0; b < batch; ++b) {
         seqs[b] = states[b] == nullptr ? nullptr : &states[b]->state;
       }
     }
-    std::vector<StepResult> r(batch);
-    TRACEMARK_RETURN_IF_ERROR(wm->rep->ProcessBatch(accts, ctx, rows, seqs, absl::MakeSpan(r)));
+    std::vector<tracemark::engine::Step> r(batch);
+    TRACEMARK_RETURN_IF_ERROR(
+        wm->chain.ProcessBatch(accts, ctx, context_width, rows, seqs, absl::MakeSpan(r)));
     for (size_t b = 0; b < batch; ++b) ToC(r[b], &out[b]);
     return absl::OkStatus();
   });

@@ -1,9 +1,9 @@
 /* The C ABI of tracemark (libtracemark): watermark tokens in a serving engine's sampling loop and
  * detect the watermark in text, from C or any language with a C foreign-function interface.
  *
- * A thin shell over the C++ library (the headers in tracemark/watermark/), in the manner of
- * leveldb's c.h: opaque handles, plain structs for results, and integer status codes equal to
- * absl::StatusCode. No C++ exception ever crosses this interface.
+ * A thin shell over the C++ library (the serving chain of tracemark/engine/ and the headers in
+ * tracemark/watermark/), in the manner of leveldb's c.h: opaque handles, plain structs for results,
+ * and integer status codes equal to absl::StatusCode. No C++ exception ever crosses this interface.
  *
  * Errors. A fallible function returns a tracemark_status: TRACEMARK_OK (0) on success, otherwise
  * one of the codes below. Its last parameter is `char** errptr`; on failure, when errptr is not
@@ -177,6 +177,21 @@ TRACEMARK_EXPORT tracemark_status tracemark_watermarker_create(const tracemark_k
                                                                const tracemark_config_t* config,
                                                                tracemark_watermarker_t** out,
                                                                char** errptr);
+/* The same with canary phrasings (docs/canary.md): at every step, before the watermark layers, the
+ * account's keyed choice among interchangeable phrasings over the built-in lexicon, as
+ * `tracemark generate --canary` does. `tokenizer` names the serving model's tokenizer as the CLI
+ * does ("tiktoken:cl100k_base", "hf:qwen3", "hf:/path/tokenizer.json", "spm:/path/x.model");
+ * built-in files are looked up under `data_dir` (NULL: $TRACEMARK_DATA_DIR, else ./data). Its
+ * vocabulary must equal the configuration's (INVALID_ARGUMENT); NOT_FOUND when its files are
+ * absent. Anonymous steps (account NULL) get no canary. */
+TRACEMARK_EXPORT tracemark_status tracemark_watermarker_create_with_canary(
+    const tracemark_key_t* epoch_key, const tracemark_config_t* config, const char* tokenizer,
+    const char* data_dir, tracemark_watermarker_t** out, char** errptr);
+/* 1 when the watermarker applies canary phrasings, else 0 (also for NULL). */
+TRACEMARK_EXPORT int tracemark_watermarker_has_canary(const tracemark_watermarker_t* wm);
+/* The number of trailing ids of the history a step reads: h without canaries, at least 78 with
+ * them. tracemark_process_batch's context_width must be at least this (0 for NULL). */
+TRACEMARK_EXPORT size_t tracemark_watermarker_history_width(const tracemark_watermarker_t* wm);
 TRACEMARK_EXPORT void tracemark_watermarker_destroy(tracemark_watermarker_t* wm);
 
 /* The keys and codewords of one account, derived once per request (INVALID_ARGUMENT when the id
@@ -191,19 +206,22 @@ TRACEMARK_EXPORT tracemark_status tracemark_account_key_id(const tracemark_accou
                                                            char* out, char** errptr);
 TRACEMARK_EXPORT void tracemark_account_destroy(tracemark_account_t* account);
 
-/* The contexts already seen in one response (so that distortion-free schemes never repeat a keyed
- * choice). NULL when out of memory. */
+/* The state of one response: the contexts already seen (so that distortion-free schemes never
+ * repeat a keyed choice) and the canary member in progress. NULL when out of memory. */
 TRACEMARK_EXPORT tracemark_sequence_t* tracemark_sequence_create(void);
 /* Forgets every context, for reuse by the next response. NULL is allowed. */
 TRACEMARK_EXPORT void tracemark_sequence_reset(tracemark_sequence_t* seq);
 TRACEMARK_EXPORT void tracemark_sequence_destroy(tracemark_sequence_t* seq);
 
-/* One decode step over a sparse candidate list (after temperature and top-k/top-p), cost O(n).
- * `context` holds the ids preceding the position (prompt included; only the last h are used);
- * `account` may be NULL (anonymous: account positions are left alone); `seq` may be NULL (repeated
- * contexts are then watermarked like any other). Bias schemes add their bias to the logits;
- * sampling schemes pick the token (out->token_chosen) and set every other logit to -INFINITY.
- * NaN or +inf logits, ids outside [0, vocab) or an empty list are INVALID_ARGUMENT, with nothing
+/* One decode step over a sparse candidate list (after temperature and top-k/top-p), cost O(n),
+ * through the serving chain: the canary choice (when the watermarker has canaries and the step an
+ * account), then the watermark layers. `context` holds the ids preceding the position (prompt
+ * included; only the last tracemark_watermarker_history_width() are read); `account` may be NULL
+ * (anonymous: account positions and canaries are left alone); `seq` may be NULL (repeated
+ * contexts are then watermarked like any other, and a canary member of several tokens is not
+ * used). Bias schemes add their bias to the logits; sampling schemes pick the token
+ * (out->token_chosen) and set every other logit to -INFINITY. NaN or +inf logits, every logit
+ * -INFINITY, ids outside [0, vocab) or an empty list are INVALID_ARGUMENT, with nothing
  * modified. */
 TRACEMARK_EXPORT tracemark_status tracemark_process_sparse(
     const tracemark_watermarker_t* wm, const tracemark_account_t* account, const int32_t* context,
@@ -217,9 +235,10 @@ tracemark_process_dense(const tracemark_watermarker_t* wm, const tracemark_accou
                         const int32_t* context, size_t context_len, float* logits, size_t vocab,
                         tracemark_sequence_t* seq, tracemark_step_result* out, char** errptr);
 
-/* `batch` rows at once. Row b has the context contexts[b*h .. b*h+h) (the last h ids, oldest first,
- * h = context_width, which must equal the configuration's; a negative id marks a context too short
- * to use), the logits logits[b*vocab .. b*vocab+vocab), the account accounts[b] and the state
+/* `batch` rows at once. Row b has the context contexts[b*w .. b*w+w) (its last w ids, oldest first,
+ * w = context_width, at least tracemark_watermarker_history_width(); negative ids mark positions
+ * before the start of a short history, and only the ids after the last negative one are used),
+ * the logits logits[b*vocab .. b*vocab+vocab), the account accounts[b] and the state
  * states[b]. `accounts` may be NULL (all anonymous) and so may its entries; `states` may be NULL
  * (no states) and so may its entries. Results go to results[0 .. batch). Every row is validated
  * before any is modified. */
