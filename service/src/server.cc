@@ -1,35 +1,30 @@
+// VerifierServer: the gRPC handlers of tracemark.v1.Verifier, and Start, which assembles the
+// server from its parts: admission (admission.h), inputs and uploads (uploads.h), the running
+// scans (live_scans.h), the worker pool (workers.h) and the start-up checks (startup.h).
 #include "tracemark/service/server.h"
 
-#include <dlfcn.h>
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <sodium.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
-#include <thread>
+#include <string>
 #include <utility>
+#include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "admission.h"
 #include "convert.h"
 #include "grpc_logs.h"
-#include "tracemark/base/file_io.h"
-#include "tracemark/base/read_file.h"
+#include "live_scans.h"
+#include "nlohmann/json.hpp"
+#include "server_common.h"
+#include "startup.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/detect/scan_job.h"
 #include "tracemark/evidence/envelope.h"
@@ -37,231 +32,50 @@
 #include "tracemark/service/access.h"
 #include "tracemark/service/job_store.h"
 #include "tracemark/v1/verifier.grpc.pb.h"
-#include "tracemark/watermark/digest.h"
+#include "uploads.h"
+#include "workers.h"
 
 namespace tracemark::service {
 namespace {
 
-namespace fs = std::filesystem;
 namespace v1 = tracemark::v1;
 using nlohmann::json;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  randombytes_buf(raw.data(), raw.size());
-  std::string hex(2 * bytes + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()),
-                 raw.size());
-  hex.pop_back();
-  return hex;
-}
-
-// A failed write of an upload, with the system's reason when there is one (a full disk is
-// ResourceExhausted: the client may retry later or elsewhere).
-absl::Status UploadError(const std::string& name) {
-  const std::string what = absl::StrCat("cannot store upload '", name, "'");
-  return errno != 0 ? base::ErrnoStatus(errno, what) : absl::UnavailableError(what);
-}
-
-// Makes a written file (or directory) durable.
-absl::Status SyncPath(const fs::path& p, bool directory) {
-  const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot open ", p.string()));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return absl::UnavailableError(absl::StrCat("cannot sync ", p.string()));
+// The bounds on a ScanRequest's own fields.
+absl::Status CheckRequestFields(const v1::ScanRequest& req) {
+  if (req.request_id().size() > 128) {
+    return absl::InvalidArgumentError("request_id is longer than 128 bytes");
+  }
+  if (req.label().size() > 1024) return absl::InvalidArgumentError("label is over 1024 bytes");
   return absl::OkStatus();
 }
 
-bool IsLoopback(const std::string& listen) {
-  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
-         absl::StartsWith(listen, "[::1]:");
-}
-
-// Names each of a report's inputs as the client gave it (the job spec's "files"): an upload by
-// its uploaded name, a file under a server path by that path; the path the server read stays
-// beside it (the report's "path").
-void NameInputs(const json& files, json* inputs) {
-  for (json& in : *inputs) {
-    const std::string path = in.value("path", "");
-    for (const json& f : files) {
-      const std::string stored = f.value("path", "");
-      if (stored.empty() || path.compare(0, stored.size(), stored) != 0) continue;
-      if (path.size() == stored.size()) {
-        in["name"] = f.value("name", path);
-        break;
-      }
-      if (path[stored.size()] == '/') {  // a file under a server-path directory
-        in["name"] = f.value("name", stored) + path.substr(stored.size());
-        break;
-      }
-    }
-  }
-}
-
-// A valid upload name: a plain file name, printable, no path.
-bool PlainFileName(const std::string& n) {
-  if (n.empty() || n.size() > 255 || n == "." || n == "..") return false;
-  for (unsigned char c : n) {
-    if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
-
-// gRPC's reflection library registers its server plugin when it is loaded, for every server the
-// process builds from then on; so it is not linked, and loaded only when --reflection asks.
-absl::Status LoadReflection() {
-  std::string version = grpc::Version();  // "1.51.1"
-  version = version.substr(0, version.rfind('.'));
-  const std::string names[] = {"libgrpc++_reflection.so." + version, "libgrpc++_reflection.so"};
-  std::string tried;
-  for (const std::string& name : names) {
-    if (dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL) != nullptr) return absl::OkStatus();
-    const char* why = dlerror();
-    absl::StrAppend(&tried, " ", name, " (", why != nullptr ? why : "?", ")");
-  }
-  return absl::UnavailableError(
-      absl::StrCat("--reflection: cannot load gRPC's reflection "
-                   "library (install libgrpc++1.51); tried:",
-                   tried));
-}
-
-bool LowerHex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-// Calls in progress, server-wide and per client; an Admission holds one slot of each.
-class Limiter {
- public:
-  Limiter(int total, int per_client) : total_limit_(total), per_client_limit_(per_client) {}
-
-  class Admission {
-   public:
-    Admission() = default;
-    Admission(Limiter* l, std::string client) : limiter_(l), client_(std::move(client)) {}
-    Admission(Admission&& o) noexcept
-        : limiter_(std::exchange(o.limiter_, nullptr)), client_(std::move(o.client_)) {}
-    Admission& operator=(Admission&&) = delete;
-    ~Admission() {
-      if (limiter_ != nullptr) limiter_->Release(client_);
-    }
-
-   private:
-    Limiter* limiter_ = nullptr;
-    std::string client_;
-  };
-
-  absl::StatusOr<Admission> Admit(const std::string& client) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (total_ >= total_limit_) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("server busy: ", total_limit_, " calls in progress; retry later"));
-    }
-    int& mine = per_client_[client];
-    if (mine >= per_client_limit_) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "client '", client, "' has ", per_client_limit_, " calls in progress; retry later"));
-    }
-    ++mine;
-    ++total_;
-    return Admission(this, client);
-  }
-
- private:
-  void Release(const std::string& client) {
-    std::lock_guard<std::mutex> lock(mu_);
-    --total_;
-    auto it = per_client_.find(client);
-    if (--it->second == 0) per_client_.erase(it);
-  }
-  std::mutex mu_;
-  const int total_limit_, per_client_limit_;
-  int total_ = 0;
-  absl::flat_hash_map<std::string, int> per_client_;
-};
-
-// What a running scan shares with the calls that look at it.
-struct Live {
-  detect::ScanProgress progress;
-  std::atomic<bool> cancel{false};
-};
-
 }  // namespace
 
+// The server's state, and the handlers of its calls. Each handler enters (authentication, role,
+// admission) before it reads the store; a handler's status is the absl status of its first
+// failure, as ToGrpc maps it.
 struct VerifierServer::Impl final : public v1::Verifier::Service {
-  ServerOptions opt;
-  watermark::Key master;
-  std::optional<evidence::EnvelopeSigner> signer;
-  AccessTokens tokens;
-  std::unique_ptr<JobStore> store;
-  Limiter limiter;
-  KeysInfo keys;
-  fs::path files_dir;
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-  int requeued = 0;
-
-  // Live state of running scans, and a version that changes on every event watchers care about.
-  std::mutex mu;
-  std::condition_variable changed;
-  uint64_t version = 0;
-  absl::flat_hash_map<std::string, std::shared_ptr<Live>> live;
-  SummaryCache summaries;
-  detect::TokenizerCache tokenizers;
-  bool stopping = false;
-  std::vector<std::thread> workers;
-  std::once_flag shutdown_once;
-  std::mutex wait_mu;
-  std::condition_variable stopped_cv;
-  bool stopped = false;
-
   Impl(const ServerOptions& o, watermark::Key m, AccessTokens t)
       : opt(o),
+        log(o.quiet),
         master(std::move(m)),
         tokens(std::move(t)),
-        limiter(o.max_inflight, o.per_client_inflight) {}
+        limiter(o.max_inflight, o.per_client_inflight),
+        uploads(o) {}
 
-  void Log(const std::string& line) {
-    if (!opt.quiet) std::fprintf(stderr, "tracemark serve: %s\n", line.c_str());
-  }
-
-  void Bump() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      ++version;
-    }
-    changed.notify_all();
-  }
-
-  // Authenticates the call and admits it; `needed` is the role the call requires.
   absl::StatusOr<std::pair<Client, Limiter::Admission>> Enter(grpc::ServerContext* ctx, Role needed,
                                                               std::string_view what) {
-    const auto& md = ctx->client_metadata();
-    const auto it = md.find("authorization");
-    const std::string_view header = it == md.end()
-                                        ? std::string_view()
-                                        : std::string_view(it->second.data(), it->second.size());
-    TRACEMARK_ASSIGN_OR_RETURN(Client c, tokens.Authenticate(header));
-    TRACEMARK_RETURN_IF_ERROR(Require(c, needed, what));
-    TRACEMARK_ASSIGN_OR_RETURN(Limiter::Admission a, limiter.Admit(c.name));
-    return std::make_pair(std::move(c), std::move(a));
+    return service::Enter(*ctx, tokens, &limiter, needed, what);
   }
 
   // The reply for `job`, with live progress while it runs.
   v1::Scan Describe(const JobRecord& job, bool with_result) {
     v1::Scan s = ToProto(job, &summaries);
     if (job.state == JobState::kRunning) {
-      std::lock_guard<std::mutex> lock(mu);
-      const auto it = live.find(job.id);
-      if (it != live.end()) SetProgress(it->second->progress, s.mutable_progress());
+      if (std::optional<detect::ScanProgress> p = live.Progress(job.id)) {
+        SetProgress(*p, s.mutable_progress());
+      }
     }
     if (with_result) s.set_result_json(job.result);
     return s;
@@ -277,11 +91,10 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     if (!in->Read(&msg) || !msg.has_request()) {
       return ToGrpc(absl::InvalidArgumentError("the first message must be a ScanRequest"));
     }
-    const std::string staging = absl::StrCat("u-", RandomHex(8));
+    const std::string staging = Uploads::NewStaging();
     absl::StatusOr<JobRecord> job = Submit(ctx, entered->first, msg.request(), in, staging);
     if (!job.ok()) {
-      std::error_code ec;
-      fs::remove_all(files_dir / staging, ec);
+      uploads.Discard(staging);
       if (ctx->IsCancelled()) {
         return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                             "the call ended before the upload");
@@ -292,73 +105,71 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     return grpc::Status::OK;
   }
 
+  // Checks the request, receives its uploads into `staging` and queues its job; a resubmission
+  // (same client, same request id) gets its scan back before anything else: no upload is stored
+  // again, and a full queue does not refuse it.
   absl::StatusOr<JobRecord> Submit(grpc::ServerContext* ctx, const Client& client,
                                    const v1::ScanRequest& req,
                                    grpc::ServerReader<v1::SubmitScanRequest>* in,
                                    const std::string& staging) {
-    if (req.request_id().size() > 128) {
-      return absl::InvalidArgumentError("request_id is longer than 128 bytes");
-    }
-    if (req.label().size() > 1024) return absl::InvalidArgumentError("label is over 1024 bytes");
-    // A resubmission (same client, same request id) gets its scan back before anything else:
-    // no upload is stored again, and a full queue does not refuse it.
+    TRACEMARK_RETURN_IF_ERROR(CheckRequestFields(req));
     TRACEMARK_ASSIGN_OR_RETURN(std::optional<JobRecord> existing,
                                store->FindRequest(client.name, req.request_id()));
     if (existing.has_value()) return *std::move(existing);
     TRACEMARK_ASSIGN_OR_RETURN(detect::ScanJobSpec spec, FromProto(req.parameters()));
+    TRACEMARK_RETURN_IF_ERROR(CheckEpochs(spec));
+    TRACEMARK_RETURN_IF_ERROR(CheckQueueRoom());
+    json files = json::array();
+    TRACEMARK_RETURN_IF_ERROR(uploads.AddServerPaths(req, &spec, &files));
+    TRACEMARK_RETURN_IF_ERROR(uploads.CheckDeclared(req));
+    TRACEMARK_RETURN_IF_ERROR(CheckParameters(req, spec));
+    TRACEMARK_RETURN_IF_ERROR(uploads.Receive(ctx, req, in, staging, &spec, &files));
+    TRACEMARK_RETURN_IF_ERROR(spec.Validate());
+    return Queue(client, req, spec, files, staging);
+  }
+
+  // InvalidArgument for an epoch the server does not hold.
+  absl::Status CheckEpochs(const detect::ScanJobSpec& spec) const {
     for (uint32_t e : spec.epochs) {
       if (std::find(opt.epochs.begin(), opt.epochs.end(), e) == opt.epochs.end()) {
         return absl::InvalidArgumentError(
             absl::StrCat("epoch ", e, " is not among the server's epochs (GetKeys lists them)"));
       }
     }
-    TRACEMARK_ASSIGN_OR_RETURN(const uint64_t queued, QueuedCount());
+    return absl::OkStatus();
+  }
+
+  // ResourceExhausted when max_queued scans wait already.
+  absl::Status CheckQueueRoom() {
+    TRACEMARK_ASSIGN_OR_RETURN(std::vector<uint64_t> counts, store->CountByState());
+    const uint64_t queued = counts[static_cast<size_t>(JobState::kQueued)];
     if (queued >= opt.max_queued) {
       return absl::ResourceExhaustedError(
           absl::StrCat(queued, " scans are waiting already; retry later"));
     }
-    json files = json::array();
-    for (const std::string& p : req.server_paths()) {
-      TRACEMARK_ASSIGN_OR_RETURN(std::string path, ServerPath(p));
-      spec.inputs.push_back(path);
-      files.push_back({{"name", p}, {"path", path}, {"seen_in", false}});
-    }
-    for (const std::string& p : req.seen_in_server_paths()) {
-      TRACEMARK_ASSIGN_OR_RETURN(std::string path, ServerPath(p));
-      spec.seen_in.push_back(path);
-      files.push_back({{"name", p}, {"path", path}, {"seen_in", true}});
-    }
-    if (req.uploads_size() > 1000) return absl::InvalidArgumentError("more than 1000 uploads");
-    uint64_t total = 0;
-    for (const v1::UploadedFile& u : req.uploads()) {
-      if (!PlainFileName(u.name())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("upload name '", u.name(), "' is not a plain file name"));
-      }
-      if (!u.sha256().empty() && !LowerHex64(u.sha256())) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "upload '", u.name(), "': sha256 must be 64 lowercase hex digits, or empty"));
-      }
-      total += u.size();
-      if (total > opt.max_upload_bytes || u.size() > opt.max_upload_bytes) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "the uploads exceed the server's limit of ", opt.max_upload_bytes, " bytes"));
-      }
-    }
+    return absl::OkStatus();
+  }
+
+  // The scan has an input, and its parameters hold (tokenizer, watermark, lexicon), before any
+  // bytes are taken: the uploads are inputs not yet named.
+  absl::Status CheckParameters(const v1::ScanRequest& req, const detect::ScanJobSpec& spec) {
     if (spec.inputs.empty() &&
         std::none_of(req.uploads().begin(), req.uploads().end(),
                      [](const v1::UploadedFile& u) { return !u.seen_in(); })) {
       return absl::InvalidArgumentError("a scan needs at least one input (server path or upload)");
     }
-    {  // the parameters, before any bytes are taken (the uploads are inputs not yet named)
-      detect::ScanJobSpec check = spec;
-      check.data_dir = opt.data_dir;
-      detect::ScanJobControl control;
-      control.tokenizers = &tokenizers;
-      TRACEMARK_RETURN_IF_ERROR(detect::CheckScanParameters(check, control));
-    }
-    TRACEMARK_RETURN_IF_ERROR(ReceiveUploads(ctx, req, in, staging, &spec, &files));
-    TRACEMARK_RETURN_IF_ERROR(spec.Validate());
+    detect::ScanJobSpec check = spec;
+    check.data_dir = opt.data_dir;
+    detect::ScanJobControl control;
+    control.tokenizers = &tokenizers;
+    return detect::CheckScanParameters(check, control);
+  }
+
+  // Stores the job; a concurrent retry of the same request gets the first one's job, and its
+  // own uploads are discarded.
+  absl::StatusOr<JobRecord> Queue(const Client& client, const v1::ScanRequest& req,
+                                  const detect::ScanJobSpec& spec, const json& files,
+                                  const std::string& staging) {
     JobRecord job;
     job.owner = client.name;
     job.request_id = req.request_id();
@@ -370,124 +181,13 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     job.created_ms = NowMs();
     TRACEMARK_ASSIGN_OR_RETURN(CreatedJob c, store->Create(std::move(job)));
     if (!c.created) {
-      std::error_code ec;
-      fs::remove_all(files_dir / staging, ec);  // a retry: the first upload is the job's
+      uploads.Discard(staging);  // a retry: the first upload is the job's
     } else {
-      Log(absl::StrCat(c.job.id, " queued for ", client.name,
+      log(absl::StrCat(c.job.id, " queued for ", client.name,
                        c.job.label.empty() ? "" : absl::StrCat(" (", c.job.label, ")")));
     }
-    Bump();
+    live.Bump();
     return c.job;
-  }
-
-  absl::StatusOr<uint64_t> QueuedCount() {
-    TRACEMARK_ASSIGN_OR_RETURN(std::vector<uint64_t> counts, store->CountByState());
-    return counts[static_cast<size_t>(JobState::kQueued)];
-  }
-
-  // A server-side input: must exist and lie under one of the inputs roots.
-  absl::StatusOr<std::string> ServerPath(const std::string& p) {
-    if (opt.inputs_roots.empty()) {
-      return absl::PermissionDeniedError(
-          "this server takes no server-side paths (start it with --inputs-root)");
-    }
-    std::error_code ec;
-    const fs::path real = fs::canonical(p, ec);
-    if (ec) return absl::NotFoundError(absl::StrCat("server path '", p, "' does not exist"));
-    for (const std::string& root : opt.inputs_roots) {
-      const fs::path r = fs::canonical(root, ec);
-      if (ec) continue;
-      const auto mismatch = std::mismatch(r.begin(), r.end(), real.begin(), real.end());
-      if (mismatch.first == r.end()) return real.string();
-    }
-    return absl::PermissionDeniedError(
-        absl::StrCat("server path '", p, "' is not under an inputs root of this server"));
-  }
-
-  absl::Status ReceiveUploads(grpc::ServerContext* ctx, const v1::ScanRequest& req,
-                              grpc::ServerReader<v1::SubmitScanRequest>* in,
-                              const std::string& staging, detect::ScanJobSpec* spec, json* files) {
-    const fs::path dir = files_dir / staging;
-    if (req.uploads_size() > 0) {
-      std::error_code ec;
-      fs::create_directories(dir, ec);
-      if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", dir.string()));
-    }
-    std::vector<fs::path> paths;
-    for (int i = 0; i < req.uploads_size(); ++i) {
-      paths.push_back(dir / absl::StrFormat("%04d-%s", i, req.uploads(i).name()));
-    }
-    int current = 0;
-    uint64_t written = 0;
-    std::ofstream out;
-    auto open_next = [&]() -> absl::Status {
-      while (current < req.uploads_size()) {
-        errno = 0;
-        out = std::ofstream(paths[current], std::ios::binary | std::ios::trunc);
-        if (!out) return UploadError(req.uploads(current).name());
-        if (req.uploads(current).size() > 0) return absl::OkStatus();
-        out.close();  // an empty file is complete as soon as it exists
-        ++current;
-      }
-      return absl::OkStatus();
-    };
-    TRACEMARK_RETURN_IF_ERROR(open_next());
-    v1::SubmitScanRequest msg;
-    while (in->Read(&msg)) {
-      if (ctx->IsCancelled()) return absl::DeadlineExceededError("the call was cancelled");
-      if (!msg.has_chunk()) {
-        return absl::InvalidArgumentError("only InputChunks may follow the ScanRequest");
-      }
-      const v1::InputChunk& ch = msg.chunk();
-      if (current >= req.uploads_size() || ch.file() != static_cast<uint32_t>(current)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("a chunk for upload ", ch.file(), " arrived while upload ", current,
-                         " was expected (uploads are sent whole, in the declared order)"));
-      }
-      const uint64_t size = req.uploads(current).size();
-      if (written + ch.data().size() > size) {
-        return absl::InvalidArgumentError(absl::StrCat("upload '", req.uploads(current).name(),
-                                                       "' is longer than its declared ", size,
-                                                       " bytes"));
-      }
-      errno = 0;
-      out.write(ch.data().data(), static_cast<std::streamsize>(ch.data().size()));
-      if (!out) return UploadError(req.uploads(current).name());
-      written += ch.data().size();
-      if (written == size) {
-        out.close();
-        if (!out) return UploadError(req.uploads(current).name());
-        ++current;
-        written = 0;
-        TRACEMARK_RETURN_IF_ERROR(open_next());
-      }
-    }
-    if (ctx->IsCancelled()) return absl::DeadlineExceededError("the call was cancelled");
-    if (current < req.uploads_size()) {
-      return absl::InvalidArgumentError(absl::StrCat("upload '", req.uploads(current).name(),
-                                                     "' ended after ", written, " of ",
-                                                     req.uploads(current).size(), " bytes"));
-    }
-    for (int i = 0; i < req.uploads_size(); ++i) {
-      const v1::UploadedFile& u = req.uploads(i);
-      TRACEMARK_ASSIGN_OR_RETURN(std::string sha, watermark::Sha256HexOfFile(paths[i].string()));
-      if (!u.sha256().empty() && u.sha256() != sha) {
-        return absl::DataLossError(absl::StrCat("upload '", u.name(), "' has SHA-256 ", sha,
-                                                ", not the declared ", u.sha256()));
-      }
-      TRACEMARK_RETURN_IF_ERROR(SyncPath(paths[i], false));
-      (u.seen_in() ? spec->seen_in : spec->inputs).push_back(paths[i].string());
-      files->push_back({{"name", u.name()},
-                        {"path", paths[i].string()},
-                        {"bytes", u.size()},
-                        {"sha256", sha},
-                        {"seen_in", u.seen_in()}});
-    }
-    if (req.uploads_size() > 0) {
-      TRACEMARK_RETURN_IF_ERROR(SyncPath(dir, true));
-      TRACEMARK_RETURN_IF_ERROR(SyncPath(files_dir, true));
-    }
-    return absl::OkStatus();
   }
 
   grpc::Status GetScan(grpc::ServerContext* ctx, const v1::GetScanRequest* req,
@@ -528,18 +228,14 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     auto entered = Enter(ctx, Role::kRead, "WatchScan");
     if (!entered.ok()) return ToGrpc(entered.status());
     for (;;) {
-      uint64_t seen = 0;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        seen = version;
-      }
+      const uint64_t seen = live.version();
       absl::StatusOr<JobRecord> job = store->Get(req->id());
       if (!job.ok()) return ToGrpc(job.status());
       if (!out->Write(Describe(*job, false))) return grpc::Status::OK;  // the client went away
       if (IsFinal(job->state)) return grpc::Status::OK;
-      std::unique_lock<std::mutex> lock(mu);
-      changed.wait_for(lock, std::chrono::seconds(1), [&] { return version != seen || stopping; });
-      if (stopping) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
+      if (live.WaitForChange(seen, std::chrono::seconds(1))) {
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
+      }
       if (ctx->IsCancelled()) {
         return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the watch's deadline passed");
       }
@@ -559,15 +255,11 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     }
     job = store->RequestCancel(req->id(), absl::StrCat("cancelled by ", c.name), NowMs());
     if (!job.ok()) return ToGrpc(job.status());
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      const auto it = live.find(job->id);
-      if (it != live.end()) it->second->cancel = true;
-    }
+    live.Cancel(job->id);
     if (!IsFinal(job->state) || job->finished_ms == 0) {
-      Log(absl::StrCat(job->id, " cancel requested by ", c.name));
+      log(absl::StrCat(job->id, " cancel requested by ", c.name));
     }
-    Bump();
+    live.Bump();
     *reply = Describe(*job, false);
     return grpc::Status::OK;
   }
@@ -611,184 +303,35 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     return grpc::Status::OK;
   }
 
-  // ---- workers ----
+  // ---- life ----
 
-  void WorkerLoop() {
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (stopping) return;
-      }
-      absl::StatusOr<std::optional<JobRecord>> next = store->ClaimNext(NowMs());
-      if (!next.ok()) {
-        Log(absl::StrCat("job store: ", next.status().message()));
-      } else if (next->has_value()) {
-        Run(**next);
-        continue;
-      }
-      std::unique_lock<std::mutex> lock(mu);
-      const uint64_t seen = version;
-      changed.wait_for(lock, std::chrono::seconds(1), [&] { return stopping || version != seen; });
+  // Opens the job store, queues again the scans a killed server left running, and removes the
+  // uploads no job names.
+  absl::Status OpenStore() {
+    TRACEMARK_ASSIGN_OR_RETURN(store, JobStore::Open(opt.db));
+    TRACEMARK_ASSIGN_OR_RETURN(requeued, store->RequeueRunning());
+    if (requeued > 0) {
+      log(absl::StrCat(requeued, " scan(s) a previous server left running are queued again"));
     }
+    uploads.RemoveOrphans(store.get(), log);
+    return absl::OkStatus();
   }
 
-  // Records the job's end. While the store cannot take it (disk full, I/O errors: Unavailable),
-  // the outcome is kept here and the write retried, backing off to 30 s, until it lands or the
-  // server stops; a computed result is not dropped for a passing fault. A job left running by a
-  // stop is requeued at the next start and runs again, to the same result.
-  void Finish(const JobRecord& job, JobState state, JobOutcome outcome) {
-    std::chrono::milliseconds wait(100);
-    for (;;) {
-      const absl::Status s = store->Finish(job.id, state, outcome, NowMs());
-      if (s.ok()) break;
-      if (!absl::IsUnavailable(s)) {
-        Log(absl::StrCat(job.id, ": cannot record its end: ", s.message()));
-        return;
-      }
-      Log(absl::StrCat(job.id, ": cannot record its end yet (", s.message(), "); trying again in ",
-                       wait.count(), " ms"));
-      std::unique_lock<std::mutex> lock(mu);
-      if (changed.wait_for(lock, wait, [&] { return stopping; })) {
-        Log(absl::StrCat(job.id, " left running by the stop; it runs again at the next start"));
-        return;
-      }
-      wait = std::min(wait * 2, std::chrono::milliseconds(30000));
-    }
-    Log(absl::StrCat(job.id, " ", std::string(JobStateName(state)),
-                     outcome.error.empty() ? "" : absl::StrCat(": ", outcome.error)));
+  // Starts opt.workers workers on the open store.
+  void StartWorkers() {
+    workers = std::make_unique<ScanWorkers>(opt, master, signer ? &*signer : nullptr, store.get(),
+                                            &live, &tokenizers, log);
+    workers->Start(opt.workers);
   }
 
-  void Run(const JobRecord& job) {
-    Bump();
-    if (job.cancel_requested) {
-      Finish(job, JobState::kCancelled, {"", "", "cancelled before it ran again"});
-      return Bump();
-    }
-    if (static_cast<int>(job.attempts) > opt.max_attempts) {
-      Finish(job, JobState::kFailed,
-             {"", "",
-              absl::StrCat("interrupted by ", job.attempts - 1,
-                           " server restarts; not run again (it may be what brings the server "
-                           "down)")});
-      return Bump();
-    }
-    absl::StatusOr<detect::ScanJobSpec> spec = SpecOf(job);
-    if (!spec.ok()) {
-      Finish(job, JobState::kFailed, {"", "", std::string(spec.status().message())});
-      return Bump();
-    }
-    spec->data_dir = opt.data_dir;
-    spec->threads = opt.scan_threads;
-    auto state = std::make_shared<Live>();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      live[job.id] = state;
-    }
-    // A CancelScan between ClaimNext and now found no live entry to flag: read the store again.
-    if (absl::StatusOr<JobRecord> now = store->Get(job.id); now.ok() && now->cancel_requested) {
-      state->cancel = true;
-    }
-    Log(absl::StrCat(job.id, " running (attempt ", job.attempts, ")"));
-    detect::ScanJobControl control;
-    control.cancel = &state->cancel;
-    control.tokenizers = &tokenizers;
-    auto last = std::chrono::steady_clock::now();
-    control.progress = [&](const detect::ScanProgress& p) {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        state->progress = p;
-      }
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last > std::chrono::milliseconds(900)) {
-        last = now;
-        Bump();
-      }
-    };
-    absl::StatusOr<detect::ScanJobOutput> out = detect::RunScanJob(*spec, master, control);
-    bool shutting_down = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      shutting_down = stopping;
-    }
-    if (!out.ok() && absl::IsCancelled(out.status()) && shutting_down) {
-      // Left running in the store: the next start requeues it.
-      Log(absl::StrCat(job.id, " interrupted by shutdown; it runs again at the next start"));
-    } else if (!out.ok()) {
-      Finish(job, absl::IsCancelled(out.status()) ? JobState::kCancelled : JobState::kFailed,
-             {"", "",
-              absl::IsCancelled(out.status()) ? "cancelled at a client's request"
-                                              : std::string(out.status().message())});
-    } else {
-      JobOutcome o;
-      o.result = out->result.dump();
-      if (signer.has_value()) {
-        absl::StatusOr<json> report = evidence::BuildReport(*spec, *out, "scan");
-        if (report.ok()) {  // the inputs as the client named them; which job of which service
-          const json files = json::parse(job.spec, nullptr, false).value("files", json::array());
-          NameInputs(files, &(*report)["inputs"]);
-          NameInputs(files, &(*report)["seen_in"]);
-          (*report)["service_job"] = {{"id", job.id},
-                                      {"owner", job.owner},
-                                      {"label", job.label},
-                                      {"request_id", job.request_id},
-                                      {"submitted_unix_ms", job.created_ms}};
-        }
-        absl::StatusOr<std::string> envelope =
-            report.ok() ? evidence::SignReport(*report, *signer) : report.status();
-        if (!envelope.ok()) {
-          Finish(job, JobState::kFailed,
-                 {"", "", absl::StrCat("report: ", envelope.status().message())});
-        } else {
-          o.report = *std::move(envelope);
-        }
-      }
-      if (!signer.has_value() || !o.report.empty()) Finish(job, JobState::kSucceeded, o);
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      live.erase(job.id);
-    }
-    Bump();
-  }
-
-  // Removes upload folders no job names (a server killed between storing and queueing).
-  void RemoveOrphanUploads() {
-    std::error_code ec;
-    if (!fs::is_directory(files_dir, ec)) return;
-    absl::flat_hash_map<std::string, bool> used;
-    ListQuery q;
-    q.limit = 1000;
-    for (;;) {
-      absl::StatusOr<std::vector<JobRecord>> page = store->List(q);
-      if (!page.ok() || page->empty()) break;
-      for (const JobRecord& j : *page) {
-        json s = json::parse(j.spec, nullptr, false);
-        if (s.is_object()) used[s.value("staging", "")] = true;
-      }
-      q.before_sequence = page->back().sequence;
-    }
-    for (const fs::directory_entry& e : fs::directory_iterator(files_dir, ec)) {
-      const std::string name = e.path().filename().string();
-      if (absl::StartsWith(name, "u-") && !used.contains(name)) {
-        fs::remove_all(e.path(), ec);
-        Log(absl::StrCat("removed ", name, ", an upload no scan names"));
-      }
-    }
-  }
-
+  // Stops the running scans and the workers, gives calls in progress 5 s, and wakes Wait.
   void Stop() {
     std::call_once(shutdown_once, [this] {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        stopping = true;
-        for (auto& [id, state] : live) state->cancel = true;
-      }
-      changed.notify_all();
+      live.Stop();
       if (server != nullptr) {
         server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
       }
-      for (std::thread& t : workers) t.join();
-      workers.clear();
+      if (workers != nullptr) workers->Join();
       {
         std::lock_guard<std::mutex> lock(wait_mu);
         stopped = true;
@@ -796,108 +339,48 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
       stopped_cv.notify_all();
     });
   }
+
+  const ServerOptions opt;
+  const ServeLog log;
+  watermark::Key master;
+  std::optional<evidence::EnvelopeSigner> signer;
+  AccessTokens tokens;
+  KeysInfo keys;
+  Limiter limiter;
+  Uploads uploads;
+  std::unique_ptr<JobStore> store;
+  int requeued = 0;
+  LiveScans live;
+  SummaryCache summaries;
+  detect::TokenizerCache tokenizers;
+  std::unique_ptr<ScanWorkers> workers;  // once the server is up
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+
+  std::once_flag shutdown_once;
+  std::mutex wait_mu;
+  std::condition_variable stopped_cv;
+  bool stopped = false;  // guarded by wait_mu
 };
 
 absl::StatusOr<std::unique_ptr<VerifierServer>> VerifierServer::Start(const ServerOptions& options,
                                                                       watermark::Key master) {
   QuietGrpcLogs();
   if (sodium_init() < 0) return absl::InternalError("libsodium failed to initialise");
-  if (options.tokens_file.empty()) {
-    return absl::InvalidArgumentError("a tokens file is required (--tokens FILE)");
-  }
-  const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
-  if (tls && (options.tls_cert.empty() || options.tls_key.empty())) {
-    return absl::InvalidArgumentError("TLS needs both a certificate and its key");
-  }
-  if (!tls && !options.insecure) {
-    return absl::InvalidArgumentError(
-        "give --tls-cert and --tls-key, or --insecure for plaintext on a loopback address");
-  }
-  if (tls && options.insecure) {
-    return absl::InvalidArgumentError("--insecure and TLS exclude each other");
-  }
-  if (!tls && !IsLoopback(options.listen)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("plaintext is only served on a loopback address, not ", options.listen));
-  }
-  if (!options.tls_client_ca.empty() && !tls) {
-    return absl::InvalidArgumentError("mutual TLS (--tls-client-ca) needs TLS");
-  }
-  if (options.workers < 1 || options.max_inflight < 1 || options.per_client_inflight < 1 ||
-      options.max_message_bytes < 1024 || options.max_attempts < 1 || options.epochs.empty()) {
-    return absl::InvalidArgumentError(
-        "workers, max-inflight, per-client-inflight and max-attempts must be >= 1, the message "
-        "limit >= 1024 bytes, and the epoch list not empty");
-  }
+  TRACEMARK_RETURN_IF_ERROR(CheckServerOptions(options));
   TRACEMARK_ASSIGN_OR_RETURN(AccessTokens tokens, AccessTokens::ReadFile(options.tokens_file));
   auto impl = std::make_unique<Impl>(options, std::move(master), std::move(tokens));
-  if (!options.signing_key.empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key seed,
-                               watermark::ReadMasterKeyFile(options.signing_key));
-    TRACEMARK_ASSIGN_OR_RETURN(impl->signer, evidence::EnvelopeSigner::FromSeed(seed));
-  }
+  TRACEMARK_ASSIGN_OR_RETURN(impl->signer, LoadSigner(options.signing_key));
   TRACEMARK_ASSIGN_OR_RETURN(impl->keys, DescribeKeys(impl->master, options.epochs,
                                                       impl->signer ? &*impl->signer : nullptr));
-  impl->files_dir =
-      options.files_dir.empty() ? fs::path(options.db + ".files") : fs::path(options.files_dir);
-  std::error_code ec;
-  fs::create_directories(impl->files_dir, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create the uploads folder ", impl->files_dir.string()));
-  }
-  TRACEMARK_ASSIGN_OR_RETURN(impl->store, JobStore::Open(options.db));
-  TRACEMARK_ASSIGN_OR_RETURN(impl->requeued, impl->store->RequeueRunning());
-  if (impl->requeued > 0) {
-    impl->Log(absl::StrCat(impl->requeued,
-                           " scan(s) a previous server left running are queued "
-                           "again"));
-  }
-  impl->RemoveOrphanUploads();
-
-  std::shared_ptr<grpc::ServerCredentials> creds;
-  if (tls) {
-    grpc::SslServerCredentialsOptions ssl(
-        options.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                      : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    TRACEMARK_ASSIGN_OR_RETURN(pair.cert_chain,
-                               base::ReadFile(options.tls_cert, "the TLS certificate"));
-    TRACEMARK_ASSIGN_OR_RETURN(pair.private_key, base::ReadFile(options.tls_key, "the TLS key"));
-    ssl.pem_key_cert_pairs.push_back(std::move(pair));
-    if (!options.tls_client_ca.empty()) {
-      TRACEMARK_ASSIGN_OR_RETURN(ssl.pem_root_certs,
-                                 base::ReadFile(options.tls_client_ca, "the client CA"));
-    }
-    creds = grpc::SslServerCredentials(ssl);
-  } else {
-    creds = grpc::InsecureServerCredentials();
-  }
-  grpc::EnableDefaultHealthCheckService(true);
-  if (options.reflection) TRACEMARK_RETURN_IF_ERROR(LoadReflection());
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, creds, &impl->port);
-  builder.RegisterService(impl.get());
-  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.SetMaxSendMessageSize(std::max(options.max_message_bytes, 64 << 20));
-  // Streams a connection may open at once: beyond the call limit they would only wait in the
-  // server's memory; this way they wait in the client's, and the server's memory stays bounded.
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_inflight);
-  grpc::ResourceQuota quota("tracemark-verifier");
-  quota.SetMaxThreads(options.max_inflight + 16);
-  builder.SetResourceQuota(quota);
-  impl->server = builder.BuildAndStart();
-  if (impl->server == nullptr || impl->port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
-  }
-  impl->server->GetHealthCheckService()->SetServingStatus(true);
-  for (int i = 0; i < options.workers; ++i) {
-    impl->workers.emplace_back([p = impl.get()] { p->WorkerLoop(); });
-  }
-  impl->Log(absl::StrCat("listening on port ", impl->port, tls ? " (TLS" : " (plaintext",
-                         options.tls_client_ca.empty() ? ")" : ", mutual)", "; ",
-                         impl->tokens.size(), " client token(s); master key id ",
-                         impl->master.Id()));
+  TRACEMARK_RETURN_IF_ERROR(impl->uploads.CreateFolder());
+  TRACEMARK_RETURN_IF_ERROR(impl->OpenStore());
+  TRACEMARK_ASSIGN_OR_RETURN(impl->server, BuildServer(options, impl.get(), &impl->port));
+  impl->StartWorkers();
+  impl->log(
+      absl::StrCat("listening on port ", impl->port, UsesTls(options) ? " (TLS" : " (plaintext",
+                   options.tls_client_ca.empty() ? ")" : ", mutual)", "; ", impl->tokens.size(),
+                   " client token(s); master key id ", impl->master.Id()));
   return std::unique_ptr<VerifierServer>(new VerifierServer(std::move(impl)));
 }
 
