@@ -16,18 +16,17 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "nlohmann/json.hpp"
+#include "tracemark/base/read_file.h"
 #include "tracemark/v1/verifier.grpc.pb.h"
 #include "tracemark/watermark/digest.h"
 
@@ -75,6 +74,172 @@ struct Call {
   int step = 0;  // submit: 0 started, 1 request written, 2 chunk written, 3 writes done, 4 finished
 };
 
+// The calls of one run over --channels connections and one completion queue: closed loop (a new
+// call as each one completes) or open loop (an issuing thread at --rate), until --seconds.
+class LoadGenerator {
+ public:
+  // `upload` is the file submitted in mode submit (empty in mode get).
+  LoadGenerator(const Flags& f, const std::string& token, std::string upload)
+      : f_(f), bearer_("Bearer " + token), upload_(std::move(upload)) {
+    if (f_.mode == "submit") upload_sha_ = tracemark::watermark::Sha256Hex(upload_);
+    for (int i = 0; i < f_.channels; ++i) {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.channel_id", i);  // distinct connections
+      stubs_.push_back(v1::Verifier::NewStub(
+          grpc::CreateCustomChannel(f_.server, grpc::InsecureChannelCredentials(), args)));
+    }
+  }
+
+  // Runs for --seconds and until every call in flight completed; returns the seconds elapsed.
+  double Run();
+  Stats& stats() { return stats_; }
+
+ private:
+  // Starts call number n on connection n mod channels.
+  void Begin(uint64_t n);
+  // Advances a submit call by one step; true when the call is finished.
+  bool Advance(Call* c, bool ok);
+  // Open loop: one call every 1/rate seconds, however many are in flight.
+  void IssueAtRate();
+  bool Done() const { return Clock::now() >= end_ && !issuing_ && in_flight_ == 0; }
+
+  const Flags& f_;
+  const std::string bearer_;
+  const std::string upload_;
+  std::string upload_sha_;
+  std::vector<std::unique_ptr<v1::Verifier::Stub>> stubs_;
+  grpc::CompletionQueue cq_;
+  Stats stats_;
+  std::atomic<uint64_t> issued_{0}, in_flight_{0};
+  std::atomic<bool> issuing_{false};
+  Clock::time_point start_, end_;
+};
+
+void LoadGenerator::Begin(uint64_t n) {
+  auto* c = new Call;
+  c->ctx.AddMetadata("authorization", bearer_);
+  c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  c->start = Clock::now();
+  v1::Verifier::Stub& stub = *stubs_[n % stubs_.size()];
+  ++in_flight_;
+  ++issued_;
+  if (f_.mode == "get") {
+    v1::GetScanRequest req;
+    req.set_id(f_.scan_id);
+    c->get = stub.AsyncGetScan(&c->ctx, req, &cq_);
+    c->get->Finish(&c->reply, &c->status, c);
+  } else {
+    // Prepared, then started: the start's event may reach the completion thread at once.
+    c->submit = stub.PrepareAsyncSubmitScan(&c->ctx, &c->reply, &cq_);
+    c->submit->StartCall(c);
+  }
+}
+
+bool LoadGenerator::Advance(Call* c, bool ok) {
+  if (c->get != nullptr) return true;
+  if (!ok && c->step < 4) {  // the stream broke: collect the status
+    c->step = 4;
+    c->submit->Finish(&c->status, c);
+    return false;
+  }
+  v1::SubmitScanRequest m;
+  switch (c->step++) {
+    case 0: {
+      v1::ScanRequest* r = m.mutable_request();
+      r->mutable_parameters()->set_account_limit(100);
+      r->mutable_parameters()->set_no_canary(true);
+      v1::UploadedFile* u = r->add_uploads();
+      u->set_name("one.jsonl");
+      u->set_size(upload_.size());
+      u->set_sha256(upload_sha_);
+      c->submit->Write(m, c);
+      return false;
+    }
+    case 1:
+      m.mutable_chunk()->set_file(0);
+      m.mutable_chunk()->set_data(upload_);
+      c->submit->Write(m, c);
+      return false;
+    case 2:
+      c->submit->WritesDone(c);
+      return false;
+    case 3:
+      c->submit->Finish(&c->status, c);
+      return false;
+    default:
+      return true;
+  }
+}
+
+void LoadGenerator::IssueAtRate() {
+  const double period_us = 1e6 / f_.rate;
+  for (uint64_t n = 0;; ++n) {
+    const auto due = start_ + std::chrono::microseconds(
+                                  static_cast<int64_t>(static_cast<double>(n) * period_us));
+    if (due >= end_) break;
+    std::this_thread::sleep_until(due);
+    Begin(n);
+  }
+  issuing_ = false;
+}
+
+double LoadGenerator::Run() {
+  start_ = Clock::now();
+  end_ = start_ + std::chrono::microseconds(static_cast<int64_t>(f_.seconds * 1e6));
+  std::thread issuer;
+  issuing_ = f_.rate > 0;
+  if (f_.rate > 0) {
+    issuer = std::thread([this] { IssueAtRate(); });
+  } else {
+    for (int i = 0; i < f_.concurrency; ++i) Begin(static_cast<uint64_t>(i));
+  }
+  void* tag = nullptr;
+  bool ok = false;
+  for (;;) {
+    const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(100);
+    if (cq_.AsyncNext(&tag, &ok, deadline) != grpc::CompletionQueue::GOT_EVENT) {
+      if (Done()) break;
+      continue;
+    }
+    auto* c = static_cast<Call*>(tag);
+    if (!Advance(c, ok)) continue;
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - c->start).count();
+    stats_.Add(c->status.error_code(), ms);
+    delete c;
+    --in_flight_;
+    if (f_.rate == 0 && Clock::now() < end_) Begin(issued_.load());
+    if (Done()) break;
+  }
+  if (issuer.joinable()) issuer.join();
+  return std::chrono::duration<double>(Clock::now() - start_).count();
+}
+
+// The run's JSON object: calls by status code, the achieved rate, latency percentiles.
+nlohmann::json Report(const Flags& f, Stats& stats, double elapsed) {
+  nlohmann::json out;
+  out["mode"] = f.mode;
+  out["loop"] = f.rate > 0 ? "open" : "closed";
+  out["offered_rate"] = f.rate;
+  out["concurrency"] = f.rate > 0 ? 0 : f.concurrency;
+  out["seconds"] = elapsed;
+  uint64_t total = 0;
+  for (const auto& [code, n] : stats.by_code) {
+    out["by_code"][std::to_string(code)] = n;
+    total += n;
+  }
+  out["completed"] = total;
+  out["ok"] = stats.ok_ms.size();
+  out["ok_rate"] = static_cast<double>(stats.ok_ms.size()) / f.seconds;
+  out["resource_exhausted"] = stats.by_code[grpc::StatusCode::RESOURCE_EXHAUSTED];
+  out["ok_latency_ms"] = {{"p50", Percentile(stats.ok_ms, 0.5)},
+                          {"p99", Percentile(stats.ok_ms, 0.99)},
+                          {"max", Percentile(stats.ok_ms, 1.0)}};
+  out["rejected_latency_ms"] = {{"p50", Percentile(stats.rejected_ms, 0.5)},
+                                {"p99", Percentile(stats.rejected_ms, 0.99)},
+                                {"max", Percentile(stats.rejected_ms, 1.0)}};
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,145 +264,17 @@ int main(int argc, char** argv) {
                  "--upload FILE, and positive --concurrency/--channels/--seconds\n";
     return 2;
   }
-  std::string upload_bytes, upload_sha;
+  std::string upload;
   if (f.mode == "submit") {
-    std::ifstream in(f.upload, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    upload_bytes = ss.str();
-    upload_sha = tracemark::watermark::Sha256Hex(upload_bytes);
-    if (!in) {
-      std::cerr << "service_load: cannot read " << f.upload << "\n";
+    auto bytes = tracemark::base::ReadFile(f.upload, "upload");
+    if (!bytes.ok()) {
+      std::cerr << "service_load: " << bytes.status().message() << "\n";
       return 2;
     }
+    upload = *std::move(bytes);
   }
-  std::vector<std::unique_ptr<v1::Verifier::Stub>> stubs;
-  for (int i = 0; i < f.channels; ++i) {
-    grpc::ChannelArguments args;
-    args.SetInt("grpc.channel_id", i);  // distinct connections
-    stubs.push_back(v1::Verifier::NewStub(
-        grpc::CreateCustomChannel(f.server, grpc::InsecureChannelCredentials(), args)));
-  }
-  grpc::CompletionQueue cq;
-  Stats stats;
-  std::atomic<uint64_t> issued{0}, in_flight{0};
-  const std::string bearer = std::string("Bearer ") + token;
-
-  auto begin = [&](uint64_t n) {
-    auto* c = new Call;
-    c->ctx.AddMetadata("authorization", bearer);
-    c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    c->start = Clock::now();
-    v1::Verifier::Stub& stub = *stubs[n % stubs.size()];
-    ++in_flight;
-    ++issued;
-    if (f.mode == "get") {
-      v1::GetScanRequest req;
-      req.set_id(f.scan_id);
-      c->get = stub.AsyncGetScan(&c->ctx, req, &cq);
-      c->get->Finish(&c->reply, &c->status, c);
-    } else {
-      // Prepared, then started: the start's event may reach the completion thread at once.
-      c->submit = stub.PrepareAsyncSubmitScan(&c->ctx, &c->reply, &cq);
-      c->submit->StartCall(c);
-    }
-  };
-  // Advances a submit call by one step; true when the call is finished.
-  auto advance = [&](Call* c, bool ok) {
-    if (c->get != nullptr) return true;
-    if (!ok && c->step < 4) {  // the stream broke: collect the status
-      c->step = 4;
-      c->submit->Finish(&c->status, c);
-      return false;
-    }
-    v1::SubmitScanRequest m;
-    switch (c->step++) {
-      case 0: {
-        v1::ScanRequest* r = m.mutable_request();
-        r->mutable_parameters()->set_account_limit(100);
-        r->mutable_parameters()->set_no_canary(true);
-        v1::UploadedFile* u = r->add_uploads();
-        u->set_name("one.jsonl");
-        u->set_size(upload_bytes.size());
-        u->set_sha256(upload_sha);
-        c->submit->Write(m, c);
-        return false;
-      }
-      case 1:
-        m.mutable_chunk()->set_file(0);
-        m.mutable_chunk()->set_data(upload_bytes);
-        c->submit->Write(m, c);
-        return false;
-      case 2:
-        c->submit->WritesDone(c);
-        return false;
-      case 3:
-        c->submit->Finish(&c->status, c);
-        return false;
-      default:
-        return true;
-    }
-  };
-
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::microseconds(static_cast<int64_t>(f.seconds * 1e6));
-  std::thread issuer;
-  std::atomic<bool> issuing{f.rate > 0};
-  if (f.rate > 0) {  // open loop: one call every 1/rate seconds, however many are in flight
-    issuer = std::thread([&] {
-      const double period_us = 1e6 / f.rate;
-      for (uint64_t n = 0;; ++n) {
-        const auto due = start + std::chrono::microseconds(
-                                     static_cast<int64_t>(static_cast<double>(n) * period_us));
-        if (due >= end) break;
-        std::this_thread::sleep_until(due);
-        begin(n);
-      }
-      issuing = false;
-    });
-  } else {
-    for (int i = 0; i < f.concurrency; ++i) begin(static_cast<uint64_t>(i));
-  }
-  void* tag = nullptr;
-  bool ok = false;
-  for (;;) {
-    const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(100);
-    if (cq.AsyncNext(&tag, &ok, deadline) != grpc::CompletionQueue::GOT_EVENT) {
-      if (Clock::now() >= end && !issuing && in_flight == 0) break;
-      continue;
-    }
-    auto* c = static_cast<Call*>(tag);
-    if (!advance(c, ok)) continue;
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - c->start).count();
-    stats.Add(c->status.error_code(), ms);
-    delete c;
-    --in_flight;
-    if (f.rate == 0 && Clock::now() < end) begin(issued.load());
-    if (Clock::now() >= end && !issuing && in_flight == 0) break;
-  }
-  if (issuer.joinable()) issuer.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  nlohmann::json out;
-  out["mode"] = f.mode;
-  out["loop"] = f.rate > 0 ? "open" : "closed";
-  out["offered_rate"] = f.rate;
-  out["concurrency"] = f.rate > 0 ? 0 : f.concurrency;
-  out["seconds"] = elapsed;
-  uint64_t total = 0;
-  for (const auto& [code, n] : stats.by_code) {
-    out["by_code"][std::to_string(code)] = n;
-    total += n;
-  }
-  out["completed"] = total;
-  out["ok"] = stats.ok_ms.size();
-  out["ok_rate"] = static_cast<double>(stats.ok_ms.size()) / f.seconds;
-  out["resource_exhausted"] = stats.by_code[grpc::StatusCode::RESOURCE_EXHAUSTED];
-  out["ok_latency_ms"] = {{"p50", Percentile(stats.ok_ms, 0.5)},
-                          {"p99", Percentile(stats.ok_ms, 0.99)},
-                          {"max", Percentile(stats.ok_ms, 1.0)}};
-  out["rejected_latency_ms"] = {{"p50", Percentile(stats.rejected_ms, 0.5)},
-                                {"p99", Percentile(stats.rejected_ms, 0.99)},
-                                {"max", Percentile(stats.rejected_ms, 1.0)}};
-  std::cout << out.dump(2) << "\n";
+  LoadGenerator load(f, token, std::move(upload));
+  const double elapsed = load.Run();
+  std::cout << Report(f, load.stats(), elapsed).dump(2) << "\n";
   return 0;
 }
