@@ -19,10 +19,13 @@
 
 #include "nlohmann/json.hpp"
 #include "tracemark/base/data_dir.h"
+#include "tracemark/canary/lexicon.h"
+#include "tracemark/canary/processor.h"
 #include "tracemark/dataset/input.h"
 #include "tracemark/detect/scan_job.h"
 #include "tracemark/detect/scan_result_io.h"
 #include "tracemark/detect/text_detection.h"
+#include "tracemark/engine/serving_chain.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/watermarker.h"
@@ -32,11 +35,10 @@ namespace py = pybind11;
 namespace tracemark::python {
 namespace {
 
+using engine::Response;
+using engine::Step;
 using watermark::AccountKeys;
 using watermark::Key;
-using watermark::SequenceState;
-using watermark::StepResult;
-using watermark::Watermarker;
 
 [[noreturn]] void Throw(const absl::Status& s) {
   const std::string m(s.message());
@@ -87,6 +89,33 @@ std::string DataDir(const std::optional<std::string>& given) {
   return base::DataDir(given.value_or(""));
 }
 
+// tracemark.Watermarker: the serving chain (engine/serving_chain.h) and the stages it runs, the
+// canary phrasings when asked for.
+struct Watermarker {
+  std::unique_ptr<watermark::Watermarker> wm;
+  std::shared_ptr<tokenizer::Tokenizer> tokenizer;  // canaries only
+  std::unique_ptr<canary::CanaryProcessor> canary;  // null: no canaries
+  std::optional<engine::ServingChain> chain;
+
+  const watermark::Config& config() const { return wm->config(); }
+};
+
+std::unique_ptr<Watermarker> NewWatermarker(
+    const Key& master, int32_t vocab_size, uint32_t epoch, const std::string& scheme,
+    const std::string& params, std::shared_ptr<tokenizer::Tokenizer> canary_tokenizer) {
+  auto out = std::make_unique<Watermarker>();
+  const Key epoch_key = Take(watermark::DeriveEpochKey(master, epoch));
+  const watermark::Config config = Take(detect::WatermarkConfig(scheme, params, vocab_size));
+  out->wm = Take(watermark::Watermarker::Create(epoch_key, config));
+  if (canary_tokenizer != nullptr) {
+    out->tokenizer = std::move(canary_tokenizer);
+    out->canary =
+        Take(canary::CanaryProcessor::Create(&canary::Lexicon::BuiltIn(), *out->tokenizer));
+  }
+  out->chain = Take(engine::ServingChain::Create(out->wm.get(), out->canary.get()));
+  return out;
+}
+
 using Int32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 // Logits: float32, C-contiguous; no forcecast, so that a wrong dtype is an error rather than a
 // silently modified copy.
@@ -110,12 +139,13 @@ std::vector<int32_t> Ids(const Int32Array& a) {
   return std::vector<int32_t>(a.data(), a.data() + a.size());
 }
 
-py::dict StepDict(const StepResult& r) {
+py::dict StepDict(const Step& r) {
   py::dict d;
   static const char* kLayers[] = {"none", "provider", "account_payload", "account_fingerprint"};
   d["layer"] = kLayers[static_cast<int>(r.layer)];
   d["token_chosen"] = r.token_chosen;
   d["token"] = r.token;
+  d["canary_moves"] = r.canary_moves;
   return d;
 }
 
@@ -162,85 +192,119 @@ PYBIND11_MODULE(_tracemark, m) {
   py::class_<AccountKeys>(m, "AccountKeys", "One account's keys and codewords (per request).")
       .def_property_readonly("account", &AccountKeys::account);
 
-  py::class_<SequenceState>(m, "SequenceState", "Contexts already seen in one response.")
+  py::class_<Response>(m, "SequenceState",
+                       "The state of one response: contexts already keyed, the canary member in "
+                       "progress.")
       .def(py::init<>())
-      .def("reset", &SequenceState::Reset);
+      .def("reset", &Response::Reset);
+  m.attr("Response") = m.attr("SequenceState");
 
   py::class_<Watermarker>(m, "Watermarker")
       .def(py::init([](const Key& master, int32_t vocab_size, uint32_t epoch,
-                       const std::string& scheme, const std::string& params) {
-             const Key epoch_key = Take(watermark::DeriveEpochKey(master, epoch));
-             const watermark::Config config =
-                 Take(detect::WatermarkConfig(scheme, params, vocab_size));
-             return Take(Watermarker::Create(epoch_key, config));
+                       const std::string& scheme, const std::string& params, py::object canary,
+                       const std::optional<std::string>& data_dir) {
+             std::shared_ptr<tokenizer::Tokenizer> tok;
+             if (py::isinstance<py::str>(canary)) {
+               tok = Take(tokenizer::LoadTokenizer(canary.cast<std::string>(), DataDir(data_dir)));
+             } else if (!canary.is_none()) {
+               tok = canary.cast<std::shared_ptr<tokenizer::Tokenizer>>();
+             }
+             return NewWatermarker(master, vocab_size, epoch, scheme, params, std::move(tok));
            }),
            py::arg("master"), py::arg("vocab_size"), py::kw_only(), py::arg("epoch") = 0,
-           py::arg("scheme") = "kgw", py::arg("params") = "",
-           "A watermarker for one epoch of `master`, over a vocabulary of `vocab_size` ids.")
+           py::arg("scheme") = "kgw", py::arg("params") = "", py::arg("canary") = py::none(),
+           py::arg("data_dir") = py::none(),
+           "A watermarker for one epoch of `master`, over a vocabulary of `vocab_size` ids. "
+           "`canary`: the serving model's tokenizer (a tracemark.Tokenizer or its spec, e.g. "
+           "'tiktoken:cl100k_base') to apply the account's canary phrasings before the watermark; "
+           "None: no canaries.")
       .def_property_readonly("vocab_size",
                              [](const Watermarker& w) { return w.config().vocab_size; })
       .def_property_readonly("context_width",
                              [](const Watermarker& w) { return w.config().context_width; })
-      .def_property_readonly("key_id", &Watermarker::key_id)
+      .def_property_readonly(
+          "history_width", [](const Watermarker& w) { return w.chain->history_width(); },
+          "The trailing ids of the history a step reads (process_batch's context width).")
+      .def_property_readonly("canary", [](const Watermarker& w) { return w.canary != nullptr; })
+      .def_property_readonly("key_id", [](const Watermarker& w) { return w.wm->key_id(); })
       .def(
-          "for_account", [](const Watermarker& w, uint64_t a) { return Take(w.ForAccount(a)); },
+          "for_account", [](const Watermarker& w, uint64_t a) { return Take(w.wm->ForAccount(a)); },
           py::arg("account"))
       .def(
           "process_dense",
           [](const Watermarker& w, const AccountKeys* account, const Int32Array& context,
-             py::object logits, SequenceState* state) {
+             py::object logits, Response* state) {
             FloatArray row = CheckedLogits(std::move(logits));
             if (row.ndim() != 1) throw py::value_error("process_dense takes one row of logits");
             const std::vector<int32_t> ctx = Ids(context);
             const absl::Span<float> span(row.mutable_data(), static_cast<size_t>(row.size()));
-            return StepDict(WithoutGil([&] { return w.ProcessDense(account, ctx, span, state); }));
+            return StepDict(
+                WithoutGil([&] { return w.chain->ProcessDense(account, ctx, span, state); }));
           },
           py::arg("account"), py::arg("context"), py::arg("logits"), py::arg("state") = nullptr,
           "Watermarks one row of logits in place; `context`: the ids before the position.")
       .def(
           "process_sparse",
           [](const Watermarker& w, const AccountKeys* account, const Int32Array& context,
-             const Int32Array& ids, py::object logits, SequenceState* state) {
+             py::object ids_in, py::object logits, Response* state) {
             FloatArray vals = CheckedLogits(std::move(logits));
+            // A canary may give a candidate's slot to its keyed member's id: the ids are then
+            // written back, so they must be the caller's own int32 array, not a converted copy.
+            if (w.canary != nullptr &&
+                !(py::isinstance<py::array>(ids_in) &&
+                  py::reinterpret_borrow<py::array>(ids_in).dtype().is(py::dtype::of<int32_t>()) &&
+                  (py::reinterpret_borrow<py::array>(ids_in).flags() & py::array::c_style) &&
+                  py::reinterpret_borrow<py::array>(ids_in).writeable())) {
+              throw py::type_error(
+                  "with canaries, ids must be a writeable C-contiguous int32 numpy array (a "
+                  "canary may replace an id in place)");
+            }
+            Int32Array ids = Int32Array::ensure(ids_in);
+            if (!ids) throw py::type_error("ids must be an array of token ids");
             if (ids.ndim() != 1 || vals.ndim() != 1 || ids.size() != vals.size()) {
               throw py::value_error("ids and logits must be one-dimensional and of one length");
             }
             std::vector<watermark::Candidate> c(static_cast<size_t>(ids.size()));
             for (size_t i = 0; i < c.size(); ++i) c[i] = {ids.data()[i], vals.data()[i]};
             const std::vector<int32_t> ctx = Ids(context);
-            StepResult r = Take(w.ProcessSparse(account, ctx, absl::MakeSpan(c), state));
+            Step r = Take(w.chain->ProcessSparse(account, ctx, absl::MakeSpan(c), state));
             float* out = vals.mutable_data();
             for (size_t i = 0; i < c.size(); ++i) out[i] = c[i].logit;
+            if (w.canary != nullptr) {
+              int32_t* out_ids = ids.mutable_data();
+              for (size_t i = 0; i < c.size(); ++i) out_ids[i] = c[i].id;
+            }
             return StepDict(r);
           },
           py::arg("account"), py::arg("context"), py::arg("ids"), py::arg("logits"),
-          py::arg("state") = nullptr, "Watermarks a candidate list (ids, logits in place).")
+          py::arg("state") = nullptr,
+          "Watermarks a candidate list in place (logits; a canary may also replace an id).")
       .def(
           "process_batch",
           [](const Watermarker& w, const std::vector<const AccountKeys*>& accounts,
              const Int32Array& contexts, py::object logits,
-             std::optional<std::vector<SequenceState*>> states) {
+             std::optional<std::vector<Response*>> states) {
             FloatArray rows = CheckedLogits(std::move(logits));
-            const size_t h = static_cast<size_t>(w.config().context_width);
             if (rows.ndim() != 2) throw py::value_error("logits must be B x vocab_size");
             const size_t b = static_cast<size_t>(rows.shape(0));
-            if (contexts.ndim() != 2 || static_cast<size_t>(contexts.shape(0)) != b ||
-                static_cast<size_t>(contexts.shape(1)) != h) {
+            if (contexts.ndim() != 2 || static_cast<size_t>(contexts.shape(0)) != b) {
               throw py::value_error(
-                  "contexts must be B x context_width (the last h ids; -1 for "
+                  "contexts must be B x W, W >= history_width (each row's last W ids; -1 for "
                   "positions before the start)");
             }
+            const auto width = static_cast<size_t>(contexts.shape(1));
             if (accounts.size() != b) throw py::value_error("one account (or None) per row");
-            std::vector<SequenceState*> st = states.value_or(std::vector<SequenceState*>{});
+            std::vector<Response*> st = states.value_or(std::vector<Response*>{});
             if (!st.empty() && st.size() != b) throw py::value_error("one state (or None) per row");
-            std::vector<StepResult> results(b);
+            std::vector<Step> results(b);
             const absl::Span<const int32_t> ctx(contexts.data(),
                                                 static_cast<size_t>(contexts.size()));
             const absl::Span<float> span(rows.mutable_data(), static_cast<size_t>(rows.size()));
-            WithoutGil(
-                [&] { return w.ProcessBatch(accounts, ctx, span, st, absl::MakeSpan(results)); });
+            WithoutGil([&] {
+              return w.chain->ProcessBatch(accounts, ctx, width, span, st, absl::MakeSpan(results));
+            });
             py::list out;
-            for (const StepResult& r : results) out.append(StepDict(r));
+            for (const Step& r : results) out.append(StepDict(r));
             return out;
           },
           py::arg("accounts"), py::arg("contexts"), py::arg("logits"),

@@ -8,7 +8,9 @@
 The processor follows the ``transformers`` interface, ``__call__(input_ids, scores) -> scores``,
 without importing ``transformers`` (so it also drives a plain PyTorch decode loop). Row b of the
 batch is served to ``accounts[b]`` (``None``: anonymous, provider layer only); its context is the
-last h ids of ``input_ids[b]``, prompt included. With ``num_return_sequences`` or beams, give the
+last ``history_width`` ids of ``input_ids[b]``, prompt included (h, or 78 when the watermarker
+applies canary phrasings: ``Watermarker(..., canary=tokenizer)``). Every row goes through the
+serving chain, canary choice then watermark layers, as in every other engine adapter. With ``num_return_sequences`` or beams, give the
 account of every row. Scores are changed in place when they are a contiguous float32 CPU tensor,
 and copied through float32 otherwise (GPU, half precision). Sampling schemes (Gumbel, SynthID) set
 every other logit to -inf so that any sampler after them returns the keyed choice.
@@ -26,7 +28,7 @@ class TracemarkLogitsProcessor:
 
     def __init__(self, watermarker, accounts):
         self._wm = watermarker
-        self._h = watermarker.context_width
+        self._h = watermarker.history_width
         self._vocab = watermarker.vocab_size
         self._keys = {}
         self.accounts = list(accounts)
@@ -61,7 +63,7 @@ class TracemarkLogitsProcessor:
         logits = work.numpy()
         take = min(self._h, input_ids.shape[1])
         contexts = np.full((batch, self._h), -1, dtype=np.int32)
-        if take:  # only the last h ids leave the device, not the whole history
+        if take:  # only the ids the chain reads leave the device, not the whole history
             contexts[:, self._h - take:] = input_ids[:, -take:].detach().to("cpu").numpy()
         accounts = [self._account(a) for a in self.accounts]
         if width == self._vocab:

@@ -7,6 +7,9 @@ vLLM builds the processor itself, once per engine, so it is configured through t
     TRACEMARK_SCHEME     kgw (default), gumbel or synthid
     TRACEMARK_PARAMS     extra watermark parameters, "key=value,..." (tracemark watermark docs)
     TRACEMARK_EPOCH      the key epoch (default 0)
+    TRACEMARK_CANARY_TOKENIZER   the served model's tokenizer ("hf:/path/tokenizer.json",
+                         "tiktoken:cl100k_base", ...): apply the account's canary phrasings
+                         before the watermark (unset: no canaries)
     TRACEMARK_REQUIRE_ACCOUNT=1   refuse requests that carry no account
 
 and loaded with ``LLM(model, logits_processors=[TracemarkVllmProcessor])`` (or the
@@ -17,8 +20,9 @@ anonymously (provider layer only) unless TRACEMARK_REQUIRE_ACCOUNT is set.
 The processor follows vLLM's persistent-batch contract: ``update_state`` receives the requests
 removed from, added to and moved within the batch (in that order), each added request with a live
 reference to its list of output tokens; ``apply`` then watermarks row i of the B x V logits for
-the request in slot i, its context being the last h ids of prompt and output. Rows are processed in
-one batched call; logits on a GPU or in half precision go through a float32 CPU copy.
+the request in slot i through the serving chain (canary choice, then the watermark layers), its
+context being the last ``history_width`` ids of prompt and output. Rows are processed in one
+batched call; logits on a GPU or in half precision go through a float32 CPU copy.
 
 It imports vLLM when vLLM is installed and otherwise defines the same interface, so that it can be
 driven (and tested) without vLLM.
@@ -64,7 +68,8 @@ def _env_watermarker(vocab_size):
     epoch = int(os.environ.get("TRACEMARK_EPOCH", "0"))
     return _tm.Watermarker(master, vocab_size=vocab_size, epoch=epoch,
                            scheme=os.environ.get("TRACEMARK_SCHEME", "kgw"),
-                           params=os.environ.get("TRACEMARK_PARAMS", ""))
+                           params=os.environ.get("TRACEMARK_PARAMS", ""),
+                           canary=os.environ.get("TRACEMARK_CANARY_TOKENIZER") or None)
 
 
 class _Request:
@@ -94,7 +99,7 @@ class TracemarkVllmProcessor(_Base):
             vocab = vllm_config.model_config.get_vocab_size()
             watermarker = _env_watermarker(vocab)
         self._wm = watermarker
-        self._h = watermarker.context_width
+        self._h = watermarker.history_width
         self._vocab = watermarker.vocab_size
         self._device = device
         self._slots = {}  # batch index -> _Request

@@ -11,7 +11,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "testing/data_required.h"
+#include "tracemark/canary/lexicon.h"
+#include "tracemark/canary/processor.h"
 #include "tracemark/cuda/batch_watermarker.h"
+#include "tracemark/engine/serving_chain.h"
+#include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
 
 namespace tracemark::cuda {
@@ -138,6 +143,25 @@ TEST(CudaBatchWatermarkerTest, WithoutADeviceCreateSaysSo) {
   auto wm = Make("scheme=kgw", 1000);
   EXPECT_EQ(CudaBatchWatermarker::Create(*wm, 4).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(CudaBatchWatermarkerTest, TakesAChainsBiasLayersAndRefusesItsCanaries) {
+  auto tok = tokenizer::LoadTokenizer("tiktoken:r50k_base", TRACEMARK_DATA_DIR);
+  TRACEMARK_REQUIRE_DATA(tok.ok(), "the r50k_base tokenizer data");
+  auto wm = Make("scheme=kgw", (*tok)->vocab_size());
+  auto canary = *canary::CanaryProcessor::Create(&canary::Lexicon::BuiltIn(), **tok);
+  const auto with = *engine::ServingChain::Create(wm.get(), canary.get());
+  const auto refused = CudaBatchWatermarker::Create(with, 4);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("canary"), absl::string_view::npos);
+  const auto without = *engine::ServingChain::Create(wm.get());
+  const auto taken = CudaBatchWatermarker::Create(without, 4);
+  if (DeviceAvailable()) {
+    EXPECT_TRUE(taken.ok()) << taken.status();
+  } else {
+    EXPECT_EQ(taken.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(taken.status().message().find("canary"), absl::string_view::npos);
+  }
 }
 
 template <typename T>

@@ -10,6 +10,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "testing/data_required.h"
+#include "tracemark/canary/lexicon.h"
+#include "tracemark/engine/serving_chain.h"
+#include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
 
 namespace tracemark::llama {
@@ -21,13 +25,14 @@ using watermark::Watermarker;
 
 constexpr int32_t kVocab = 5000;
 
-std::shared_ptr<const Watermarker> MakeWatermarker(const std::string& scheme) {
+std::shared_ptr<const Watermarker> MakeWatermarker(const std::string& scheme,
+                                                   int32_t vocab = kVocab) {
   std::array<uint8_t, 32> bytes{};
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(7 * i + 3);
   auto key = watermark::Key::FromBytes(bytes);
   EXPECT_TRUE(key.ok());
   Config base;
-  base.vocab_size = kVocab;
+  base.vocab_size = vocab;
   auto config = watermark::ParseConfig("scheme=" + scheme, base);
   EXPECT_TRUE(config.ok()) << config.status();
   auto wm = Watermarker::Create(*key, *config);
@@ -122,6 +127,48 @@ TEST(WatermarkSamplerTest, ApplyIsProcessSparseOnTheLastHIdsOfPromptAndAcceptedT
   EXPECT_EQ(stats->provider + stats->account + stats->unmarked, 200u);
   EXPECT_GT(stats->provider, 0u);
   EXPECT_GT(stats->account, 0u);
+}
+
+// With canary phrasings the sampler is the serving chain on the response's history, bit for bit,
+// ids included (a canary may give a candidate's slot to its keyed member). The tiny Llama model's
+// tokenizer is GPT-2's (tiktoken:r50k_base); every id is a candidate, so that canary sets apply.
+TEST(WatermarkSamplerTest, CanariesAreTheServingChainOnTheResponsesHistory) {
+  auto tok = tokenizer::LoadTokenizer("tiktoken:r50k_base", TRACEMARK_DATA_DIR);
+  TRACEMARK_REQUIRE_DATA(tok.ok(), "the r50k_base tokenizer data");
+  const int32_t vocab = (*tok)->vocab_size();
+  for (const char* scheme : {"kgw", "gumbel"}) {
+    auto wm = MakeWatermarker(scheme, vocab);
+    std::shared_ptr<const canary::CanaryProcessor> canary =
+        *canary::CanaryProcessor::Create(&canary::Lexicon::BuiltIn(), **tok);
+    const engine::ServingChain chain = *engine::ServingChain::Create(wm.get(), canary.get());
+    auto account = wm->ForAccount(9);
+    WatermarkSamplerOptions options{.watermarker = wm, .canary = canary, .account = 9};
+    SamplerPtr s(*NewWatermarkSampler(options));
+    std::vector<int32_t> history = *(*tok)->Encode("The committee met, and");
+    ASSERT_TRUE(SetPrompt(s.get(), history).ok());
+    engine::Response response;
+    std::mt19937 rng(5);
+    std::normal_distribution<float> logit(0.0f, 2.0f);
+    uint64_t moved = 0;
+    for (int step = 0; step < 60; ++step) {
+      std::vector<llama_token_data> c;
+      for (int32_t id = 0; id < vocab; ++id) c.push_back({id, logit(rng), 0.0f});
+      std::vector<Candidate> want;
+      for (const auto& t : c) want.push_back({t.id, t.logit});
+      auto r = chain.ProcessSparse(&*account, history, absl::MakeSpan(want), &response);
+      ASSERT_TRUE(r.ok()) << r.status();
+      moved += static_cast<uint64_t>(r->canary_moves);
+      llama_token_data_array arr = View(&c);
+      llama_sampler_apply(s.get(), &arr);
+      ExpectLogits(c, want);
+      size_t best = 0;
+      for (size_t i = 1; i < c.size(); ++i) best = c[i].logit > c[best].logit ? i : best;
+      llama_sampler_accept(s.get(), c[best].id);
+      history.push_back(c[best].id);
+    }
+    EXPECT_GT(moved, 0u) << scheme << ": the comparison must cover canary steps";
+    EXPECT_EQ(Stats(s.get())->canary, moved);
+  }
 }
 
 TEST(WatermarkSamplerTest, ShortContextLeavesLogitsAloneUntilHIdsAreKnown) {

@@ -93,6 +93,33 @@ class HfProcessorTest(unittest.TestCase):
         self.assertEqual(got.data_ptr(), pointer)
         np.testing.assert_array_equal(got.numpy(), want)
 
+    def test_canaries_equal_the_library_with_the_full_history(self):
+        # With canary phrasings the chain reads up to history_width ids: the processor passes
+        # exactly those, the library call here the whole history.
+        for scheme in ("kgw", "gumbel"):
+            with self.subTest(scheme=scheme):
+                wm = tracemark.Watermarker(self.master, vocab_size=self.vocab, scheme=scheme,
+                                           canary=self.tok)
+                proc = TracemarkLogitsProcessor(wm, accounts=[11, None, 5])
+                states = [tracemark.SequenceState() for _ in range(3)]
+                keys = [wm.for_account(11), None, wm.for_account(5)]
+                gen = torch.Generator().manual_seed(8)
+                ids = torch.randint(0, self.vocab, (3, 120), generator=gen)
+                moves = 0
+                for _ in range(12):
+                    scores = torch.randn(3, self.vocab, generator=gen) * 4
+                    want = scores.clone().numpy()
+                    for b in range(3):
+                        r = wm.process_dense(keys[b], ids[b].numpy().astype(np.int32), want[b],
+                                             states[b])
+                        moves += r["canary_moves"]
+                    got = proc(ids, scores)
+                    np.testing.assert_array_equal(got.numpy(), want)
+                    self.assertEqual([r["canary_moves"] for r in proc.last_results][1], 0)
+                    nxt = torch.argmax(got, dim=-1, keepdim=True)
+                    ids = torch.cat([ids, nxt], dim=1)
+                self.assertGreater(moves, 0, "the comparison must cover canary steps")
+
     def test_half_precision_and_padded_vocabularies(self):
         wm = tracemark.Watermarker(self.master, vocab_size=self.vocab, scheme="gumbel")
         ids = torch.randint(0, self.vocab, (2, 9), generator=torch.Generator().manual_seed(4))

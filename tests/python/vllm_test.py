@@ -26,8 +26,10 @@ KEY = bytes(range(60, 92))
 VOCAB = 32000  # a Llama-2-sized vocabulary
 
 
-def alone(model, wm, request):
-    """The request served alone: process_dense on each step's logits, the same sampler."""
+def alone(model, wm, request, moves=None):
+    """The request served alone: process_dense on each step's logits with the last history_width
+    ids of prompt and output, the same sampler. `moves`, a list, receives each step's canary
+    moves."""
     keys = None
     account = (request.params.extra_args or {}).get("tracemark_account")
     if account is not None:
@@ -37,11 +39,12 @@ def alone(model, wm, request):
     ids = list(request.prompt)
     logits, cache = model(torch.tensor([ids]))
     out = []
-    h = wm.context_width
+    width = wm.history_width
     while len(out) < request.params.max_tokens:
         row = logits[0].clone()
-        if len(ids) >= h:
-            wm.process_dense(keys, np.array(ids[-h:], np.int32), row.numpy(), state)
+        r = wm.process_dense(keys, np.array(ids[-width:], np.int32), row.numpy(), state)
+        if moves is not None:
+            moves.append(r["canary_moves"])
         tok = int(torch.multinomial(torch.softmax(row, dim=-1), 1, generator=gen))
         out.append(tok)
         ids.append(tok)
@@ -49,13 +52,13 @@ def alone(model, wm, request):
     return out
 
 
-def requests(n, seed=0, accounts=None, max_tokens=None):
+def requests(n, seed=0, accounts=None, max_tokens=None, vocab=VOCAB):
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         account = accounts[i] if accounts is not None else int(rng.integers(0, 50))
         extra = {"tracemark_account": account} if account is not None else None
-        prompt = [int(t) for t in rng.integers(0, VOCAB, size=int(rng.integers(1, 12)))]
+        prompt = [int(t) for t in rng.integers(0, vocab, size=int(rng.integers(1, 12)))]
         tokens = max_tokens or int(rng.integers(20, 90))
         out.append(vllm_driver.Request(i, prompt, vllm_driver.SamplingParams(
             max_tokens=tokens, seed=1000 + i, extra_args=extra), arrival=int(rng.integers(0, 40))))
@@ -90,6 +93,27 @@ class VllmProcessorTest(unittest.TestCase):
                     self.assertEqual(got[r.rid], alone(self.model, wm, r), (scheme, r.rid))
                 self.assertEqual(proc._slots, {})  # every finished request was let go
                 self.assertEqual(proc._keys, {})
+
+    def test_canaries_in_a_churning_batch_equal_each_request_alone(self):
+        # The canary phrasings need the served model's tokenizer: a SentencePiece model of 8,000
+        # ids the set-up trains, and a tiny model over its vocabulary.
+        spm = "spm:" + os.path.join(os.environ["TRACEMARK_DATA_DIR"], "spm", "sotu-bpe8k.model")
+        tok = tracemark.Tokenizer.load(spm)
+        model = TinyLM(tok.vocab_size, seed=4)
+        for scheme in ("kgw", "synthid"):
+            with self.subTest(scheme=scheme):
+                wm = tracemark.Watermarker(self.master, vocab_size=tok.vocab_size, scheme=scheme,
+                                           canary=tok)
+                self.assertTrue(wm.canary)
+                self.assertGreaterEqual(wm.history_width, 78)
+                proc = TracemarkVllmProcessor(None, torch.device("cpu"), False, watermarker=wm)
+                reqs = requests(8, seed=11, vocab=tok.vocab_size, max_tokens=60)
+                reqs[2].params.extra_args = None  # anonymous: no canary either
+                got = vllm_driver.run(model, proc, reqs, swap_rate=0.3, seed=6)
+                moves = []
+                for r in reqs:
+                    self.assertEqual(got[r.rid], alone(model, wm, r, moves), (scheme, r.rid))
+                self.assertGreater(sum(moves), 0, "the comparison must cover canary steps")
 
     def test_served_text_is_detected_and_attributed(self):
         wm, proc = self.processor()

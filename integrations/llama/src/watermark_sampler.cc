@@ -15,20 +15,20 @@ using watermark::Layer;
 // One sampler's state: llama_sampler::ctx points at it.
 struct SamplerState {
   std::shared_ptr<const watermark::Watermarker> wm;
+  std::shared_ptr<const canary::CanaryProcessor> canary;  // may be null
+  engine::ServingChain chain;                             // over wm and canary
   std::optional<watermark::AccountKeys> account;
-  std::vector<llama_token> prompt_tail;  // the last h ids of the prompt
-  std::vector<llama_token> context;      // prompt tail, then accepted tokens; at most 2h kept
-  watermark::SequenceState seen;
+  std::vector<llama_token> prompt_tail;  // the prompt's last history_width() ids
+  std::vector<llama_token> context;      // prompt tail, then accepted tokens; at most 2w kept
+  engine::Response response;
   std::vector<Candidate> scratch;  // reused by apply
   WatermarkSamplerStats stats;
 
-  size_t width() const { return static_cast<size_t>(wm->config().context_width); }
-
+  size_t width() const { return chain.history_width(); }
   void Restart() {
     context = prompt_tail;
-    seen.Reset();
+    response.Reset();
   }
-
   void Push(llama_token token) {
     const size_t h = width();
     if (h == 0) return;
@@ -48,32 +48,40 @@ void Accept(llama_sampler* smpl, llama_token token) {
   static_cast<SamplerState*>(smpl->ctx)->Push(token);
 }
 
+void Count(const engine::Step& step, WatermarkSamplerStats* stats) {
+  stats->canary += static_cast<uint64_t>(step.canary_moves);
+  switch (step.layer) {
+    case Layer::kNone:
+      ++stats->unmarked;
+      break;
+    case Layer::kProvider:
+      ++stats->provider;
+      break;
+    case Layer::kAccountPayload:
+    case Layer::kAccountFingerprint:
+      ++stats->account;
+      break;
+  }
+}
+
 void Apply(llama_sampler* smpl, llama_token_data_array* cur) {
   auto* st = static_cast<SamplerState*>(smpl->ctx);
   if (cur->size == 0) return;
   st->scratch.resize(cur->size);
   for (size_t i = 0; i < cur->size; ++i) st->scratch[i] = {cur->data[i].id, cur->data[i].logit};
   ++st->stats.steps;
-  absl::StatusOr<watermark::StepResult> step = st->wm->ProcessSparse(
-      st->account ? &*st->account : nullptr, st->Window(), absl::MakeSpan(st->scratch), &st->seen);
+  absl::StatusOr<engine::Step> step =
+      st->chain.ProcessSparse(st->account ? &*st->account : nullptr, st->Window(),
+                              absl::MakeSpan(st->scratch), &st->response);
   if (!step.ok()) {
     ++st->stats.failed;
     if (st->stats.first_error.ok()) st->stats.first_error = step.status();
     return;
   }
-  switch (step->layer) {
-    case Layer::kNone:
-      ++st->stats.unmarked;
-      return;  // logits untouched
-    case Layer::kProvider:
-      ++st->stats.provider;
-      break;
-    case Layer::kAccountPayload:
-    case Layer::kAccountFingerprint:
-      ++st->stats.account;
-      break;
-  }
+  Count(*step, &st->stats);
+  // A canary may give a candidate's slot to its keyed member (a new id), so ids go back too.
   for (size_t i = 0; i < cur->size; ++i) {
+    cur->data[i].id = st->scratch[i].id;
     cur->data[i].logit = st->scratch[i].logit;
     if (step->token_chosen && cur->data[i].id == step->token) {
       cur->selected = static_cast<int64_t>(i);
@@ -129,14 +137,17 @@ absl::StatusOr<llama_sampler*> NewWatermarkSampler(const WatermarkSamplerOptions
   if (options.watermarker == nullptr) {
     return absl::InvalidArgumentError("NewWatermarkSampler: no watermarker");
   }
+  absl::StatusOr<engine::ServingChain> chain =
+      engine::ServingChain::Create(options.watermarker.get(), options.canary.get());
+  if (!chain.ok()) return chain.status();
   const int32_t vocab_size = options.watermarker->config().vocab_size;
   if (options.vocab != nullptr && llama_vocab_n_tokens(options.vocab) != vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "NewWatermarkSampler: the model's vocabulary has ", llama_vocab_n_tokens(options.vocab),
         " tokens, the watermark configuration ", vocab_size, " (set vocab= to the model's)"));
   }
-  auto st = std::make_unique<SamplerState>();
-  st->wm = options.watermarker;
+  auto st = std::unique_ptr<SamplerState>(
+      new SamplerState{options.watermarker, options.canary, *chain, {}, {}, {}, {}, {}, {}});
   if (options.account.has_value()) {
     absl::StatusOr<watermark::AccountKeys> keys = st->wm->ForAccount(*options.account);
     if (!keys.ok()) return keys.status();

@@ -18,9 +18,13 @@
 #include "absl/strings/str_cat.h"
 #include "llama.h"
 #include "nlohmann/json.hpp"
+#include "tracemark/base/data_dir.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/canary/lexicon.h"
+#include "tracemark/canary/processor.h"
 #include "tracemark/detect/scan_job.h"
 #include "tracemark/llama/watermark_sampler.h"
+#include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -32,6 +36,7 @@ struct Flags {
   std::string scheme = "kgw", watermark_spec;
   uint32_t epoch = 0;
   std::optional<uint64_t> account;
+  std::string canary;  // tokenizer spec: canary phrasings on
   bool no_watermark = false;
   std::vector<std::string> prompts;
   std::string prompts_file;
@@ -99,6 +104,18 @@ absl::StatusOr<std::shared_ptr<const tracemark::watermark::Watermarker>> LoadWat
   return std::shared_ptr<const Watermarker>(std::move(wm));
 }
 
+// Canary phrasings over the built-in lexicon for the model's tokenizer (`spec`, as the CLI's
+// --tokenizer takes it: tiktoken:r50k_base for the tiny test model).
+absl::StatusOr<std::shared_ptr<const tracemark::canary::CanaryProcessor>> LoadCanary(
+    const std::string& spec) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tracemark::tokenizer::Tokenizer> tok,
+                             tracemark::tokenizer::LoadTokenizer(spec, tracemark::base::DataDir()));
+  TRACEMARK_ASSIGN_OR_RETURN(
+      std::unique_ptr<tracemark::canary::CanaryProcessor> proc,
+      tracemark::canary::CanaryProcessor::Create(&tracemark::canary::Lexicon::BuiltIn(), *tok));
+  return std::shared_ptr<const tracemark::canary::CanaryProcessor>(std::move(proc));
+}
+
 absl::Status WriteLogits(const std::string& path, const float* logits, int32_t n) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(logits), static_cast<std::streamsize>(n) * 4);
@@ -133,6 +150,13 @@ absl::Status Run(Flags& f) {
   if (!f.no_watermark) {
     TRACEMARK_ASSIGN_OR_RETURN(wm, LoadWatermarker(f, n_vocab));
   }
+  std::shared_ptr<const tracemark::canary::CanaryProcessor> canary;
+  if (!f.canary.empty()) {
+    if (wm == nullptr || !f.account.has_value()) {
+      return absl::InvalidArgumentError("--canary needs the watermark and an --account");
+    }
+    TRACEMARK_ASSIGN_OR_RETURN(canary, LoadCanary(f.canary));
+  }
 
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = static_cast<uint32_t>(llama_model_n_ctx_train(model.get()));
@@ -152,9 +176,9 @@ absl::Status Run(Flags& f) {
   }
   llama_sampler* mark = nullptr;
   if (wm != nullptr) {
-    TRACEMARK_ASSIGN_OR_RETURN(mark,
-                               tracemark::llama::NewWatermarkSampler(
-                                   {.watermarker = wm, .account = f.account, .vocab = vocab}));
+    TRACEMARK_ASSIGN_OR_RETURN(
+        mark, tracemark::llama::NewWatermarkSampler(
+                  {.watermarker = wm, .canary = canary, .account = f.account, .vocab = vocab}));
     llama_sampler_chain_add(chain.get(), mark);  // the chain owns it
   }
   llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(f.seed));
@@ -207,6 +231,7 @@ absl::Status Run(Flags& f) {
                       {"account", s.account},
                       {"unmarked", s.unmarked},
                       {"failed", s.failed}};
+        if (canary != nullptr) j["stats"]["canary"] = s.canary;
         if (!s.first_error.ok()) return s.first_error;
       }
       std::cout << j.dump() << "\n";
@@ -230,6 +255,9 @@ int main(int argc, char** argv) {
   app.add_option("--watermark", f.watermark_spec, "Further parameters, e.g. gamma=0.25,delta=2");
   app.add_option("--epoch", f.epoch, "Key epoch")->capture_default_str();
   app.add_option("--account", f.account, "Account served (absent: anonymous, provider layer)");
+  app.add_option("--canary", f.canary,
+                 "Canary phrasings before the watermark, with the model's tokenizer "
+                 "(e.g. tiktoken:r50k_base); needs --account");
   app.add_flag("--no-watermark", f.no_watermark, "Generate without the tracemark sampler");
   app.add_option("--prompt", f.prompts, "Prompt (repeatable)");
   app.add_option("--prompts", f.prompts_file, "File of prompts, one a line");

@@ -10,9 +10,10 @@
 //   ... each decode step, all pointers on the device:
 //   (*gpu)->Launch(logits, contexts, slots, results, batch, stream);
 //
-// Scope: the bias layers — the KGW provider scheme (LeftHash and min-SelfHash) and the account
-// layers (payload and fingerprint). Gumbel and SynthID pick the token by a keyed row-wide choice
-// and are not in this kernel (Create: Unimplemented); use Watermarker::ProcessBatch for them.
+// Scope: the bias layers of the serving chain (engine/serving_chain.h) — the KGW provider scheme
+// (LeftHash and min-SelfHash) and the account layers (payload and fingerprint). Gumbel and SynthID
+// pick the token by a keyed row-wide choice and are not in this kernel (Create: Unimplemented); use
+// Watermarker::ProcessBatch for them.
 //
 // Results equal Watermarker::ProcessBatch bit for bit on valid rows: the position decisions and
 // the per-token test are the same source (watermark/src/kernel_params.h, compiled for host and
@@ -31,6 +32,10 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "tracemark/watermark/watermarker.h"
+
+namespace tracemark::engine {
+class ServingChain;  // engine/serving_chain.h
+}  // namespace tracemark::engine
 
 typedef struct CUstream_st* cudaStream_t;  // as the CUDA runtime declares it
 
@@ -52,6 +57,10 @@ class CudaBatchWatermarker {
   // InvalidArgument for max_accounts < 1.
   static absl::StatusOr<std::unique_ptr<CudaBatchWatermarker>> Create(
       const watermark::Watermarker& wm, int max_accounts);
+  // The same for a serving chain's watermark layers. FailedPrecondition when the chain applies
+  // canary phrasings: the kernel has no row histories (use the chain's ProcessBatch on the host).
+  static absl::StatusOr<std::unique_ptr<CudaBatchWatermarker>> Create(
+      const engine::ServingChain& chain, int max_accounts);
   ~CudaBatchWatermarker();  // wipes the device copies of the keys and codewords, frees them
   CudaBatchWatermarker(const CudaBatchWatermarker&) = delete;
   CudaBatchWatermarker& operator=(const CudaBatchWatermarker&) = delete;
