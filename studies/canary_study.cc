@@ -27,7 +27,9 @@
 #include <mutex>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "study_common.h"
+#include "tracemark/base/read_file.h"
 #include "tracemark/canary/evidence.h"
 #include "tracemark/canary/processor.h"
 #include "tracemark/canary/suite.h"
@@ -144,16 +146,21 @@ int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
   return 0;
 }
 
-// Canary keys of accounts 0..n-1 under the study's epoch key (the real derivation).
-std::vector<tmk::canary::CanaryKey> KeysOf(const Setup& s, uint64_t n, int threads) {
+// Canary keys of accounts 0..n-1 under `epoch` (the real derivation).
+std::vector<tmk::canary::CanaryKey> CanaryKeys(const tmk::watermark::Key& epoch, uint64_t n,
+                                               int threads) {
   std::vector<std::optional<tmk::canary::CanaryKey>> keys(n);
   ParallelFor(static_cast<int>(n), threads, [&](int i) {
-    keys[static_cast<size_t>(i)] =
-        *tmk::canary::CanaryKey::Derive(*s.epoch, static_cast<uint64_t>(i));
+    keys[static_cast<size_t>(i)] = *tmk::canary::CanaryKey::Derive(epoch, static_cast<uint64_t>(i));
   });
   std::vector<tmk::canary::CanaryKey> out;
   for (auto& k : keys) out.push_back(*k);
   return out;
+}
+
+// Canary keys of accounts 0..n-1 under the study's epoch key.
+std::vector<tmk::canary::CanaryKey> KeysOf(const Setup& s, uint64_t n, int threads) {
+  return CanaryKeys(*s.epoch, n, threads);
 }
 
 int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
@@ -165,7 +172,6 @@ int Attribution(const Flags& f, const Setup& s, nlohmann::json* out) {
   ParallelFor(f.targets, f.threads, [&](int t) {
     const uint64_t account = Hash(static_cast<uint64_t>(t), 3) % f.accounts;
     auto wk = s.wm->ForAccount(account);
-    const tmk::canary::CanaryKey ck = tmk::canary::CanaryKey::FromAccountKeys(*wk);
     tmk::canary::CanaryStatistics stats;
     uint64_t total_tokens = 0;
     for (int a = 1; a <= f.max_answers; ++a) {
@@ -266,6 +272,10 @@ struct NullCounts {
     at9 += l <= -9;
     min_log10 = std::min(min_log10, l);
   }
+  void Merge(const NullCounts& o) {
+    tested += o.tested, at3 += o.at3, at6 += o.at6, at9 += o.at9, tuples += o.tuples;
+    min_log10 = std::min(min_log10, o.min_log10);
+  }
   nlohmann::json Json() const {
     return {{"tested", tested},       {"attributed_1e-3", at3},
             {"attributed_1e-6", at6}, {"attributed_1e-9", at9},
@@ -283,99 +293,136 @@ struct NullCounts {
   }
 };
 
-int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
-  const auto keys = KeysOf(s, f.accounts, f.threads);
-  const tmk::reference::ReferenceGenerator gen(s.data.model.get(), s.data.tok.get());
-  constexpr int kPool = 100;
-  const int pools = f.docs / kPool;
-  std::mutex mu;
+// The other accounts' documents (accounts outside the N tested), kPool to a pool: each document
+// tested among the N (`single`), each pool tested among them (`pooled`) and every account's
+// p-value on each pool counted (`calibration`).
+struct OtherAccountsNull {
+  static constexpr int kPool = 100;
   NullCounts single, pooled;
   Calibration calibration;
+};
+
+// Pool p of the other accounts' documents: documents p x kPool .. (p + 1) x kPool - 1, each
+// served to an account of its own, never among the N tested.
+void TestOtherAccountsPool(const Flags& f, const Setup& s,
+                           const std::vector<tmk::canary::CanaryKey>& keys, int p,
+                           OtherAccountsNull* local) {
+  const tmk::reference::ReferenceGenerator gen(s.data.model.get(), s.data.tok.get());
+  constexpr int kPool = OtherAccountsNull::kPool;
+  tmk::canary::CanaryStatistics pool_stats;
+  for (int d = 0; d < kPool; ++d) {
+    const uint64_t doc = static_cast<uint64_t>(p) * kPool + static_cast<uint64_t>(d);
+    const uint64_t account = f.accounts + doc;  // never among the accounts tested
+    auto wk = s.wm->ForAccount(account);
+    tmk::reference::GenerateOptions o = Options(f, doc + 1);
+    o.canary = s.proc.get();
+    auto g = gen.GenerateIds(s.data.corpus.Prompt(doc, 16), s.wm.get(), &*wk, o);
+    if (!g.ok()) std::abort();
+    tmk::canary::CanaryStatistics st;
+    st.Add(Events(s, *g));
+    pool_stats.Merge(st);
+    const auto tup = st.Tuples(s.proc->lexicon());
+    local->single.Add(tmk::canary::AttributeAmong(tup, keys, 1, 1), tup.size());
+  }
+  const auto tup = pool_stats.Tuples(s.proc->lexicon());
+  local->pooled.Add(tmk::canary::AttributeAmong(tup, keys, 1, 1), tup.size());
+  local->calibration.AddAll(tup, keys);
+}
+
+void NullOtherAccounts(const Flags& f, const Setup& s,
+                       const std::vector<tmk::canary::CanaryKey>& keys, nlohmann::json* out) {
+  const int pools = f.docs / OtherAccountsNull::kPool;
+  std::mutex mu;
+  OtherAccountsNull all;
   std::atomic<int> done{0};
   ParallelFor(pools, f.threads, [&](int p) {
-    tmk::canary::CanaryStatistics pool_stats;
-    NullCounts local;
-    for (int d = 0; d < kPool; ++d) {
-      const uint64_t doc = static_cast<uint64_t>(p) * kPool + static_cast<uint64_t>(d);
-      const uint64_t account = f.accounts + doc;  // never among the accounts tested
-      auto wk = s.wm->ForAccount(account);
-      const tmk::canary::CanaryKey ck = tmk::canary::CanaryKey::FromAccountKeys(*wk);
-      tmk::reference::GenerateOptions o = Options(f, doc + 1);
-      o.canary = s.proc.get();
-      auto g = gen.GenerateIds(s.data.corpus.Prompt(doc, 16), s.wm.get(), &*wk, o);
-      if (!g.ok()) std::abort();
-      tmk::canary::CanaryStatistics st;
-      st.Add(Events(s, *g));
-      pool_stats.Merge(st);
-      const auto tup = st.Tuples(s.proc->lexicon());
-      local.Add(tmk::canary::AttributeAmong(tup, keys, 1, 1), tup.size());
+    OtherAccountsNull local;
+    TestOtherAccountsPool(f, s, keys, p, &local);
+    std::lock_guard<std::mutex> lock(mu);
+    all.calibration.Merge(local.calibration);
+    all.single.Merge(local.single);
+    all.pooled.Merge(local.pooled);
+    if (++done % 50 == 0) std::fprintf(stderr, "  %d of %d pools\n", done.load(), pools);
+  });
+  all.single.Print("other accounts' documents");
+  all.pooled.Print("pooled by 100 (other accounts)");
+  all.calibration.Print("pooled by 100, every account");
+  (*out)["other_accounts"] = all.single.Json();
+  (*out)["other_accounts_pooled_100"] = all.pooled.Json();
+  (*out)["other_accounts_pooled_100_calibration"] = all.calibration.Json();
+}
+
+// The "text" field of each line of a JSON Lines file (lines without one are skipped); nullopt
+// when the file cannot be read.
+std::optional<std::vector<std::string>> ReadTexts(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::vector<std::string> texts;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("text") && j["text"].is_string()) texts.push_back(j["text"]);
+  }
+  return texts;
+}
+
+// Every clean document tested among the N.
+void NullCleanDocuments(const Flags& f, const Setup& s,
+                        const std::vector<tmk::canary::CanaryKey>& keys,
+                        const std::vector<std::string>& texts, nlohmann::json* out) {
+  NullCounts clean;
+  std::vector<std::optional<tmk::canary::CanaryAttribution>> results(texts.size());
+  std::vector<size_t> sizes(texts.size());
+  ParallelFor(static_cast<int>(texts.size()), f.threads, [&](int i) {
+    tmk::canary::CanaryStatistics st;
+    st.Add(tmk::canary::ExtractEvents(texts[static_cast<size_t>(i)], s.proc->lexicon(),
+                                      s.proc->active_forms()));
+    const auto tup = st.Tuples(s.proc->lexicon());
+    sizes[static_cast<size_t>(i)] = tup.size();
+    results[static_cast<size_t>(i)] = tmk::canary::AttributeAmong(tup, keys, 1, 1);
+  });
+  for (size_t i = 0; i < texts.size(); ++i) clean.Add(*results[i], sizes[i]);
+  clean.Print("clean documents");
+  (*out)["clean"] = clean.Json();
+}
+
+// Clean documents pooled 1,000 at a time (in corpus order), every account's p-value counted.
+void NullCleanPooled(const Flags& f, const Setup& s,
+                     const std::vector<tmk::canary::CanaryKey>& keys,
+                     const std::vector<std::string>& texts, nlohmann::json* out) {
+  constexpr size_t kCleanPool = 1000;
+  const int clean_pools = static_cast<int>(texts.size() / kCleanPool);
+  std::mutex mu;
+  NullCounts clean_pooled;
+  Calibration clean_cal;
+  ParallelFor(clean_pools, f.threads, [&](int q) {
+    tmk::canary::CanaryStatistics st;
+    for (size_t i = static_cast<size_t>(q) * kCleanPool;
+         i < (static_cast<size_t>(q) + 1) * kCleanPool; ++i) {
+      st.Add(tmk::canary::ExtractEvents(texts[i], s.proc->lexicon(), s.proc->active_forms()));
     }
-    const auto tup = pool_stats.Tuples(s.proc->lexicon());
+    const auto tup = st.Tuples(s.proc->lexicon());
     const auto at = tmk::canary::AttributeAmong(tup, keys, 1, 1);
     Calibration cal;
     cal.AddAll(tup, keys);
     std::lock_guard<std::mutex> lock(mu);
-    calibration.Merge(cal);
-    single.tested += local.tested, single.at3 += local.at3, single.at6 += local.at6;
-    single.at9 += local.at9, single.tuples += local.tuples;
-    single.min_log10 = std::min(single.min_log10, local.min_log10);
-    pooled.Add(at, tup.size());
-    if (++done % 50 == 0) std::fprintf(stderr, "  %d of %d pools\n", done.load(), pools);
+    clean_pooled.Add(at, tup.size());
+    clean_cal.Merge(cal);
   });
-  single.Print("other accounts' documents");
-  pooled.Print("pooled by 100 (other accounts)");
-  calibration.Print("pooled by 100, every account");
-  (*out)["other_accounts"] = single.Json();
-  (*out)["other_accounts_pooled_100"] = pooled.Json();
-  (*out)["other_accounts_pooled_100_calibration"] = calibration.Json();
-  if (!f.clean.empty()) {
-    std::ifstream in(f.clean);
-    if (!in) return std::cerr << "cannot read " << f.clean << "\n", 1;
-    std::vector<std::string> texts;
-    std::string line;
-    while (std::getline(in, line)) {
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_object() && j.contains("text") && j["text"].is_string()) texts.push_back(j["text"]);
-    }
-    NullCounts clean;
-    std::vector<NullCounts> per_thread(static_cast<size_t>(f.threads));
-    std::vector<std::optional<tmk::canary::CanaryAttribution>> results(texts.size());
-    std::vector<size_t> sizes(texts.size());
-    ParallelFor(static_cast<int>(texts.size()), f.threads, [&](int i) {
-      tmk::canary::CanaryStatistics st;
-      st.Add(tmk::canary::ExtractEvents(texts[static_cast<size_t>(i)], s.proc->lexicon(),
-                                        s.proc->active_forms()));
-      const auto tup = st.Tuples(s.proc->lexicon());
-      sizes[static_cast<size_t>(i)] = tup.size();
-      results[static_cast<size_t>(i)] = tmk::canary::AttributeAmong(tup, keys, 1, 1);
-    });
-    for (size_t i = 0; i < texts.size(); ++i) clean.Add(*results[i], sizes[i]);
-    clean.Print("clean documents");
-    (*out)["clean"] = clean.Json();
-    // Clean documents pooled 1,000 at a time (in corpus order), every account's p-value counted.
-    constexpr size_t kCleanPool = 1000;
-    const int clean_pools = static_cast<int>(texts.size() / kCleanPool);
-    NullCounts clean_pooled;
-    Calibration clean_cal;
-    ParallelFor(clean_pools, f.threads, [&](int q) {
-      tmk::canary::CanaryStatistics st;
-      for (size_t i = static_cast<size_t>(q) * kCleanPool;
-           i < (static_cast<size_t>(q) + 1) * kCleanPool; ++i) {
-        st.Add(tmk::canary::ExtractEvents(texts[i], s.proc->lexicon(), s.proc->active_forms()));
-      }
-      const auto tup = st.Tuples(s.proc->lexicon());
-      const auto at = tmk::canary::AttributeAmong(tup, keys, 1, 1);
-      Calibration cal;
-      cal.AddAll(tup, keys);
-      std::lock_guard<std::mutex> lock(mu);
-      clean_pooled.Add(at, tup.size());
-      clean_cal.Merge(cal);
-    });
-    clean_pooled.Print("clean, pooled by 1,000");
-    clean_cal.Print("clean pooled, every account");
-    (*out)["clean_pooled_1000"] = clean_pooled.Json();
-    (*out)["clean_pooled_1000_calibration"] = clean_cal.Json();
-  }
+  clean_pooled.Print("clean, pooled by 1,000");
+  clean_cal.Print("clean pooled, every account");
+  (*out)["clean_pooled_1000"] = clean_pooled.Json();
+  (*out)["clean_pooled_1000_calibration"] = clean_cal.Json();
+}
+
+int Null(const Flags& f, const Setup& s, nlohmann::json* out) {
+  const auto keys = KeysOf(s, f.accounts, f.threads);
+  NullOtherAccounts(f, s, keys, out);
+  if (f.clean.empty()) return 0;
+  const auto texts = ReadTexts(f.clean);
+  if (!texts) return std::cerr << "cannot read " << f.clean << "\n", 1;
+  NullCleanDocuments(f, s, keys, *texts, out);
+  NullCleanPooled(f, s, keys, *texts, out);
   return 0;
 }
 
@@ -388,23 +435,15 @@ struct KeyDataset {
   std::vector<tmk::canary::Tuple> tuples;
 };
 
+// A comma-separated list; empty items dropped.
 std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  size_t begin = 0;
-  while (begin <= s.size()) {
-    const size_t end = std::min(s.find(',', begin), s.size());
-    if (end > begin) out.push_back(s.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  return out;
+  return absl::StrSplit(s, ',', absl::SkipEmpty());
 }
 
-// JSON Lines with a "text" field (one document a line), or any other file as one document; at
-// most `max_docs` documents (0: all).
-std::optional<KeyDataset> ReadKeyDataset(const std::string& path, const Setup& s,
-                                         uint64_t max_docs) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
+// JSON Lines with a "text" field (one document a line), or any other file as one document (read
+// with base::ReadFile); at most `max_docs` documents (0: all).
+absl::StatusOr<KeyDataset> ReadKeyDataset(const std::string& path, const Setup& s,
+                                          uint64_t max_docs) {
   KeyDataset d;
   d.name = path.substr(path.find_last_of('/') + 1);
   tmk::canary::CanaryStatistics stats;
@@ -414,13 +453,18 @@ std::optional<KeyDataset> ReadKeyDataset(const std::string& path, const Setup& s
     ++d.docs;
   };
   const bool jsonl = path.size() > 6 && path.substr(path.size() - 6) == ".jsonl";
-  std::string line;
   if (!jsonl) {
-    add(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
-  }
-  while (jsonl && (max_docs == 0 || d.docs < max_docs) && std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("text") && j["text"].is_string()) add(j["text"]);
+    auto text = tmk::base::ReadFile(path, "dataset");
+    if (!text.ok()) return text.status();
+    add(*text);
+  } else {
+    std::ifstream in(path);
+    if (!in) return absl::NotFoundError("cannot read " + path);
+    std::string line;
+    while ((max_docs == 0 || d.docs < max_docs) && std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("text") && j["text"].is_string()) add(j["text"]);
+    }
   }
   d.events = stats.events();
   d.tuples = stats.Tuples(s.proc->lexicon());
@@ -433,17 +477,10 @@ tmk::watermark::Key FreshMaster(uint64_t seed, uint64_t r) {
   return KeyFrom(Hash(seed, r));
 }
 
-// Canary keys of accounts 0..n-1 under epoch 0 of `master` (the real derivation).
+// Canary keys of accounts 0..n-1 under epoch 0 of `master`.
 std::vector<tmk::canary::CanaryKey> FreshAccountKeys(const tmk::watermark::Key& master, uint64_t n,
                                                      int threads) {
-  const tmk::watermark::Key epoch = *tmk::watermark::DeriveEpochKey(master, 0);
-  std::vector<std::optional<tmk::canary::CanaryKey>> keys(n);
-  ParallelFor(static_cast<int>(n), threads, [&](int i) {
-    keys[static_cast<size_t>(i)] = *tmk::canary::CanaryKey::Derive(epoch, static_cast<uint64_t>(i));
-  });
-  std::vector<tmk::canary::CanaryKey> out;
-  for (auto& k : keys) out.push_back(*k);
-  return out;
+  return CanaryKeys(*tmk::watermark::DeriveEpochKey(master, 0), n, threads);
 }
 
 // The exact null law of a p-value that takes the value min(1, accounts x T(m)) when the best of
@@ -548,7 +585,7 @@ int Keys(const Flags& f, const Setup& s, nlohmann::json* out) {
   std::vector<KeyDataset> datasets;
   for (const std::string& path : SplitList(f.datasets)) {
     auto d = ReadKeyDataset(path, s, f.max_docs);
-    if (!d) return std::cerr << "cannot read " << path << "\n", 1;
+    if (!d.ok()) return std::cerr << d.status().message() << "\n", 1;
     std::printf("%s: %llu documents, %llu events, %zu tuples\n", d->name.c_str(),
                 static_cast<unsigned long long>(d->docs),
                 static_cast<unsigned long long>(d->events), d->tuples.size());
