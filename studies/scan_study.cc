@@ -243,6 +243,59 @@ int Throughput(const Flags& f, const Setup& s, nlohmann::json* out) {
   return 0;
 }
 
+// (byte offset, id) of each token of `ids`: a generated token survives re-tokenisation if the
+// canonical tokenisation has the same id at the same offset.
+absl::flat_hash_set<std::pair<size_t, int32_t>> TokenStarts(const tmk::tokenizer::Tokenizer& tok,
+                                                            const std::vector<int32_t>& ids) {
+  absl::flat_hash_set<std::pair<size_t, int32_t>> set;
+  size_t off = 0;
+  for (int32_t id : ids) {
+    set.insert({off, id});
+    off += tok.TokenBytes(id)->size();
+  }
+  return set;
+}
+
+// One generated document against the canonical tokenisation of its text.
+struct Retokenised {
+  double log10p_ids = 0, log10p_text = 0;  // the provider test on each
+  double changed = 0;                      // fraction of generated tokens not kept
+  bool differs = false;                    // whether the ids differ at all
+};
+
+Retokenised RetokeniseDocument(const Flags& f, const Setup& s,
+                               const tmk::watermark::Watermarker& wm,
+                               const tmk::watermark::Detector& det, int i) {
+  const tmk::tokenizer::Tokenizer& tok = *s.data.tok;
+  const tmk::reference::ReferenceGenerator gen(s.data.model.get(), &tok);
+  tmk::reference::GenerateOptions o;
+  o.max_tokens = f.tokens;
+  o.seed = Hash(static_cast<uint64_t>(i), 401);
+  const auto acct = *wm.ForAccount(Hash(static_cast<uint64_t>(i), 402) % f.accounts);
+  auto g =
+      *gen.GenerateIds(s.data.corpus.Prompt(Hash(static_cast<uint64_t>(i), 403), 8), &wm, &acct, o);
+  const std::string text = *tok.Decode(g.ids);
+  std::vector<int32_t> re = tmk::tokenizer::IsValidUtf8(text)
+                                ? *tok.Encode(text)
+                                : *tok.Encode(tmk::tokenizer::ReplaceInvalidUtf8(text));
+  const auto a = TokenStarts(tok, g.ids), b = TokenStarts(tok, re);
+  size_t kept = 0;
+  for (const auto& e : a) kept += b.contains(e);
+  auto log10p = [&](const std::vector<int32_t>& body) {
+    std::vector<int32_t> all = g.prompt_ids;
+    all.insert(all.end(), body.begin(), body.end());
+    tmk::watermark::TextStatistics st;
+    (void)det.Score(all, g.prompt_ids.size(), &st);
+    return det.TestProvider(st).value().p_value.log10();
+  };
+  Retokenised r;
+  r.changed = 1.0 - static_cast<double>(kept) / static_cast<double>(std::max<size_t>(1, a.size()));
+  r.differs = re != g.ids;
+  r.log10p_ids = log10p(g.ids);
+  r.log10p_text = log10p(re);
+  return r;
+}
+
 // Signal lost when the generated ids are not the canonical tokenisation of their text: the
 // verifier only sees text and re-tokenises it, so it scores the canonical ids.
 int Retokenise(const Flags& f, const Setup& s, nlohmann::json* out) {
@@ -258,43 +311,11 @@ int Retokenise(const Flags& f, const Setup& s, nlohmann::json* out) {
     std::vector<double> lp_ids(f.docs), lp_text(f.docs), changed(f.docs);
     std::vector<int> differs(f.docs);
     ParallelFor(f.docs, f.threads, [&](int i) {
-      const tmk::reference::ReferenceGenerator gen(s.data.model.get(), s.data.tok.get());
-      tmk::reference::GenerateOptions o;
-      o.max_tokens = f.tokens;
-      o.seed = Hash(static_cast<uint64_t>(i), 401);
-      const auto acct = *wm->ForAccount(Hash(static_cast<uint64_t>(i), 402) % f.accounts);
-      auto g = *gen.GenerateIds(s.data.corpus.Prompt(Hash(static_cast<uint64_t>(i), 403), 8),
-                                wm.get(), &acct, o);
-      const std::string text = *s.data.tok->Decode(g.ids);
-      std::vector<int32_t> re = tmk::tokenizer::IsValidUtf8(text)
-                                    ? *s.data.tok->Encode(text)
-                                    : *s.data.tok->Encode(tmk::tokenizer::ReplaceInvalidUtf8(text));
-      // Tokens compared by (byte offset, id): a generated token survives if the canonical
-      // tokenisation has the same id at the same offset.
-      auto starts = [&](const std::vector<int32_t>& ids) {
-        absl::flat_hash_set<std::pair<size_t, int32_t>> set;
-        size_t off = 0;
-        for (int32_t id : ids) {
-          set.insert({off, id});
-          off += s.data.tok->TokenBytes(id)->size();
-        }
-        return set;
-      };
-      const auto a = starts(g.ids), b = starts(re);
-      size_t kept = 0;
-      for (const auto& e : a) kept += b.contains(e);
-      changed[i] =
-          1.0 - static_cast<double>(kept) / static_cast<double>(std::max<size_t>(1, a.size()));
-      differs[i] = re != g.ids;
-      auto log10p = [&](const std::vector<int32_t>& body) {
-        std::vector<int32_t> all = g.prompt_ids;
-        all.insert(all.end(), body.begin(), body.end());
-        tmk::watermark::TextStatistics st;
-        (void)det->Score(all, g.prompt_ids.size(), &st);
-        return det->TestProvider(st).value().p_value.log10();
-      };
-      lp_ids[i] = log10p(g.ids);
-      lp_text[i] = log10p(re);
+      const Retokenised r = RetokeniseDocument(f, s, *wm, *det, i);
+      lp_ids[i] = r.log10p_ids;
+      lp_text[i] = r.log10p_text;
+      changed[i] = r.changed;
+      differs[i] = r.differs;
     });
     std::vector<double> ratio(f.docs);
     for (int i = 0; i < f.docs; ++i) ratio[i] = lp_ids[i] < 0 ? lp_text[i] / lp_ids[i] : 1.0;
@@ -303,18 +324,20 @@ int Retokenise(const Flags& f, const Setup& s, nlohmann::json* out) {
       diff += differs[i];
       ch += changed[i];
     }
+    const double med_ids = tmk::study::Quantile(lp_ids, 0.5);
+    const double med_text = tmk::study::Quantile(lp_text, 0.5);
+    const double med_ratio = tmk::study::Quantile(ratio, 0.5);
     std::printf("| %s | %d | %.1f%% | %.2f%% | %.1f | %.1f | %.3f |\n", spec, f.docs,
-                100 * diff / f.docs, 100 * ch / f.docs, tmk::study::Quantile(lp_ids, 0.5),
-                tmk::study::Quantile(lp_text, 0.5), tmk::study::Quantile(ratio, 0.5));
+                100 * diff / f.docs, 100 * ch / f.docs, med_ids, med_text, med_ratio);
     std::fflush(stdout);
     (*out)["retokenise"].push_back({{"scheme", spec},
                                     {"documents", f.docs},
                                     {"tokens", f.tokens},
                                     {"documents_differing", diff},
                                     {"tokens_changed_fraction", ch / f.docs},
-                                    {"median_log10p_ids", tmk::study::Quantile(lp_ids, 0.5)},
-                                    {"median_log10p_text", tmk::study::Quantile(lp_text, 0.5)},
-                                    {"median_ratio", tmk::study::Quantile(ratio, 0.5)}});
+                                    {"median_log10p_ids", med_ids},
+                                    {"median_log10p_text", med_text},
+                                    {"median_ratio", med_ratio}});
   }
   return 0;
 }
