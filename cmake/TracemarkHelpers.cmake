@@ -34,7 +34,11 @@ function(tracemark_module name)
   target_link_libraries(tracemark_${name} PUBLIC ${M_DEPS}
     PRIVATE ${M_PRIVATE_DEPS} $<BUILD_INTERFACE:tracemark_warnings>)
   set_target_properties(tracemark_${name} PROPERTIES EXPORT_NAME ${name})
-  install(TARGETS tracemark_${name} EXPORT tracemarkTargets
+  set(component ${TRACEMARK_COMPONENT_OF_${name}})
+  if(NOT component)
+    message(FATAL_ERROR "module ${name} is in no package component (root CMakeLists.txt)")
+  endif()
+  install(TARGETS tracemark_${name} EXPORT tracemark-${component}-targets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
   install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endfunction()

@@ -10,6 +10,7 @@ cmake --install "$build_dir" --prefix "$tmp/prefix" > /dev/null
 cmake -S "$source_dir/consumer" -B "$tmp/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" > /dev/null
 cmake --build "$tmp/build" > /dev/null
 "$tmp/build/cpp_consumer"
+"$tmp/build/chain_consumer"
 LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/build/c_consumer"
 libs="$(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --libs tracemark)"
 case "$libs" in
