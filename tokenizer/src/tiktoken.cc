@@ -115,6 +115,153 @@ bool ParseRank(std::string_view s, int32_t* rank) {
   return true;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Rank-file checks.
+
+// One "<base64> <rank>" line: its bytes at [offset, offset + size) of the arena.
+struct RankLine {
+  uint32_t offset;
+  uint32_t size;
+  int32_t rank;
+  size_t line;
+};
+
+// "<source>:<line>: <parts...>" as InvalidArgument.
+template <typename... Parts>
+absl::Status LineError(const std::string& source, size_t line, const Parts&... parts) {
+  return absl::InvalidArgumentError(absl::StrCat(source, ":", line, ": ", parts...));
+}
+
+// Decodes one non-empty line into *arena and appends its entry to *parsed.
+absl::Status ParseRankLine(std::string_view line, size_t line_number, const std::string& source,
+                           std::string* arena, std::vector<RankLine>* parsed) {
+  const size_t space = line.find(' ');
+  if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos) {
+    return LineError(source, line_number, "expected \"<base64 token> <rank>\"");
+  }
+  const size_t offset = arena->size();
+  if (!Base64Decode(line.substr(0, space), arena)) {
+    return LineError(source, line_number, "malformed base64 \"", Sv(line.substr(0, space)), "\"");
+  }
+  int32_t rank;
+  if (!ParseRank(line.substr(space + 1), &rank)) {
+    return LineError(source, line_number, "malformed rank \"", Sv(line.substr(space + 1)), "\"");
+  }
+  if (arena->size() > std::numeric_limits<uint32_t>::max()) {
+    return LineError(source, line_number, "rank file too large");
+  }
+  parsed->push_back({static_cast<uint32_t>(offset), static_cast<uint32_t>(arena->size() - offset),
+                     rank, line_number});
+  return absl::OkStatus();
+}
+
+// Parses every line of the rank file (CRLF allowed, blank lines skipped) into *arena.
+absl::Status ParseRankLines(std::string_view contents, const std::string& source,
+                            std::string* arena, std::vector<RankLine>* parsed) {
+  parsed->reserve(contents.size() / 12);
+  arena->reserve(contents.size() * 3 / 4);
+  size_t line_number = 0;
+  size_t pos = 0;
+  while (pos < contents.size()) {
+    size_t eol = contents.find('\n', pos);
+    if (eol == std::string_view::npos) eol = contents.size();
+    std::string_view line = contents.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    TRACEMARK_RETURN_IF_ERROR(ParseRankLine(line, line_number, source, arena, parsed));
+  }
+  return absl::OkStatus();
+}
+
+// (id, line) for every rank and special token (line 0 for special tokens), sorted; also the
+// largest rank and the largest id.
+using IdLines = std::vector<std::pair<int32_t, size_t>>;
+absl::Status CollectIds(const std::vector<RankLine>& parsed, const TiktokenEncodingSpec& spec,
+                        IdLines* ids, int32_t* max_rank, int32_t* max_id) {
+  ids->reserve(parsed.size() + spec.special_tokens.size());
+  *max_rank = 0;
+  for (const RankLine& p : parsed) {
+    ids->emplace_back(p.rank, p.line);
+    *max_rank = std::max(*max_rank, p.rank);
+  }
+  *max_id = *max_rank;
+  for (const auto& [text, id] : spec.special_tokens) {
+    if (id < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("special token ", text, " has negative id ", id));
+    }
+    if (text.empty()) return absl::InvalidArgumentError("special token with empty text");
+    ids->emplace_back(id, 0);
+    *max_id = std::max(*max_id, id);
+  }
+  std::sort(ids->begin(), ids->end());
+  return absl::OkStatus();
+}
+
+// No rank twice and no special id on a rank; `ids` sorted.
+absl::Status CheckNoDuplicateIds(const IdLines& ids, const TiktokenEncodingSpec& spec,
+                                 const std::string& source) {
+  for (size_t i = 0; i + 1 < ids.size(); ++i) {
+    if (ids[i].first != ids[i + 1].first) continue;
+    const size_t a = ids[i].second;
+    const size_t b = ids[i + 1].second;
+    if (a == 0 && b == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.name, ": two special tokens have id ", ids[i].first));
+    }
+    if (a == 0 || b == 0) {
+      return LineError(source, std::max(a, b), "rank ", ids[i].first,
+                       " is also a special token's id");
+    }
+    return LineError(source, std::max(a, b), "duplicate rank ", ids[i].first, " (first on line ",
+                     std::min(a, b), ")");
+  }
+  return absl::OkStatus();
+}
+
+// No gap below the largest rank; `ids` sorted and distinct.
+absl::Status CheckNoRankGap(const IdLines& ids, int32_t max_rank, const std::string& source) {
+  for (size_t i = 0; i < ids.size() && ids[i].first <= max_rank; ++i) {
+    const int32_t expected = i == 0 ? 0 : ids[i - 1].first + 1;
+    if (ids[i].first != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": rank ", expected,
+                                                     " is missing (ranks must cover 0..", max_rank,
+                                                     " except for special-token ids)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Checks the ids of the ranks and special tokens against each other and the spec; returns the
+// vocabulary size (largest id + 1).
+absl::StatusOr<int32_t> CheckIds(const std::vector<RankLine>& parsed,
+                                 const TiktokenEncodingSpec& spec, const std::string& source) {
+  IdLines ids;
+  int32_t max_rank;
+  int32_t max_id;
+  TRACEMARK_RETURN_IF_ERROR(CollectIds(parsed, spec, &ids, &max_rank, &max_id));
+  TRACEMARK_RETURN_IF_ERROR(CheckNoDuplicateIds(ids, spec, source));
+  TRACEMARK_RETURN_IF_ERROR(CheckNoRankGap(ids, max_rank, source));
+  if (max_id == std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ids too large"));
+  }
+  const int32_t vocab_size = max_id + 1;
+  if (spec.expected_vocab_size > 0 && vocab_size != spec.expected_vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": ", spec.name, " expects a vocabulary of ", spec.expected_vocab_size,
+        " ids but the ranks and special tokens give ", vocab_size, " (wrong rank file?)"));
+  }
+  if (spec.expected_num_ordinary_tokens > 0 &&
+      parsed.size() != static_cast<size_t>(spec.expected_num_ordinary_tokens)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", spec.name, " expects ", spec.expected_num_ordinary_tokens,
+                     " ranked tokens but the file has ", parsed.size(), " (wrong rank file?)"));
+  }
+  return vocab_size;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +364,79 @@ struct TiktokenTokenizer::Rep {
     }
     return absl::OkStatus();
   }
+
+  // Fills arena (special-token text after the ordinary bytes), decoder, encoder and
+  // special_ids from checked ranks; `vocab_size` from CheckIds().
+  absl::Status BuildTables(const std::vector<RankLine>& parsed, const TiktokenEncodingSpec& spec,
+                           int32_t vocab_size, const std::string& source);
+  // Adds the ranked tokens to decoder and encoder; no two may have the same bytes.
+  absl::Status AddOrdinary(const std::vector<RankLine>& parsed, const std::string& source);
+  // Adds the special tokens, whose text starts at special_offsets[i] in the arena.
+  absl::Status AddSpecial(const TiktokenEncodingSpec& spec,
+                          const std::vector<uint32_t>& special_offsets);
+  // Byte-level BPE needs a token for each of the 256 single bytes.
+  absl::Status CheckAllBytes(const std::string& source) const;
 };
+
+absl::Status TiktokenTokenizer::Rep::BuildTables(const std::vector<RankLine>& parsed,
+                                                 const TiktokenEncodingSpec& spec,
+                                                 int32_t vocab_size, const std::string& source) {
+  // Special-token text goes after the ordinary bytes; the arena is final after this.
+  std::vector<uint32_t> special_offsets;
+  for (const auto& [text, id] : spec.special_tokens) {
+    special_offsets.push_back(static_cast<uint32_t>(arena.size()));
+    arena.append(text);
+  }
+  arena.shrink_to_fit();
+
+  decoder.resize(static_cast<size_t>(vocab_size));
+  encoder.reserve(parsed.size());
+  num_ordinary = static_cast<int32_t>(parsed.size());
+  TRACEMARK_RETURN_IF_ERROR(AddOrdinary(parsed, source));
+  TRACEMARK_RETURN_IF_ERROR(AddSpecial(spec, special_offsets));
+  return CheckAllBytes(source);
+}
+
+absl::Status TiktokenTokenizer::Rep::AddOrdinary(const std::vector<RankLine>& parsed,
+                                                 const std::string& source) {
+  for (const RankLine& p : parsed) {
+    Entry& entry = decoder[p.rank];
+    entry = {p.offset, p.size, Kind::kOrdinary};
+    const auto emplaced = encoder.emplace(Bytes(entry), p.rank);
+    if (!emplaced.second) {
+      const int32_t first_rank = emplaced.first->second;
+      const RankLine& first = *std::find_if(
+          parsed.begin(), parsed.end(), [&](const RankLine& q) { return q.rank == first_rank; });
+      return LineError(source, p.line, "duplicate token bytes (first on line ", first.line, ")");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TiktokenTokenizer::Rep::AddSpecial(const TiktokenEncodingSpec& spec,
+                                                const std::vector<uint32_t>& special_offsets) {
+  for (size_t i = 0; i < spec.special_tokens.size(); ++i) {
+    const auto& [text, id] = spec.special_tokens[i];
+    decoder[id] = {special_offsets[i], static_cast<uint32_t>(text.size()), Kind::kSpecial};
+    if (!special_ids.emplace(Bytes(decoder[id]), id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.name, ": special token ", text, " listed twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TiktokenTokenizer::Rep::CheckAllBytes(const std::string& source) const {
+  for (int b = 0; b < 256; ++b) {
+    const char byte = static_cast<char>(b);
+    if (!encoder.contains(std::string_view(&byte, 1))) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": no token for the single byte 0x",
+                                                     absl::Hex(b, absl::kZeroPad2),
+                                                     " (byte-level BPE needs all 256)"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 TiktokenTokenizer::TiktokenTokenizer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 TiktokenTokenizer::~TiktokenTokenizer() = default;
@@ -237,156 +456,16 @@ absl::StatusOr<std::unique_ptr<TiktokenTokenizer>> TiktokenTokenizer::Create(
   auto rep = std::make_unique<Rep>();
   rep->name = spec.name;
   rep->pattern = spec.pattern;
-  auto error = [&](size_t line, auto&&... parts) {
-    return absl::InvalidArgumentError(absl::StrCat(src, ":", line, ": ", parts...));
-  };
-
-  // Parse "<base64> <rank>" lines into the arena.
-  struct Parsed {
-    uint32_t offset;
-    uint32_t size;
-    int32_t rank;
-    size_t line;
-  };
-  std::vector<Parsed> parsed;
-  parsed.reserve(rank_file_contents.size() / 12);
-  rep->arena.reserve(rank_file_contents.size() * 3 / 4);
-  size_t line_number = 0;
-  size_t pos = 0;
-  while (pos < rank_file_contents.size()) {
-    size_t eol = rank_file_contents.find('\n', pos);
-    if (eol == std::string_view::npos) eol = rank_file_contents.size();
-    std::string_view line = rank_file_contents.substr(pos, eol - pos);
-    pos = eol + 1;
-    ++line_number;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
-    const size_t space = line.find(' ');
-    if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos) {
-      return error(line_number, "expected \"<base64 token> <rank>\"");
-    }
-    const size_t offset = rep->arena.size();
-    if (!Base64Decode(line.substr(0, space), &rep->arena)) {
-      return error(line_number, "malformed base64 \"", Sv(line.substr(0, space)), "\"");
-    }
-    int32_t rank;
-    if (!ParseRank(line.substr(space + 1), &rank)) {
-      return error(line_number, "malformed rank \"", Sv(line.substr(space + 1)), "\"");
-    }
-    if (rep->arena.size() > std::numeric_limits<uint32_t>::max()) {
-      return error(line_number, "rank file too large");
-    }
-    parsed.push_back({static_cast<uint32_t>(offset),
-                      static_cast<uint32_t>(rep->arena.size() - offset), rank, line_number});
-  }
+  std::vector<RankLine> parsed;
+  TRACEMARK_RETURN_IF_ERROR(ParseRankLines(rank_file_contents, src, &rep->arena, &parsed));
   if (parsed.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(src, ": no tokens"));
   }
-
-  // Ids: no rank twice, no special id on a rank, no gap below the largest rank.
-  std::vector<std::pair<int32_t, size_t>> ids;  // (id, line); line 0 for special tokens.
-  ids.reserve(parsed.size() + spec.special_tokens.size());
-  int32_t max_rank = 0;
-  for (const Parsed& p : parsed) {
-    ids.emplace_back(p.rank, p.line);
-    max_rank = std::max(max_rank, p.rank);
-  }
-  int32_t max_id = max_rank;
-  for (const auto& [text, id] : spec.special_tokens) {
-    if (id < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("special token ", text, " has negative id ", id));
-    }
-    if (text.empty()) return absl::InvalidArgumentError("special token with empty text");
-    ids.emplace_back(id, 0);
-    max_id = std::max(max_id, id);
-  }
-  std::sort(ids.begin(), ids.end());
-  for (size_t i = 0; i + 1 < ids.size(); ++i) {
-    if (ids[i].first != ids[i + 1].first) continue;
-    const size_t a = ids[i].second;
-    const size_t b = ids[i + 1].second;
-    if (a == 0 && b == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(spec.name, ": two special tokens have id ", ids[i].first));
-    }
-    if (a == 0 || b == 0) {
-      return error(std::max(a, b), "rank ", ids[i].first, " is also a special token's id");
-    }
-    return error(std::max(a, b), "duplicate rank ", ids[i].first, " (first on line ",
-                 std::min(a, b), ")");
-  }
-  for (size_t i = 0; i < ids.size() && ids[i].first <= max_rank; ++i) {
-    const int32_t expected = i == 0 ? 0 : ids[i - 1].first + 1;
-    if (ids[i].first != expected) {
-      return absl::InvalidArgumentError(absl::StrCat(src, ": rank ", expected,
-                                                     " is missing (ranks must cover 0..", max_rank,
-                                                     " except for special-token ids)"));
-    }
-  }
-  if (max_id == std::numeric_limits<int32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat(src, ": ids too large"));
-  }
-  const int32_t vocab_size = max_id + 1;
-  if (spec.expected_vocab_size > 0 && vocab_size != spec.expected_vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        src, ": ", spec.name, " expects a vocabulary of ", spec.expected_vocab_size,
-        " ids but the ranks and special tokens give ", vocab_size, " (wrong rank file?)"));
-  }
-
-  if (spec.expected_num_ordinary_tokens > 0 &&
-      parsed.size() != static_cast<size_t>(spec.expected_num_ordinary_tokens)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, ": ", spec.name, " expects ", spec.expected_num_ordinary_tokens,
-                     " ranked tokens but the file has ", parsed.size(), " (wrong rank file?)"));
-  }
-
-  // Special-token text goes after the ordinary bytes; the arena is final after this.
-  std::vector<uint32_t> special_offsets;
-  for (const auto& [text, id] : spec.special_tokens) {
-    special_offsets.push_back(static_cast<uint32_t>(rep->arena.size()));
-    rep->arena.append(text);
-  }
-  rep->arena.shrink_to_fit();
-
-  rep->decoder.resize(static_cast<size_t>(vocab_size));
-  rep->encoder.reserve(parsed.size());
-  rep->num_ordinary = static_cast<int32_t>(parsed.size());
-  absl::flat_hash_map<int32_t, size_t> line_of_rank;
-  for (const Parsed& p : parsed) {
-    Rep::Entry& entry = rep->decoder[p.rank];
-    entry = {p.offset, p.size, Rep::Kind::kOrdinary};
-    const auto emplaced = rep->encoder.emplace(rep->Bytes(entry), p.rank);
-    if (!emplaced.second) {
-      const int32_t first_rank = emplaced.first->second;
-      const Parsed& first = *std::find_if(parsed.begin(), parsed.end(),
-                                          [&](const Parsed& q) { return q.rank == first_rank; });
-      return error(p.line, "duplicate token bytes (first on line ", first.line, ")");
-    }
-  }
-  for (size_t i = 0; i < spec.special_tokens.size(); ++i) {
-    const auto& [text, id] = spec.special_tokens[i];
-    rep->decoder[id] = {special_offsets[i], static_cast<uint32_t>(text.size()),
-                        Rep::Kind::kSpecial};
-    if (!rep->special_ids.emplace(rep->Bytes(rep->decoder[id]), id).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(spec.name, ": special token ", text, " listed twice"));
-    }
-  }
-  for (int b = 0; b < 256; ++b) {
-    const char byte = static_cast<char>(b);
-    if (!rep->encoder.contains(std::string_view(&byte, 1))) {
-      return absl::InvalidArgumentError(absl::StrCat(src, ": no token for the single byte 0x",
-                                                     absl::Hex(b, absl::kZeroPad2),
-                                                     " (byte-level BPE needs all 256)"));
-    }
-  }
-
-  // The split pattern.
+  TRACEMARK_ASSIGN_OR_RETURN(const int32_t vocab_size, CheckIds(parsed, spec, src));
+  TRACEMARK_RETURN_IF_ERROR(rep->BuildTables(parsed, spec, vocab_size, src));
   TRACEMARK_ASSIGN_OR_RETURN(
       rep->code,
       internal::CompileSplitPattern(spec.pattern, absl::StrCat("split pattern of ", spec.name)));
-
   return std::unique_ptr<TiktokenTokenizer>(new TiktokenTokenizer(std::move(rep)));
 }
 
