@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "common.h"
+#include "scan_spec_flags.h"
 
 namespace tracemark::cli {
 
@@ -49,20 +50,12 @@ struct DetectFlags {
 absl::Status Detect(const DetectFlags& f);
 
 struct ScanFlags {
-  CommonFlags common;
-  AttributionFlags attribution;
-  std::string epochs = "0";
+  CommonFlags common;  // --data-dir, --key, --key-env, --json
+  ScanSpecFlags spec;  // what shapes the result (scan_spec_flags.h)
   int threads = 0;
   bool no_progress = false;
-  bool independent_documents = false;  // test each document on its unshared tuples
-  std::string family_control = "none";
-  bool no_canary = false;
-  std::string lexicon;               // empty: the built-in lexicon
-  std::string cohort;                // file of account ids tested together for canary evidence
-  std::vector<std::string> seen_in;  // suspected training data: restrict to its windows
-  std::string report;                // write a signed evidence report here
-  std::string signing_key;           // Ed25519 seed file for --report
-  std::vector<std::string> inputs;
+  std::string report;       // write a signed evidence report here
+  std::string signing_key;  // Ed25519 seed file for --report
 };
 absl::Status Scan(const ScanFlags& f);
 

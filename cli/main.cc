@@ -6,51 +6,16 @@
 
 #include "CLI/CLI.hpp"
 #include "commands.h"
+#include "flags.h"
 #include "report.h"
 #include "service.h"
 #include "tracemark/base/file_io.h"
 #include "usage.h"
 
-namespace {
-
-using tracemark::cli::CommonFlags;
-
-void AddDataFlags(CLI::App* cmd, CommonFlags* f) {
-  cmd->add_option("--data-dir", f->data_dir,
-                  "Directory set-up filled (default: $TRACEMARK_DATA_DIR or ./data)");
-  cmd->add_option(
-         "--tokenizer,--encoding", f->encoding,
-         "Tokenizer spec: cl100k_base, o200k_base, tiktoken:NAME[:RANKFILE], hf:qwen3|llama3|"
-         "gpt4o|llama2, hf:tokenizer.json, spm:sotu-bpe8k, spm:FILE.model")
-      ->capture_default_str();
-}
-
-// --accounts, --alpha and --max-candidates: one attribution rule for detect and scan.
-void AddAttributionFlags(CLI::App* cmd, tracemark::cli::AttributionFlags* f) {
-  cmd->add_option("--accounts", f->accounts,
-                  "Accounts issued: a number N (ids 0..N-1) or a file of ids, one a line");
-  cmd->add_option("--alpha", f->alpha, "Attribute (and, in a scan, flag) at corrected p <= alpha")
-      ->capture_default_str();
-  cmd->add_option("--max-candidates", f->max_candidates,
-                  "Payload candidates confirmed (each counts in the correction)")
-      ->capture_default_str();
-}
-
-void AddKeyFlags(CLI::App* cmd, CommonFlags* f) {
-  cmd->add_option("--key", f->key_file, "Master secret file (32 bytes, mode 0600)");
-  cmd->add_option("--key-env", f->key_env, "Environment variable holding the master secret (hex)");
-}
-
-void AddWatermarkFlags(CLI::App* cmd, CommonFlags* f) {
-  cmd->add_option("--scheme", f->scheme, "Provider scheme: kgw, gumbel or synthid")
-      ->capture_default_str();
-  cmd->add_option(
-      "--watermark", f->watermark_spec,
-      "Further parameters, e.g. gamma=0.25,delta=2,h=3,hash=selfhash,account_share=0.5");
-  cmd->add_flag("--json", f->json, "Print one JSON object");
-}
-
-}  // namespace
+using tracemark::cli::AddAttributionFlags;
+using tracemark::cli::AddDataFlags;
+using tracemark::cli::AddKeyFlags;
+using tracemark::cli::AddWatermarkFlags;
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -219,36 +184,23 @@ int main(int argc, char** argv) {
   tracemark::cli::ScanFlags scan;
   CLI::App* scan_cmd = app.add_subcommand(
       "scan", "Scan a dataset: test every document and attribute it to its account");
-  AddDataFlags(scan_cmd, &scan.common);
+  tracemark::cli::AddDataDirFlag(scan_cmd, &scan.common.data_dir);
   AddKeyFlags(scan_cmd, &scan.common);
-  AddWatermarkFlags(scan_cmd, &scan.common);
-  AddAttributionFlags(scan_cmd, &scan.attribution);
-  scan_cmd->add_option("--epochs", scan.epochs, "Epochs to try, e.g. 0,1 or 0-3")
-      ->capture_default_str();
+  tracemark::cli::AddJsonFlag(scan_cmd, &scan.common.json);
+  tracemark::cli::AddScanSpecFlags(scan_cmd, &scan.spec,
+                                   "Suspected training data (files, directories): also test the "
+                                   "dataset at its windows only");
   scan_cmd->add_option("--threads", scan.threads, "Scan threads (0: one per core)")
       ->capture_default_str();
   scan_cmd->add_flag("--no-progress", scan.no_progress, "No progress bar on a terminal");
-  scan_cmd->add_flag("--independent-documents", scan.independent_documents,
-                     "Test each document on the tuples no other document shares (a first pass "
-                     "over the inputs): per-document p-values independent under the key");
-  scan_cmd
-      ->add_option("--family-control", scan.family_control,
-                   "Count flagged documents per document (none), or with the family-wise error "
-                   "(fwer) or false-discovery rate (fdr) at alpha")
-      ->capture_default_str();
-  scan_cmd->add_flag("--no-canary", scan.no_canary, "Skip the canary-phrasing tests");
-  scan_cmd->add_option("--lexicon", scan.lexicon, "Canary lexicon file (default: built-in v1)");
-  scan_cmd->add_option("--cohort", scan.cohort,
-                       "File of account ids whose pooled canary choices are tested together");
-  scan_cmd->add_option("--seen-in", scan.seen_in,
-                       "Suspected training data (files, directories): also test the dataset at "
-                       "its windows only");
+  scan_cmd->add_option("--lexicon", scan.spec.lexicon,
+                       "Canary lexicon file (default: built-in v1)");
   scan_cmd->add_option("--report", scan.report,
                        "Write a signed evidence report (DSSE envelope) to this file");
   scan_cmd->add_option("--signing-key", scan.signing_key,
                        "Ed25519 signing key for --report (32-byte seed file, mode 0600)");
   scan_cmd
-      ->add_option("inputs", scan.inputs,
+      ->add_option("inputs", scan.spec.inputs,
                    "Files and directories: .jsonl/.json records (OpenAI messages, ShareGPT, "
                    "Alpaca, prompt/completion, text), other files as text; .gz/.zst read")
       ->required();

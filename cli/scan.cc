@@ -162,34 +162,9 @@ void PrintSummary(const detect::ScanResult& r, const detect::ScanSummary& s, dou
 }  // namespace
 
 absl::Status Scan(const ScanFlags& f) {
-  detect::ScanJobSpec job;
-  job.inputs = f.inputs;
-  job.seen_in = f.seen_in;
-  job.encoding = f.common.encoding;
-  job.scheme = f.common.scheme;
-  job.watermark = f.common.watermark_spec;
+  TRACEMARK_ASSIGN_OR_RETURN(detect::ScanJobSpec job, SpecFromFlags(f.spec));
   job.data_dir = DataDir(f.common.data_dir);
   job.threads = f.threads;
-  job.alpha = f.attribution.alpha;
-  job.max_candidates = f.attribution.max_candidates;
-  job.canary = !f.no_canary;
-  job.lexicon = f.lexicon;
-  job.independent_documents = f.independent_documents;
-  job.family_control = f.family_control;
-  TRACEMARK_ASSIGN_OR_RETURN(job.epochs, ParseEpochs(f.epochs));
-  TRACEMARK_ASSIGN_OR_RETURN(const IssuedAccountsFlag issued,
-                             ParseAccounts(f.attribution.accounts));
-  job.account_limit = issued.limit;
-  job.account_ids = issued.ids;
-  if (!f.cohort.empty()) {
-    if (f.no_canary)
-      return absl::InvalidArgumentError("--cohort is a canary test: drop --no-canary");
-    TRACEMARK_ASSIGN_OR_RETURN(absl::flat_hash_set<uint64_t> ids,
-                               detect::ReadAccountIds(f.cohort, "--cohort"));
-    job.cohort.assign(ids.begin(), ids.end());
-    std::sort(job.cohort.begin(), job.cohort.end());
-  }
-  TRACEMARK_RETURN_IF_ERROR(CheckAttributionFlags(f.attribution));
   if (f.report.empty() != f.signing_key.empty()) {
     return absl::InvalidArgumentError("--report and --signing-key go together");
   }
@@ -214,7 +189,7 @@ absl::Status Scan(const ScanFlags& f) {
   } else {
     PrintSetup(job, *out);
     PrintWarnings(out->summary);
-    PrintSummary(out->scan, out->summary, f.attribution.alpha, job.family_control);
+    PrintSummary(out->scan, out->summary, f.spec.attribution.alpha, job.family_control);
   }
   if (signer.has_value()) {
     TRACEMARK_ASSIGN_OR_RETURN(nlohmann::json report, evidence::BuildReport(job, *out, "scan"));

@@ -17,9 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common.h"
+#include "scan_spec_flags.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/detect/scan_job.h"
 #include "tracemark/service/client.h"
+#include "tracemark/service/scan_parameters.h"
 #include "tracemark/service/server.h"
 
 namespace tracemark::cli {
@@ -39,14 +41,11 @@ struct RemoteFlags {
   service::ClientOptions client;
   std::string token_env = "TRACEMARK_TOKEN";
   bool json = false;
-  // submit
-  std::vector<std::string> uploads, seen_in, server_paths, seen_in_server_paths;
-  std::string accounts, epochs, cohort, label, request_id, encoding, scheme, watermark;
-  double alpha = 0;
-  uint32_t max_candidates = 0;
-  bool no_canary = false, watch = false;
-  bool independent_documents = false;
-  std::string family_control;
+  // submit: the scan's spec (inputs and seen_in are uploads), and where else its inputs are
+  ScanSpecFlags spec;
+  std::vector<std::string> server_paths, seen_in_server_paths;
+  std::string label, request_id;
+  bool watch = false;
   // get, watch, cancel, report
   std::string id;
   bool result = false;
@@ -202,36 +201,23 @@ absl::Status Submit(RemoteFlags& f) {
   req.set_label(f.label);
   for (const std::string& p : f.server_paths) req.add_server_paths(p);
   for (const std::string& p : f.seen_in_server_paths) req.add_seen_in_server_paths(p);
-  v1::ScanParameters* p = req.mutable_parameters();
-  p->set_encoding(f.encoding);
-  p->set_scheme(f.scheme);
-  p->set_watermark(f.watermark);
-  p->set_epochs(f.epochs);
-  p->set_alpha(f.alpha);
-  p->set_max_candidates(f.max_candidates);
-  p->set_no_canary(f.no_canary);
-  p->set_independent_documents(f.independent_documents);
-  p->set_family_control(f.family_control);
-  TRACEMARK_ASSIGN_OR_RETURN(const IssuedAccountsFlag accounts, ParseAccounts(f.accounts));
-  p->set_account_limit(accounts.limit);
-  for (uint64_t id : accounts.ids) p->add_account_ids(id);
-  if (!f.cohort.empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(auto ids, detect::ReadAccountIds(f.cohort, "--cohort"));
-    for (uint64_t id : ids) p->add_cohort(id);
-  }
-  if (f.uploads.empty() && f.server_paths.empty()) {
+  // The spec as `tracemark scan` reads it (scan_spec_flags.h), sent as its proto.
+  TRACEMARK_ASSIGN_OR_RETURN(const detect::ScanJobSpec spec, SpecFromFlags(f.spec));
+  TRACEMARK_ASSIGN_OR_RETURN(*req.mutable_parameters(), service::ToScanParameters(spec));
+  if (f.spec.inputs.empty() && f.server_paths.empty()) {
     return absl::InvalidArgumentError("name inputs to upload, or --server-path");
   }
   TRACEMARK_ASSIGN_OR_RETURN(auto client, Connect(f));
   const bool bar = isatty(STDERR_FILENO);
   TRACEMARK_ASSIGN_OR_RETURN(
-      v1::Scan s, client->Submit(req, f.uploads, f.seen_in, [bar](uint64_t sent, uint64_t total) {
+      v1::Scan s,
+      client->Submit(req, f.spec.inputs, f.spec.seen_in, [bar](uint64_t sent, uint64_t total) {
         if (bar)
           std::fprintf(stderr, "\ruploading: %llu of %llu bytes   ",
                        static_cast<unsigned long long>(sent),
                        static_cast<unsigned long long>(total));
       }));
-  if (bar && !f.uploads.empty()) std::fputc('\n', stderr);
+  if (bar && !f.spec.inputs.empty()) std::fputc('\n', stderr);
   if (!f.watch) {
     Print(s, f.json);
     return absl::OkStatus();
@@ -369,24 +355,11 @@ ServiceCommands::ServiceCommands(CLI::App* app) : flags_(new Flags) {
   remote->add_flag("--json", r.json, "Print JSON");
   CLI::App* submit = flags_->submit =
       remote->add_subcommand("submit", "Submit a scan: upload inputs or name server-side ones");
-  submit->add_option("inputs", r.uploads, "Files to upload and scan");
+  submit->add_option("inputs", r.spec.inputs, "Files to upload and scan");
   submit->add_option("--server-path", r.server_paths, "Server-side input (under --inputs-root)");
-  submit->add_option("--seen-in", r.seen_in, "Suspected training data to upload");
   submit->add_option("--seen-in-server-path", r.seen_in_server_paths,
                      "Server-side suspected training data");
-  submit->add_option("--accounts", r.accounts, "Accounts issued: a number N or a file of ids");
-  submit->add_option("--epochs", r.epochs, "Epochs to try (default 0)");
-  submit->add_option("--alpha", r.alpha, "Attribution threshold (default 1e-6)");
-  submit->add_option("--max-candidates", r.max_candidates, "Payload candidates (default 1)");
-  submit->add_flag("--no-canary", r.no_canary, "Skip the canary tests");
-  submit->add_flag("--independent-documents", r.independent_documents,
-                   "Test each document on the tuples no other document shares");
-  submit->add_option("--family-control", r.family_control,
-                     "Flagged documents counted per document (none), or under fwer or fdr");
-  submit->add_option("--cohort", r.cohort, "File of account ids tested together (canary)");
-  submit->add_option("--tokenizer", r.encoding, "Tokenizer spec (default cl100k_base)");
-  submit->add_option("--scheme", r.scheme, "Provider scheme (default kgw)");
-  submit->add_option("--watermark", r.watermark, "Further watermark parameters");
+  AddScanSpecFlags(submit, &r.spec, "Suspected training data to upload");
   submit->add_option("--label", r.label, "Free text shown with the scan");
   submit->add_option("--request-id", r.request_id,
                      "Idempotency key: resubmitting with it returns the same scan");

@@ -8,18 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/service/scan_parameters.h"
 
 namespace tracemark::service {
 namespace {
 
 using nlohmann::json;
-
-std::vector<uint64_t> SortedUnique(const google::protobuf::RepeatedField<uint64_t>& ids) {
-  std::vector<uint64_t> v(ids.begin(), ids.end());
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  return v;
-}
 
 // A p-value as the result JSON holds it: a number, or a decimal string below double's range.
 v1::PValue PValueOf(const json& p) {
@@ -99,25 +93,6 @@ absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
-absl::StatusOr<detect::ScanJobSpec> FromProto(const v1::ScanParameters& p) {
-  detect::ScanJobSpec s;
-  if (!p.encoding().empty()) s.encoding = p.encoding();
-  if (!p.scheme().empty()) s.scheme = p.scheme();
-  s.watermark = p.watermark();
-  s.account_limit = p.account_limit();
-  s.account_ids = SortedUnique(p.account_ids());
-  if (!p.epochs().empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(s.epochs, detect::ParseEpochs(p.epochs()));
-  }
-  if (p.alpha() != 0) s.alpha = p.alpha();
-  if (p.max_candidates() != 0) s.max_candidates = p.max_candidates();
-  s.canary = !p.no_canary();
-  s.cohort = SortedUnique(p.cohort());
-  s.independent_documents = p.independent_documents();
-  if (!p.family_control().empty()) s.family_control = p.family_control();
-  return s;
-}
-
 absl::StatusOr<detect::ScanJobSpec> SpecOf(const JobRecord& job) {
   const json spec = json::parse(job.spec, nullptr, false);
   if (!spec.is_object() || !spec.contains("options")) {
@@ -174,21 +149,8 @@ v1::Scan ToProto(const JobRecord& job, SummaryCache* summaries) {
     absl::StatusOr<detect::ScanJobSpec> o =
         detect::ScanJobSpec::FromOptions(spec.value("options", json::object()));
     if (o.ok()) {
-      v1::ScanParameters* p = s.mutable_parameters();
-      p->set_encoding(o->encoding);
-      p->set_scheme(o->scheme);
-      p->set_watermark(o->watermark);
-      p->set_account_limit(o->account_limit);
-      for (uint64_t a : o->account_ids) p->add_account_ids(a);
-      std::string epochs;
-      for (uint32_t e : o->epochs) absl::StrAppend(&epochs, epochs.empty() ? "" : ",", e);
-      p->set_epochs(epochs);
-      p->set_alpha(o->alpha);
-      p->set_max_candidates(static_cast<uint32_t>(o->max_candidates));
-      p->set_no_canary(!o->canary);
-      for (uint64_t a : o->cohort) p->add_cohort(a);
-      p->set_independent_documents(o->independent_documents);
-      p->set_family_control(o->family_control);
+      absl::StatusOr<v1::ScanParameters> p = ToScanParameters(*o);
+      if (p.ok()) *s.mutable_parameters() = *std::move(p);
     }
     for (const json& f : spec.value("files", json::array())) {
       v1::InputFile* in = s.add_inputs();

@@ -23,8 +23,6 @@ namespace tracemark::service {
 grpc::Status ToGrpc(const absl::Status& s);
 absl::Status FromGrpc(const grpc::Status& s);
 
-// Scan parameters as a spec without inputs; InvalidArgument for malformed epochs and the like.
-absl::StatusOr<detect::ScanJobSpec> FromProto(const v1::ScanParameters& p);
 // The spec a stored job runs (its "options").
 absl::StatusOr<detect::ScanJobSpec> SpecOf(const JobRecord& job);
 

@@ -31,6 +31,7 @@
 #include "tracemark/evidence/report.h"
 #include "tracemark/service/access.h"
 #include "tracemark/service/job_store.h"
+#include "tracemark/service/scan_parameters.h"
 #include "tracemark/v1/verifier.grpc.pb.h"
 #include "uploads.h"
 #include "workers.h"
@@ -116,7 +117,7 @@ struct VerifierServer::Impl final : public v1::Verifier::Service {
     TRACEMARK_ASSIGN_OR_RETURN(std::optional<JobRecord> existing,
                                store->FindRequest(client.name, req.request_id()));
     if (existing.has_value()) return *std::move(existing);
-    TRACEMARK_ASSIGN_OR_RETURN(detect::ScanJobSpec spec, FromProto(req.parameters()));
+    TRACEMARK_ASSIGN_OR_RETURN(detect::ScanJobSpec spec, FromScanParameters(req.parameters()));
     TRACEMARK_RETURN_IF_ERROR(CheckEpochs(spec));
     TRACEMARK_RETURN_IF_ERROR(CheckQueueRoom());
     json files = json::array();

@@ -6,12 +6,13 @@
 #include "convert.h"
 #include "nlohmann/json.hpp"
 #include "tracemark/detect/scan_job.h"
+#include "tracemark/service/scan_parameters.h"
 #include "tracemark/v1/verifier.pb.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tracemark::v1::SubmitScanRequest req;
   if (req.ParseFromArray(data, static_cast<int>(size)) && req.has_request()) {
-    auto spec = tracemark::service::FromProto(req.request().parameters());
+    auto spec = tracemark::service::FromScanParameters(req.request().parameters());
     if (spec.ok()) (void)spec->Validate();
   }
   const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, false);
