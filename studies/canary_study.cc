@@ -111,9 +111,9 @@ int Rate(const Flags& f, const Setup& s, nlohmann::json* out) {
       if (v.canary) {
         o.canary = s.proc.get();
       }
-      auto g =
-          gen.GenerateIds(PromptFor(s, static_cast<uint64_t>(i)),
-                          v.watermark ? s.wm.get() : nullptr, v.watermark ? &*keys : nullptr, o);
+      auto g = gen.GenerateIds(PromptFor(s, static_cast<uint64_t>(i)),
+                               v.watermark ? s.wm.get() : nullptr,
+                               v.canary || v.watermark ? &*keys : nullptr, o);
       if (!g.ok()) std::abort();
       const auto ev = Events(s, *g);
       const auto idx = static_cast<size_t>(i);

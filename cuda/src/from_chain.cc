@@ -14,7 +14,10 @@ absl::StatusOr<std::unique_ptr<CudaBatchWatermarker>> CudaBatchWatermarker::Crea
         "row's history on the host (engine::ServingChain::ProcessBatch, or a chain without "
         "canaries)");
   }
-  return Create(chain.watermarker(), max_accounts);
+  if (chain.watermarker() == nullptr) {
+    return absl::InvalidArgumentError("the chain has no watermark layers for the CUDA kernel");
+  }
+  return Create(*chain.watermarker(), max_accounts);
 }
 
 }  // namespace tracemark::cuda

@@ -30,8 +30,11 @@ Step FromWatermark(const watermark::StepResult& r, int canary_moves) {
 
 absl::StatusOr<ServingChain> ServingChain::Create(const watermark::Watermarker* watermarker,
                                                   const canary::CanaryProcessor* canary) {
-  if (watermarker == nullptr) return absl::InvalidArgumentError("the chain needs a watermarker");
-  if (canary != nullptr && canary->vocab_size() != watermarker->config().vocab_size) {
+  if (watermarker == nullptr && canary == nullptr) {
+    return absl::InvalidArgumentError("the chain needs a watermarker, canary phrasings or both");
+  }
+  if (watermarker != nullptr && canary != nullptr &&
+      canary->vocab_size() != watermarker->config().vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat("canary built for a vocabulary of ",
                                                    canary->vocab_size(), " ids, the watermark for ",
                                                    watermarker->config().vocab_size));
@@ -39,15 +42,20 @@ absl::StatusOr<ServingChain> ServingChain::Create(const watermark::Watermarker* 
   return ServingChain(watermarker, canary);
 }
 
+int32_t ServingChain::vocab_size() const {
+  return watermarker_ != nullptr ? watermarker_->config().vocab_size : canary_->vocab_size();
+}
+
 size_t ServingChain::history_width() const {
-  const auto h = static_cast<size_t>(watermarker_->config().context_width);
+  const auto h =
+      watermarker_ == nullptr ? 0 : static_cast<size_t>(watermarker_->config().context_width);
   return canary_ == nullptr ? h : std::max(h, canary::CanaryProcessor::kHistoryIds);
 }
 
 absl::Status ServingChain::CheckStep(const watermark::AccountKeys* account,
                                      absl::Span<const int32_t> history,
                                      std::string_view where) const {
-  absl::Status s = watermarker_->CheckAccount(account);
+  absl::Status s = watermarker_ != nullptr ? watermarker_->CheckAccount(account) : absl::OkStatus();
   if (s.ok() && canary_ != nullptr && account != nullptr) {
     const size_t n = std::min(history.size(), canary::CanaryProcessor::kHistoryIds);
     s = watermark::CheckIds(history.last(n), vocab_size(), "history: ");
@@ -65,6 +73,7 @@ Step ServingChain::Sparse(const watermark::AccountKeys* account, absl::Span<cons
     moved = canary_->SparseChecked(&key, history, candidates,
                                    response != nullptr ? &response->canary_ : nullptr);
   }
+  if (watermarker_ == nullptr) return Step{.canary_moves = moved};
   return FromWatermark(
       watermarker_->SparseChecked(account, history, candidates,
                                   response != nullptr ? &response->sequence_ : nullptr),
@@ -79,6 +88,7 @@ Step ServingChain::Dense(const watermark::AccountKeys* account, absl::Span<const
     moved = canary_->DenseChecked(&key, history, logits, row_max,
                                   response != nullptr ? &response->canary_ : nullptr);
   }
+  if (watermarker_ == nullptr) return Step{.canary_moves = moved};
   return FromWatermark(
       watermarker_->DenseChecked(account, history, logits,
                                  response != nullptr ? &response->sequence_ : nullptr),

@@ -54,15 +54,17 @@ struct Step {
 
 class ServingChain {
  public:
-  // `watermarker` is required; `canary` may be null (no canary phrasings). InvalidArgument when
-  // the canary was built for another vocabulary than the watermark's configuration.
+  // Either may be null (no watermark: canary phrasings alone, as a study of their cost measures
+  // them; no canary phrasings), not both. InvalidArgument when the canary was built for another
+  // vocabulary than the watermark's configuration.
   static absl::StatusOr<ServingChain> Create(const watermark::Watermarker* watermarker,
                                              const canary::CanaryProcessor* canary = nullptr);
 
-  const watermark::Watermarker& watermarker() const { return *watermarker_; }
+  // Null when the chain has no watermark layers.
+  const watermark::Watermarker* watermarker() const { return watermarker_; }
   // Null when the chain has no canary phrasings.
   const canary::CanaryProcessor* canary() const { return canary_; }
-  int32_t vocab_size() const { return watermarker_->config().vocab_size; }
+  int32_t vocab_size() const;
   // The trailing history ids a step reads: h without canaries, at least
   // CanaryProcessor::kHistoryIds with them.
   size_t history_width() const;

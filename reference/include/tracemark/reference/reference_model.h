@@ -47,8 +47,8 @@ struct GenerateOptions {
   double top_p = 1.0;        // nucleus mass; 1: no truncation
   uint64_t seed = 1;         // engine RNG (sampling where the watermark does not choose)
   // Canary phrasings (docs/canary.md), keyed by the account: the serving chain applies them before
-  // the watermark (engine/serving_chain.h). Needs a watermarker; an anonymous request gets none.
-  // Not owned.
+  // the watermark (engine/serving_chain.h), or alone when there is no watermarker. An anonymous
+  // request (no account) gets none. Not owned.
   const canary::CanaryProcessor* canary = nullptr;
   // Per-token log-probabilities in Generation::logprobs: -1 for none, else the sampled token's
   // and this many most likely alternatives' (at most 20). They are the model's own distribution,
