@@ -82,17 +82,18 @@ double SmoothGroup(absl::Span<const uint32_t> counts, const std::array<double, 3
   return mass * inv;
 }
 
-}  // namespace
-
-absl::StatusOr<KneserNeyModel> KneserNeyModel::Train(
-    const std::vector<std::vector<int32_t>>& documents, int32_t vocab_size, int order) {
-  if (order < kMinOrder || order > kMaxOrder) {
-    return absl::InvalidArgumentError(absl::StrCat("KneserNeyModel: order must be in [", kMinOrder,
-                                                   ", ", kMaxOrder, "], got ", order));
+// Checks Train's arguments; returns the number of tokens in the corpus.
+absl::StatusOr<size_t> CountTrainingTokens(const std::vector<std::vector<int32_t>>& documents,
+                                           int32_t vocab_size, int order) {
+  if (order < KneserNeyModel::kMinOrder || order > KneserNeyModel::kMaxOrder) {
+    return absl::InvalidArgumentError(absl::StrCat("KneserNeyModel: order must be in [",
+                                                   KneserNeyModel::kMinOrder, ", ",
+                                                   KneserNeyModel::kMaxOrder, "], got ", order));
   }
-  if (vocab_size < 1 || vocab_size > kMaxVocabSize) {
+  if (vocab_size < 1 || vocab_size > KneserNeyModel::kMaxVocabSize) {
     return absl::InvalidArgumentError(absl::StrCat("KneserNeyModel: vocab_size must be in [1, ",
-                                                   kMaxVocabSize, "], got ", vocab_size));
+                                                   KneserNeyModel::kMaxVocabSize, "], got ",
+                                                   vocab_size));
   }
   uint64_t total_tokens = 0;
   for (size_t d = 0; d < documents.size(); ++d) {
@@ -108,20 +109,292 @@ absl::StatusOr<KneserNeyModel> KneserNeyModel::Train(
   if (total_tokens >= kNoNode) {
     return absl::InvalidArgumentError("KneserNeyModel: corpus has 2^32 - 1 tokens or more");
   }
-  const size_t t = static_cast<size_t>(total_tokens);
-  const size_t v = static_cast<size_t>(vocab_size);
+  return static_cast<size_t>(total_tokens);
+}
 
-  // Flattened corpus; depth[i] = min(position of token i in its document, 255).
-  std::vector<uint32_t> tokens;
-  std::vector<uint8_t> depth;
-  tokens.reserve(t);
-  depth.reserve(t);
-  for (const auto& doc : documents) {
-    for (size_t i = 0; i < doc.size(); ++i) {
-      tokens.push_back(static_cast<uint32_t>(doc[i]));
-      depth.push_back(static_cast<uint8_t>(std::min<size_t>(i, 255)));
+// Builds the trie of Train() one order at a time, with the counts that smoothing needs.
+class TrieBuilder {
+ public:
+  // `documents` checked by CountTrainingTokens(), which gave `t`.
+  TrieBuilder(const std::vector<std::vector<int32_t>>& documents, size_t t, size_t v, int order)
+      : t_(t), prev_nodes_(v), counts_(order) {
+    Flatten(documents);
+    counts_[0].assign(v, 0);
+    prev_ids_ = tokens_;
+    cur_ids_.assign(t, kNoNode);
+    keyed_.reserve(t);
+  }
+
+  // Adds the nodes of order n (called for n = 2, 3, ... in turn): their last ids in *words,
+  // sorted by (parent, last id), and where each order n-1 node's children begin.
+  void AddOrder(int n, std::vector<int32_t>* words, std::vector<uint32_t>* child_begin) {
+    SortKeys(n);
+    std::vector<uint32_t> child_count(prev_nodes_, 0);
+    GroupKeys(n, words, &child_count);
+    CountDocumentStarts(n);
+    // Children of the order n-1 nodes are contiguous because keys sort by parent first.
+    child_begin->assign(prev_nodes_ + 1, 0);
+    for (size_t i = 0; i < prev_nodes_; ++i) {
+      (*child_begin)[i + 1] = (*child_begin)[i] + child_count[i];
+    }
+    prev_nodes_ = words->size();
+    std::swap(prev_ids_, cur_ids_);
+  }
+
+  // counts[n-1]: count used for smoothing at order n (continuation counts below the top order,
+  // raw counts at the top). Call after the last AddOrder().
+  std::vector<std::vector<uint32_t>> TakeCounts() { return std::move(counts_); }
+
+ private:
+  // Flattened corpus; depth_[i] = min(position of token i in its document, 255).
+  void Flatten(const std::vector<std::vector<int32_t>>& documents) {
+    tokens_.reserve(t_);
+    depth_.reserve(t_);
+    for (const auto& doc : documents) {
+      for (size_t i = 0; i < doc.size(); ++i) {
+        tokens_.push_back(static_cast<uint32_t>(doc[i]));
+        depth_.push_back(static_cast<uint8_t>(std::min<size_t>(i, 255)));
+      }
     }
   }
+
+  // Every n-gram ending at position i is (node of its first n-1 ids, last id): keyed_ holds
+  // (that pair packed in 64 bits, i), sorted by key.
+  void SortKeys(int n) {
+    keyed_.clear();
+    for (size_t i = 0; i < t_; ++i) {
+      if (depth_[i] >= n - 1) {
+        keyed_.emplace_back((static_cast<uint64_t>(prev_ids_[i - 1]) << 32) | tokens_[i],
+                            static_cast<uint32_t>(i));
+      }
+    }
+    std::sort(keyed_.begin(), keyed_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+
+  // One node per distinct key: its last id, raw count and the node at each position
+  // (cur_ids_); counts each parent's children and each (n-1)-gram's distinct left extensions.
+  void GroupKeys(int n, std::vector<int32_t>* words, std::vector<uint32_t>* child_count) {
+    std::vector<uint32_t>& raw = counts_[n - 1];
+    std::vector<uint32_t>& cont_prev = counts_[n - 2];
+    std::fill(cur_ids_.begin(), cur_ids_.end(), kNoNode);
+    words->clear();
+    raw.clear();
+    if (n - 1 > 1) cont_prev.assign(prev_nodes_, 0);
+    for (size_t a = 0; a < keyed_.size();) {
+      const uint64_t key = keyed_[a].first;
+      const uint32_t node = static_cast<uint32_t>(words->size());
+      words->push_back(static_cast<int32_t>(key & 0xffffffffu));
+      ++(*child_count)[key >> 32];
+      // The (n-1)-gram suffix of this n-gram gains one distinct left extension.
+      ++cont_prev[prev_ids_[keyed_[a].second]];
+      size_t b = a;
+      for (; b < keyed_.size() && keyed_[b].first == key; ++b) cur_ids_[keyed_[b].second] = node;
+      raw.push_back(static_cast<uint32_t>(b - a));
+      a = b;
+    }
+  }
+
+  // An (n-1)-gram that opens a document has one more distinct left context: the start.
+  void CountDocumentStarts(int n) {
+    std::vector<uint32_t>& cont_prev = counts_[n - 2];
+    std::vector<uint8_t> opens(prev_nodes_, 0);
+    for (size_t i = 0; i < t_; ++i) {
+      if (depth_[i] == n - 2) opens[prev_ids_[i]] = 1;
+    }
+    for (size_t i = 0; i < prev_nodes_; ++i) cont_prev[i] += opens[i];
+  }
+
+  const size_t t_;
+  size_t prev_nodes_;  // nodes of order n-1
+  std::vector<uint32_t> tokens_;
+  std::vector<uint8_t> depth_;
+  std::vector<std::vector<uint32_t>> counts_;
+  std::vector<uint32_t> prev_ids_;  // node of order n-1 ending at each position
+  std::vector<uint32_t> cur_ids_;   // node of order n ending at each position
+  std::vector<std::pair<uint64_t, uint32_t>> keyed_;
+};
+
+// p_1(w): the smoothed unigram counts plus gamma_0's uniform share.
+std::vector<float> SmoothUnigram(absl::Span<const uint32_t> counts,
+                                 const std::array<double, 3>& d) {
+  const size_t v = counts.size();
+  std::vector<float> alpha(v);
+  const double gamma0 = SmoothGroup(counts, d, alpha.data());
+  const double uniform = gamma0 / static_cast<double>(v);
+  std::vector<float> unigram(v);
+  for (size_t w = 0; w < v; ++w) {
+    unigram[w] = static_cast<float>(static_cast<double>(alpha[w]) + uniform);
+  }
+  return unigram;
+}
+
+// alpha of each n-gram of one order (counts by node) and gamma of each of its parents.
+void SmoothOrder(absl::Span<const uint32_t> c, const std::array<double, 3>& d,
+                 const std::vector<uint32_t>& child_begin, std::vector<float>* alpha,
+                 std::vector<float>* backoff) {
+  const size_t parents = child_begin.size() - 1;
+  alpha->resize(c.size());
+  backoff->resize(parents);
+  for (size_t p = 0; p < parents; ++p) {
+    const uint32_t begin = child_begin[p];
+    const uint32_t end = child_begin[p + 1];
+    (*backoff)[p] =
+        static_cast<float>(SmoothGroup(c.subspan(begin, end - begin), d, alpha->data() + begin));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load() steps. Each reads its part of the file from `r` in file order and checks it.
+
+absl::Status Corrupt(const std::string& path, const char* what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("KneserNeyModel::Load(", path, "): inconsistent model: ", what));
+}
+
+constexpr size_t kFixedHeader = 8 + 4 * 4 + 8;
+
+// The fixed header and the node counts, checked against each other and the file's size.
+struct ModelHeader {
+  uint32_t order = 0;
+  uint32_t vocab = 0;
+  uint64_t num_unigrams = 0;
+  std::vector<uint64_t> m;  // m[n] = nodes of order n, for 1 <= n <= order
+};
+
+// Magic, version and the fixed fields; leaves `r` at the node counts.
+absl::StatusOr<ModelHeader> ReadFixedHeader(const std::string& bytes, const std::string& path,
+                                            internal::ByteReader& r) {
+  if (bytes.size() < kFixedHeader ||
+      std::string_view(bytes.data(), sizeof(kMagic)) != std::string_view(kMagic, sizeof(kMagic))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KneserNeyModel::Load(", path, "): not a tracemark Kneser-Ney model"));
+  }
+  r.Skip(sizeof(kMagic));
+  const uint32_t version = r.GetU32();
+  if (version != kFormatVersion) {
+    return absl::InvalidArgumentError(absl::StrCat("KneserNeyModel::Load(", path,
+                                                   "): unsupported format version ", version,
+                                                   " (this build reads ", kFormatVersion, ")"));
+  }
+  ModelHeader h;
+  h.order = r.GetU32();
+  h.vocab = r.GetU32();
+  const uint32_t reserved = r.GetU32();
+  h.num_unigrams = r.GetU64();
+  if (h.order < KneserNeyModel::kMinOrder || h.order > KneserNeyModel::kMaxOrder || h.vocab < 1 ||
+      h.vocab > KneserNeyModel::kMaxVocabSize || reserved != 0 || h.num_unigrams > h.vocab) {
+    return Corrupt(path, "bad header");
+  }
+  return h;
+}
+
+// The whole header; the file's size must be what it implies (computed with every count bounded
+// so nothing overflows).
+absl::StatusOr<ModelHeader> ReadModelHeader(const std::string& bytes, const std::string& path,
+                                            internal::ByteReader& r) {
+  TRACEMARK_ASSIGN_OR_RETURN(ModelHeader h, ReadFixedHeader(bytes, path, r));
+  const uint32_t order = h.order;
+  h.m.assign(order + 1, 0);
+  h.m[1] = h.vocab;
+  uint64_t expected = kFixedHeader + 8 * (order - 1) + 8 * 3 * order + 4 * uint64_t{h.vocab} + 8;
+  if (bytes.size() < expected) {
+    return absl::DataLossError(absl::StrCat("KneserNeyModel::Load(", path, "): file truncated"));
+  }
+  for (uint32_t n = 2; n <= order; ++n) {
+    h.m[n] = r.GetU64();
+    if (h.m[n] >= kNoNode) return Corrupt(path, "n-gram count too large");
+  }
+  for (uint32_t n = 1; n < order; ++n) expected += 4 * (h.m[n] + 1) + 4 * h.m[n];
+  for (uint32_t n = 2; n <= order; ++n) expected += 8 * h.m[n];
+  if (bytes.size() != expected) {
+    return absl::DataLossError(absl::StrCat("KneserNeyModel::Load(", path, "): file is ",
+                                            bytes.size(), " bytes, expected ", expected,
+                                            " (truncated or corrupt)"));
+  }
+  return h;
+}
+
+// The last 8 bytes are the checksum of all the others.
+absl::Status CheckChecksum(const std::string& bytes, const std::string& path) {
+  const std::string_view body(bytes.data(), bytes.size() - 8);
+  internal::ByteReader tail(std::string_view(bytes).substr(bytes.size() - 8));
+  if (internal::Checksum64(body) != tail.GetU64()) {
+    return absl::DataLossError(
+        absl::StrCat("KneserNeyModel::Load(", path, "): checksum mismatch (file corrupt)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadDiscounts(internal::ByteReader& r, uint32_t order, const std::string& path,
+                           std::vector<std::array<double, 3>>* discounts) {
+  discounts->resize(order);
+  for (auto& d : *discounts) {
+    for (double& x : d) {
+      x = r.GetF64();
+      if (!(x >= 0.0 && x <= 3.0)) return Corrupt(path, "discount out of range");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadUnigram(internal::ByteReader& r, uint32_t vocab, const std::string& path,
+                         std::vector<float>* unigram) {
+  r.GetF32s(vocab, *unigram);
+  for (float p : *unigram) {
+    if (!(p > 0.0f && p <= 1.0f)) return Corrupt(path, "unigram probability out of range");
+  }
+  return absl::OkStatus();
+}
+
+// The `nodes` nodes of one order seen as contexts: their children must cover the `next_nodes`
+// of the next order in order.
+absl::Status ReadContextLevel(internal::ByteReader& r, uint64_t nodes, uint64_t next_nodes,
+                              const std::string& path, std::vector<uint32_t>* child_begin,
+                              std::vector<float>* backoff) {
+  r.GetU32s(nodes + 1, *child_begin);
+  r.GetF32s(nodes, *backoff);
+  if (child_begin->front() != 0 || child_begin->back() != next_nodes) {
+    return Corrupt(path, "child ranges do not cover the next order");
+  }
+  for (size_t i = 0; i + 1 < child_begin->size(); ++i) {
+    if ((*child_begin)[i] > (*child_begin)[i + 1]) return Corrupt(path, "child ranges unsorted");
+  }
+  if (!std::all_of(backoff->begin(), backoff->end(),
+                   [](float g) { return g > 0.0f && g <= 1.0f; })) {
+    return Corrupt(path, "backoff weight out of range");
+  }
+  return absl::OkStatus();
+}
+
+// The `nodes` n-grams of one order, grouped by the parents' `child_begin`.
+absl::Status ReadLevel(internal::ByteReader& r, uint64_t nodes,
+                       const std::vector<uint32_t>& child_begin, int32_t vocab_size,
+                       const std::string& path, std::vector<int32_t>* words,
+                       std::vector<float>* alpha) {
+  r.GetI32s(nodes, *words);
+  r.GetF32s(nodes, *alpha);
+  if (!std::all_of(alpha->begin(), alpha->end(), [](float x) { return x >= 0.0f && x <= 1.0f; })) {
+    return Corrupt(path, "n-gram probability out of range");
+  }
+  // Ids in range and strictly increasing within each group of siblings.
+  const std::vector<uint32_t>& begin = child_begin;
+  for (size_t p = 0; p + 1 < begin.size(); ++p) {
+    for (uint32_t a = begin[p]; a < begin[p + 1]; ++a) {
+      const int32_t w = (*words)[a];
+      if (w < 0 || w >= vocab_size) return Corrupt(path, "id out of range");
+      if (a > begin[p] && (*words)[a - 1] >= w) return Corrupt(path, "sibling ids unsorted");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<KneserNeyModel> KneserNeyModel::Train(
+    const std::vector<std::vector<int32_t>>& documents, int32_t vocab_size, int order) {
+  TRACEMARK_ASSIGN_OR_RETURN(const size_t t, CountTrainingTokens(documents, vocab_size, order));
+  const size_t v = static_cast<size_t>(vocab_size);
 
   KneserNeyModel model;
   model.order_ = order;
@@ -130,97 +403,24 @@ absl::StatusOr<KneserNeyModel> KneserNeyModel::Train(
   model.contexts_.resize(order - 1);
   model.discounts_.resize(order);
 
-  // counts[n-1]: count used for smoothing at order n (continuation counts below the top order,
-  // raw counts at the top). Order-1 nodes are the ids themselves.
-  std::vector<std::vector<uint32_t>> counts(order);
-  counts[0].assign(v, 0);
-  std::vector<uint32_t> prev_ids = tokens;  // node of order n-1 ending at each position
-  std::vector<uint32_t> cur_ids(t, kNoNode);
-  std::vector<std::pair<uint64_t, uint32_t>> keyed;
-  keyed.reserve(t);
-  size_t prev_nodes = v;
-
-  for (int n = 2; n <= order; ++n) {
-    // Every n-gram ending at position i is (node of its first n-1 ids, last id).
-    keyed.clear();
-    for (size_t i = 0; i < t; ++i) {
-      if (depth[i] >= n - 1) {
-        keyed.emplace_back((static_cast<uint64_t>(prev_ids[i - 1]) << 32) | tokens[i],
-                           static_cast<uint32_t>(i));
-      }
+  std::vector<std::vector<uint32_t>> counts;
+  {
+    TrieBuilder trie(documents, t, v, order);
+    for (int n = 2; n <= order; ++n) {
+      trie.AddOrder(n, &model.levels_[n - 2].words, &model.contexts_[n - 2].child_begin);
     }
-    std::sort(keyed.begin(), keyed.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-
-    Level& level = model.levels_[n - 2];
-    std::vector<uint32_t>& raw = counts[n - 1];
-    std::vector<uint32_t>& cont_prev = counts[n - 2];
-    std::vector<uint32_t> child_count(prev_nodes, 0);
-    std::fill(cur_ids.begin(), cur_ids.end(), kNoNode);
-    level.words.clear();
-    raw.clear();
-    if (n - 1 > 1) cont_prev.assign(prev_nodes, 0);
-    for (size_t a = 0; a < keyed.size();) {
-      const uint64_t key = keyed[a].first;
-      const uint32_t node = static_cast<uint32_t>(level.words.size());
-      level.words.push_back(static_cast<int32_t>(key & 0xffffffffu));
-      ++child_count[key >> 32];
-      // The (n-1)-gram suffix of this n-gram gains one distinct left extension.
-      ++cont_prev[prev_ids[keyed[a].second]];
-      size_t b = a;
-      for (; b < keyed.size() && keyed[b].first == key; ++b) cur_ids[keyed[b].second] = node;
-      raw.push_back(static_cast<uint32_t>(b - a));
-      a = b;
-    }
-    // An (n-1)-gram that opens a document has one more distinct left context: the start.
-    {
-      std::vector<uint8_t> opens(prev_nodes, 0);
-      for (size_t i = 0; i < t; ++i) {
-        if (depth[i] == n - 2) opens[prev_ids[i]] = 1;
-      }
-      for (size_t i = 0; i < prev_nodes; ++i) cont_prev[i] += opens[i];
-    }
-    // Children of the order n-1 nodes are contiguous because keys sort by parent first.
-    ContextLevel& ctx = model.contexts_[n - 2];
-    ctx.child_begin.assign(prev_nodes + 1, 0);
-    for (size_t i = 0; i < prev_nodes; ++i) {
-      ctx.child_begin[i + 1] = ctx.child_begin[i] + child_count[i];
-    }
-    prev_nodes = level.words.size();
-    std::swap(prev_ids, cur_ids);
+    counts = trie.TakeCounts();  // counts[order-1] holds raw counts of the top order
   }
-  // counts[order-1] already holds raw counts of the top order.
-  std::vector<std::pair<uint64_t, uint32_t>>().swap(keyed);
-  std::vector<uint32_t>().swap(prev_ids);
-  std::vector<uint32_t>().swap(cur_ids);
 
   // Smoothing: discounts per order, alpha per n-gram, gamma per context.
   for (int n = 1; n <= order; ++n) model.discounts_[n - 1] = DiscountsFromCounts(counts[n - 1]);
-
   model.num_unigrams_ = 0;
   for (uint32_t c : counts[0]) model.num_unigrams_ += c > 0 ? 1 : 0;
-  {
-    std::vector<float> alpha(v);
-    const double gamma0 = SmoothGroup(counts[0], model.discounts_[0], alpha.data());
-    const double uniform = gamma0 / static_cast<double>(v);
-    model.unigram_.resize(v);
-    for (size_t w = 0; w < v; ++w) {
-      model.unigram_[w] = static_cast<float>(static_cast<double>(alpha[w]) + uniform);
-    }
-  }
+  model.unigram_ = SmoothUnigram(counts[0], model.discounts_[0]);
   for (int n = 2; n <= order; ++n) {
-    Level& level = model.levels_[n - 2];
     ContextLevel& ctx = model.contexts_[n - 2];
-    const size_t parents = ctx.child_begin.size() - 1;
-    level.alpha.resize(level.words.size());
-    ctx.backoff.resize(parents);
-    const absl::Span<const uint32_t> c(counts[n - 1]);
-    for (size_t p = 0; p < parents; ++p) {
-      const uint32_t begin = ctx.child_begin[p];
-      const uint32_t end = ctx.child_begin[p + 1];
-      ctx.backoff[p] = static_cast<float>(SmoothGroup(
-          c.subspan(begin, end - begin), model.discounts_[n - 1], level.alpha.data() + begin));
-    }
+    SmoothOrder(counts[n - 1], model.discounts_[n - 1], ctx.child_begin,
+                &model.levels_[n - 2].alpha, &ctx.backoff);
   }
   model.FinishUnigram();
   return model;
@@ -383,106 +583,27 @@ absl::Status KneserNeyModel::Save(const std::string& path) const {
 
 absl::StatusOr<KneserNeyModel> KneserNeyModel::Load(const std::string& path) {
   TRACEMARK_ASSIGN_OR_RETURN(std::string bytes, internal::ReadFile(path));
-  const auto corrupt = [&path](const char* what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KneserNeyModel::Load(", path, "): inconsistent model: ", what));
-  };
-  constexpr size_t kFixedHeader = 8 + 4 * 4 + 8;
-  if (bytes.size() < kFixedHeader ||
-      std::string_view(bytes.data(), sizeof(kMagic)) != std::string_view(kMagic, sizeof(kMagic))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KneserNeyModel::Load(", path, "): not a tracemark Kneser-Ney model"));
-  }
   internal::ByteReader r(bytes);
-  r.Skip(sizeof(kMagic));
-  const uint32_t version = r.GetU32();
-  if (version != kFormatVersion) {
-    return absl::InvalidArgumentError(absl::StrCat("KneserNeyModel::Load(", path,
-                                                   "): unsupported format version ", version,
-                                                   " (this build reads ", kFormatVersion, ")"));
-  }
-  const uint32_t order = r.GetU32();
-  const uint32_t vocab = r.GetU32();
-  const uint32_t reserved = r.GetU32();
-  const uint64_t num_unigrams = r.GetU64();
-  if (order < kMinOrder || order > kMaxOrder || vocab < 1 || vocab > kMaxVocabSize ||
-      reserved != 0 || num_unigrams > vocab) {
-    return corrupt("bad header");
-  }
-  // Expected size, computed with every count bounded so nothing overflows.
-  std::vector<uint64_t> m(order + 1, 0);  // m[n] = nodes of order n
-  m[1] = vocab;
-  uint64_t expected = kFixedHeader + 8 * (order - 1) + 8 * 3 * order + 4 * uint64_t{vocab} + 8;
-  if (bytes.size() < expected) {
-    return absl::DataLossError(absl::StrCat("KneserNeyModel::Load(", path, "): file truncated"));
-  }
-  for (uint32_t n = 2; n <= order; ++n) {
-    m[n] = r.GetU64();
-    if (m[n] >= kNoNode) return corrupt("n-gram count too large");
-  }
-  for (uint32_t n = 1; n < order; ++n) expected += 4 * (m[n] + 1) + 4 * m[n];
-  for (uint32_t n = 2; n <= order; ++n) expected += 8 * m[n];
-  if (bytes.size() != expected) {
-    return absl::DataLossError(absl::StrCat("KneserNeyModel::Load(", path, "): file is ",
-                                            bytes.size(), " bytes, expected ", expected,
-                                            " (truncated or corrupt)"));
-  }
-  const std::string_view body(bytes.data(), bytes.size() - 8);
-  internal::ByteReader tail(std::string_view(bytes).substr(bytes.size() - 8));
-  if (internal::Checksum64(body) != tail.GetU64()) {
-    return absl::DataLossError(
-        absl::StrCat("KneserNeyModel::Load(", path, "): checksum mismatch (file corrupt)"));
-  }
+  TRACEMARK_ASSIGN_OR_RETURN(const ModelHeader h, ReadModelHeader(bytes, path, r));
+  TRACEMARK_RETURN_IF_ERROR(CheckChecksum(bytes, path));
 
   KneserNeyModel model;
-  model.order_ = static_cast<int>(order);
-  model.vocab_size_ = static_cast<int32_t>(vocab);
-  model.num_unigrams_ = num_unigrams;
-  model.discounts_.resize(order);
-  for (auto& d : model.discounts_) {
-    for (double& x : d) {
-      x = r.GetF64();
-      if (!(x >= 0.0 && x <= 3.0)) return corrupt("discount out of range");
-    }
-  }
-  const auto probability_like = [](float x) { return x >= 0.0f && x <= 1.0f; };
-  r.GetF32s(vocab, model.unigram_);
-  for (float p : model.unigram_) {
-    if (!(p > 0.0f && p <= 1.0f)) return corrupt("unigram probability out of range");
-  }
-  model.contexts_.resize(order - 1);
-  model.levels_.resize(order - 1);
-  for (uint32_t n = 1; n < order; ++n) {
+  model.order_ = static_cast<int>(h.order);
+  model.vocab_size_ = static_cast<int32_t>(h.vocab);
+  model.num_unigrams_ = h.num_unigrams;
+  TRACEMARK_RETURN_IF_ERROR(ReadDiscounts(r, h.order, path, &model.discounts_));
+  TRACEMARK_RETURN_IF_ERROR(ReadUnigram(r, h.vocab, path, &model.unigram_));
+  model.contexts_.resize(h.order - 1);
+  model.levels_.resize(h.order - 1);
+  for (uint32_t n = 1; n < h.order; ++n) {
     ContextLevel& ctx = model.contexts_[n - 1];
-    r.GetU32s(m[n] + 1, ctx.child_begin);
-    r.GetF32s(m[n], ctx.backoff);
-    if (ctx.child_begin.front() != 0 || ctx.child_begin.back() != m[n + 1]) {
-      return corrupt("child ranges do not cover the next order");
-    }
-    for (size_t i = 0; i + 1 < ctx.child_begin.size(); ++i) {
-      if (ctx.child_begin[i] > ctx.child_begin[i + 1]) return corrupt("child ranges unsorted");
-    }
-    if (!std::all_of(ctx.backoff.begin(), ctx.backoff.end(),
-                     [](float g) { return g > 0.0f && g <= 1.0f; })) {
-      return corrupt("backoff weight out of range");
-    }
+    TRACEMARK_RETURN_IF_ERROR(
+        ReadContextLevel(r, h.m[n], h.m[n + 1], path, &ctx.child_begin, &ctx.backoff));
   }
-  for (uint32_t n = 2; n <= order; ++n) {
+  for (uint32_t n = 2; n <= h.order; ++n) {
     Level& level = model.levels_[n - 2];
-    r.GetI32s(m[n], level.words);
-    r.GetF32s(m[n], level.alpha);
-    if (!std::all_of(level.alpha.begin(), level.alpha.end(), probability_like)) {
-      return corrupt("n-gram probability out of range");
-    }
-    // Ids in range and strictly increasing within each group of siblings.
-    const std::vector<uint32_t>& begin = model.contexts_[n - 2].child_begin;
-    for (size_t p = 0; p + 1 < begin.size(); ++p) {
-      for (uint32_t a = begin[p]; a < begin[p + 1]; ++a) {
-        const int32_t w = level.words[a];
-        if (w < 0 || w >= model.vocab_size_) return corrupt("id out of range");
-        if (a > begin[p] && level.words[a - 1] >= w) return corrupt("sibling ids unsorted");
-      }
-    }
+    TRACEMARK_RETURN_IF_ERROR(ReadLevel(r, h.m[n], model.contexts_[n - 2].child_begin,
+                                        model.vocab_size_, path, &level.words, &level.alpha));
   }
   model.FinishUnigram();
   return model;
