@@ -2,6 +2,7 @@
 
 #include <ctime>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -55,6 +56,194 @@ json Bytes(const std::string& s) {
 // A request's sampling seed from a counter or the caller's seed: SplitMix64's first output.
 uint64_t Mix(uint64_t x) { return refmodel::SplitMix64(x).NextU64(); }
 
+// A request field check's outcome: the error response to send, or nullopt to go on.
+using ErrorReply = std::optional<net::HttpResponse>;
+
+net::HttpResponse BadRequest(const std::string& message) {
+  return ApiError(400, "invalid_request_error", message);
+}
+
+// The account of the request's bearer key, looked up by its SHA-256; none when no keys are
+// configured (anonymous requests are then served). A missing or unknown key is a 401.
+ErrorReply Authenticate(const net::HttpRequest& request,
+                        const absl::flat_hash_map<std::string, uint64_t>& api_key_accounts,
+                        std::optional<uint64_t>* account) {
+  if (api_key_accounts.empty()) return std::nullopt;
+  const std::string* auth = request.Header("authorization");
+  if (auth == nullptr || !absl::StartsWithIgnoreCase(*auth, "bearer ")) {
+    return ApiError(401, "invalid_request_error", "missing API key (Authorization: Bearer ...)",
+                    "invalid_api_key");
+  }
+  const absl::string_view presented =
+      absl::StripAsciiWhitespace(absl::string_view(*auth).substr(7));
+  const auto it = api_key_accounts.find(
+      watermark::Sha256Hex(std::string_view(presented.data(), presented.size())));
+  if (it == api_key_accounts.end()) {
+    return ApiError(401, "invalid_request_error", "unknown API key", "invalid_api_key");
+  }
+  *account = it->second;
+  return std::nullopt;
+}
+
+// "model", when given, must name this endpoint's model (404 otherwise, as OpenAI answers).
+ErrorReply CheckModel(const json& body, const std::string& model_name) {
+  if (!body.contains("model") || body["model"].is_null()) return std::nullopt;
+  if (!body["model"].is_string()) return BadRequest("model must be a string");
+  if (body["model"].get<std::string>() == model_name) return std::nullopt;
+  return ApiError(404, "invalid_request_error",
+                  absl::StrCat("model '", body["model"].get<std::string>(),
+                               "' does not exist; this endpoint serves '", model_name, "'"),
+                  "model_not_found");
+}
+
+// The prompt: the messages' texts joined by blank lines (empty texts add no separator).
+ErrorReply JoinMessages(const json& body, std::string* prompt) {
+  if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
+    return BadRequest("messages must be a non-empty array");
+  }
+  for (const json& m : body["messages"]) {
+    std::string text;
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !ContentText(m["content"], &text)) {
+      return BadRequest("each message needs a string role and a text content");
+    }
+    if (!prompt->empty() && !text.empty()) *prompt += "\n\n";
+    *prompt += text;
+  }
+  return std::nullopt;
+}
+
+// A boolean field: absent or null means false; false for any other type (a bad request).
+bool ReadFlag(const json& body, const char* key, bool* out) {
+  *out = false;
+  if (!body.contains(key) || body[key].is_null()) return true;
+  if (!body[key].is_boolean()) return false;
+  *out = body[key].get<bool>();
+  return true;
+}
+
+// max_tokens (or its newer name max_completion_tokens, which wins when both are given).
+ErrorReply ReadMaxTokens(const json& body, int max_tokens_limit, GenerateOptions* o) {
+  for (const char* field : {"max_tokens", "max_completion_tokens"}) {
+    if (!body.contains(field) || body[field].is_null()) continue;
+    if (!body[field].is_number_integer() || body[field].get<int64_t>() < 1 ||
+        body[field].get<int64_t>() > max_tokens_limit) {
+      return BadRequest(absl::StrCat(field, " must be an integer in 1..", max_tokens_limit));
+    }
+    o->max_tokens = body[field].get<int>();
+  }
+  return std::nullopt;
+}
+
+// temperature, top_p and n (1 only).
+ErrorReply ReadSampling(const json& body, GenerateOptions* o) {
+  if (body.contains("temperature") && !body["temperature"].is_null()) {
+    if (!body["temperature"].is_number() || body["temperature"].get<double>() < 0 ||
+        body["temperature"].get<double>() > 2) {
+      return BadRequest("temperature must be a number in [0, 2]");
+    }
+    o->temperature = body["temperature"].get<double>();  // 0: greedy (GenerateOptions)
+  }
+  if (body.contains("top_p") && !body["top_p"].is_null()) {
+    if (!body["top_p"].is_number() || !(body["top_p"].get<double>() > 0) ||
+        body["top_p"].get<double>() > 1) {
+      return BadRequest("top_p must be a number in (0, 1]");
+    }
+    o->top_p = body["top_p"].get<double>();
+  }
+  if (body.contains("n") && !body["n"].is_null() && body["n"] != 1) {
+    return BadRequest("n must be 1 here");
+  }
+  return std::nullopt;
+}
+
+// The sampling seed: mixed from the caller's seed, else from the request counter and the clock.
+ErrorReply ReadSeed(const json& body, uint64_t request_number, GenerateOptions* o) {
+  o->seed = Mix(request_number ^ (static_cast<uint64_t>(std::time(nullptr)) << 20));
+  if (body.contains("seed") && !body["seed"].is_null()) {
+    if (!body["seed"].is_number_integer()) return BadRequest("seed must be an integer");
+    o->seed = Mix(static_cast<uint64_t>(body["seed"].get<int64_t>()));
+  }
+  return std::nullopt;
+}
+
+// top_logprobs (0..20, with logprobs: true); o->top_logprobs stays -1 without logprobs.
+ErrorReply ReadTopLogprobs(const json& body, bool logprobs, GenerateOptions* o) {
+  int top = 0;
+  if (body.contains("top_logprobs") && !body["top_logprobs"].is_null()) {
+    if (!body["top_logprobs"].is_number_integer() || body["top_logprobs"].get<int>() < 0 ||
+        body["top_logprobs"].get<int>() > 20) {
+      return BadRequest("top_logprobs must be an integer in 0..20");
+    }
+    if (!logprobs) return BadRequest("top_logprobs needs logprobs: true");
+    top = body["top_logprobs"].get<int>();
+  }
+  if (logprobs) o->top_logprobs = top;
+  return std::nullopt;
+}
+
+// A chat request's prompt and generation options, checked field by field in a fixed order (the
+// first bad field is the one reported).
+ErrorReply ReadChatRequest(const json& body, const OpenAiEndpointOptions& options,
+                           uint64_t request_number, std::string* prompt, GenerateOptions* o,
+                           bool* logprobs) {
+  if (auto error = CheckModel(body, options.model_name)) return error;
+  if (auto error = JoinMessages(body, prompt)) return error;
+  bool stream = false;
+  if (!ReadFlag(body, "stream", &stream) || !ReadFlag(body, "logprobs", logprobs)) {
+    return BadRequest("stream and logprobs must be booleans");
+  }
+  if (stream) return BadRequest("stream is not supported by this endpoint");
+  o->top_k = options.top_k;
+  o->max_tokens = options.default_max_tokens;
+  if (auto error = ReadMaxTokens(body, options.max_tokens_limit, o)) return error;
+  if (auto error = ReadSampling(body, o)) return error;
+  if (auto error = ReadSeed(body, request_number, o)) return error;
+  return ReadTopLogprobs(body, *logprobs, o);
+}
+
+// One token's log-probability entry: its exact bytes as text and as byte values.
+json LogprobEntry(const tokenizer::Tokenizer& tokenizer, int32_t id, float lp) {
+  const std::string bytes = tokenizer.TokenBytes(id).value_or("");
+  return json{{"token", bytes}, {"logprob", lp}, {"bytes", Bytes(bytes)}};
+}
+
+// The answer's one choice: the text, and "logprobs": null, or each generated token's entry with
+// its top alternatives'.
+json ChoiceJson(const Generation& g, bool logprobs, const tokenizer::Tokenizer& tokenizer) {
+  json choice = {{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", g.text}}},
+                 {"finish_reason", "length"}};
+  if (!logprobs) {
+    choice["logprobs"] = nullptr;
+    return choice;
+  }
+  json content = json::array();
+  for (const TokenLogprobs& t : g.logprobs) {
+    json e = LogprobEntry(tokenizer, t.token, t.logprob);
+    e["top_logprobs"] = json::array();
+    for (const auto& [id, lp] : t.top) e["top_logprobs"].push_back(LogprobEntry(tokenizer, id, lp));
+    content.push_back(std::move(e));
+  }
+  choice["logprobs"] = {{"content", std::move(content)}};
+  return choice;
+}
+
+json CompletionJson(uint64_t request_number, const std::string& model_name, const json& choice,
+                    const Generation& g) {
+  const auto prompt_tokens = static_cast<int64_t>(g.prompt_ids.size());
+  const auto completion_tokens = static_cast<int64_t>(g.ids.size());
+  return {{"id", absl::StrCat("chatcmpl-", request_number)},
+          {"object", "chat.completion"},
+          {"created", static_cast<int64_t>(std::time(nullptr))},
+          {"model", model_name},
+          {"choices", json::array({choice})},
+          {"usage",
+           {{"prompt_tokens", prompt_tokens},
+            {"completion_tokens", completion_tokens},
+            {"total_tokens", prompt_tokens + completion_tokens}}}};
+}
+
 }  // namespace
 
 OpenAiEndpoint::OpenAiEndpoint(const ReferenceGenerator* generator,
@@ -81,106 +270,17 @@ net::HttpResponse OpenAiEndpoint::Handle(const net::HttpRequest& request) const 
 net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& request) const {
   const uint64_t request_number = requests_.fetch_add(1);
   std::optional<uint64_t> account;
-  if (!options_.api_key_accounts.empty()) {
-    const std::string* auth = request.Header("authorization");
-    if (auth == nullptr || !absl::StartsWithIgnoreCase(*auth, "bearer ")) {
-      return ApiError(401, "invalid_request_error", "missing API key (Authorization: Bearer ...)",
-                      "invalid_api_key");
-    }
-    const absl::string_view presented =
-        absl::StripAsciiWhitespace(absl::string_view(*auth).substr(7));
-    const auto it = options_.api_key_accounts.find(
-        watermark::Sha256Hex(std::string_view(presented.data(), presented.size())));
-    if (it == options_.api_key_accounts.end()) {
-      return ApiError(401, "invalid_request_error", "unknown API key", "invalid_api_key");
-    }
-    account = it->second;
-  }
-  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (auto error = Authenticate(request, options_.api_key_accounts, &account)) return *error;
+  const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
-    return ApiError(400, "invalid_request_error", "the body is not a JSON object");
-  }
-  auto bad = [](const std::string& m) { return ApiError(400, "invalid_request_error", m); };
-  if (body.contains("model") && !body["model"].is_null()) {
-    if (!body["model"].is_string()) return bad("model must be a string");
-    if (body["model"].get<std::string>() != options_.model_name) {
-      return ApiError(
-          404, "invalid_request_error",
-          absl::StrCat("model '", body["model"].get<std::string>(),
-                       "' does not exist; this endpoint serves '", options_.model_name, "'"),
-          "model_not_found");
-    }
-  }
-  if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
-    return bad("messages must be a non-empty array");
+    return BadRequest("the body is not a JSON object");
   }
   std::string prompt;
-  for (const json& m : body["messages"]) {
-    std::string text;
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-        !ContentText(m["content"], &text)) {
-      return bad("each message needs a string role and a text content");
-    }
-    if (!prompt.empty() && !text.empty()) prompt += "\n\n";
-    prompt += text;
-  }
-  // Booleans: absent or null means false; any other type is a bad request.
-  auto flag = [&body](const char* key, bool* out) {
-    *out = false;
-    if (!body.contains(key) || body[key].is_null()) return true;
-    if (!body[key].is_boolean()) return false;
-    *out = body[key].get<bool>();
-    return true;
-  };
-  bool stream = false, logprobs = false;
-  if (!flag("stream", &stream) || !flag("logprobs", &logprobs)) {
-    return bad("stream and logprobs must be booleans");
-  }
-  if (stream) return bad("stream is not supported by this endpoint");
   GenerateOptions o;
-  o.top_k = options_.top_k;
-  o.max_tokens = options_.default_max_tokens;
-  for (const char* field : {"max_tokens", "max_completion_tokens"}) {
-    if (!body.contains(field) || body[field].is_null()) continue;
-    if (!body[field].is_number_integer() || body[field].get<int64_t>() < 1 ||
-        body[field].get<int64_t>() > options_.max_tokens_limit) {
-      return bad(absl::StrCat(field, " must be an integer in 1..", options_.max_tokens_limit));
-    }
-    o.max_tokens = body[field].get<int>();
+  bool logprobs = false;
+  if (auto error = ReadChatRequest(body, options_, request_number, &prompt, &o, &logprobs)) {
+    return *error;
   }
-  if (body.contains("temperature") && !body["temperature"].is_null()) {
-    if (!body["temperature"].is_number() || body["temperature"].get<double>() < 0 ||
-        body["temperature"].get<double>() > 2) {
-      return bad("temperature must be a number in [0, 2]");
-    }
-    o.temperature = body["temperature"].get<double>();  // 0: greedy (GenerateOptions)
-  }
-  if (body.contains("top_p") && !body["top_p"].is_null()) {
-    if (!body["top_p"].is_number() || !(body["top_p"].get<double>() > 0) ||
-        body["top_p"].get<double>() > 1) {
-      return bad("top_p must be a number in (0, 1]");
-    }
-    o.top_p = body["top_p"].get<double>();
-  }
-  if (body.contains("n") && !body["n"].is_null() && body["n"] != 1) {
-    return bad("n must be 1 here");
-  }
-  o.seed = Mix(request_number ^ (static_cast<uint64_t>(std::time(nullptr)) << 20));
-  if (body.contains("seed") && !body["seed"].is_null()) {
-    if (!body["seed"].is_number_integer()) return bad("seed must be an integer");
-    o.seed = Mix(static_cast<uint64_t>(body["seed"].get<int64_t>()));
-  }
-  int top = 0;
-  if (body.contains("top_logprobs") && !body["top_logprobs"].is_null()) {
-    if (!body["top_logprobs"].is_number_integer() || body["top_logprobs"].get<int>() < 0 ||
-        body["top_logprobs"].get<int>() > 20) {
-      return bad("top_logprobs must be an integer in 0..20");
-    }
-    if (!logprobs) return bad("top_logprobs needs logprobs: true");
-    top = body["top_logprobs"].get<int>();
-  }
-  if (logprobs) o.top_logprobs = top;
-
   std::optional<watermark::AccountKeys> keys;
   if (options_.watermarker != nullptr && account.has_value()) {
     auto k = options_.watermarker->ForAccount(*account);
@@ -193,37 +293,9 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
     return ApiError(g.status().code() == absl::StatusCode::kInvalidArgument ? 400 : 500,
                     "invalid_request_error", std::string(g.status().message()));
   }
-  json choice = {{"index", 0},
-                 {"message", {{"role", "assistant"}, {"content", g->text}}},
-                 {"finish_reason", "length"}};
-  if (logprobs) {
-    json content = json::array();
-    for (const TokenLogprobs& t : g->logprobs) {
-      auto entry = [&](int32_t id, float lp) {
-        const std::string bytes = tokenizer_->TokenBytes(id).value_or("");
-        return json{{"token", bytes}, {"logprob", lp}, {"bytes", Bytes(bytes)}};
-      };
-      json e = entry(t.token, t.logprob);
-      e["top_logprobs"] = json::array();
-      for (const auto& [id, lp] : t.top) e["top_logprobs"].push_back(entry(id, lp));
-      content.push_back(std::move(e));
-    }
-    choice["logprobs"] = {{"content", std::move(content)}};
-  } else {
-    choice["logprobs"] = nullptr;
-  }
+  json choice = ChoiceJson(*g, logprobs, *tokenizer_);
   completions_.fetch_add(1);
-  const auto prompt_tokens = static_cast<int64_t>(g->prompt_ids.size());
-  const auto completion_tokens = static_cast<int64_t>(g->ids.size());
-  return JsonResponse(200, {{"id", absl::StrCat("chatcmpl-", request_number)},
-                            {"object", "chat.completion"},
-                            {"created", static_cast<int64_t>(std::time(nullptr))},
-                            {"model", options_.model_name},
-                            {"choices", json::array({choice})},
-                            {"usage",
-                             {{"prompt_tokens", prompt_tokens},
-                              {"completion_tokens", completion_tokens},
-                              {"total_tokens", prompt_tokens + completion_tokens}}}});
+  return JsonResponse(200, CompletionJson(request_number, options_.model_name, choice, *g));
 }
 
 absl::StatusOr<absl::flat_hash_map<std::string, uint64_t>> ReadApiKeyFile(const std::string& path) {
