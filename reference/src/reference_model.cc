@@ -37,6 +37,82 @@ TokenLogprobs TopLogprobs(const std::vector<float>& lp, int k) {
   return t;
 }
 
+// Temperature 0 is greedy, as OpenAI-style APIs read it: the most likely candidate at
+// temperature 1.
+void ReadGreedy(GenerateOptions* options) {
+  if (options->temperature == 0.0) {
+    options->temperature = 1.0;
+    options->top_k = 1;
+  }
+}
+
+// InvalidArgument for an option out of range, vocabularies that differ, or canary phrasings
+// without the watermark (checked in this order: the first problem is the one reported).
+absl::Status CheckOptions(const GenerateOptions& options, int32_t vocab, int32_t tokenizer_vocab,
+                          const watermark::Watermarker* watermarker) {
+  if (options.max_tokens < 0) return absl::InvalidArgumentError("max_tokens must be >= 0");
+  if (!(options.temperature > 0.0) || !std::isfinite(options.temperature)) {
+    return absl::InvalidArgumentError("temperature must be >= 0 (0: greedy)");
+  }
+  if (options.top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0");
+  if (!(options.top_p > 0.0 && options.top_p <= 1.0)) {
+    return absl::InvalidArgumentError("top_p must be in (0, 1]");
+  }
+  if (tokenizer_vocab != vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer vocabulary (", tokenizer_vocab,
+                                                   ") differs from the model's (", vocab, ")"));
+  }
+  if (watermarker != nullptr && watermarker->config().vocab_size != vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("watermark configured for vocabulary ",
+                                                   watermarker->config().vocab_size, ", model has ",
+                                                   vocab));
+  }
+  if (options.top_logprobs < -1 || options.top_logprobs > 20) {
+    return absl::InvalidArgumentError("top_logprobs must be in -1..20");
+  }
+  if (options.canary != nullptr && options.canary->vocab_size() != vocab) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "canary built for vocabulary ", options.canary->vocab_size(), ", model has ", vocab));
+  }
+  return absl::OkStatus();
+}
+
+// A step's candidates from the model's log-probabilities (scaled in place by 1/temperature, then
+// changed by the engine's logit processor if any): top-k and top-p truncated, best first.
+void StepCandidates(const GenerateOptions& options, float inv_t, absl::Span<const int32_t> history,
+                    std::vector<float>* logprobs, std::vector<watermark::Candidate>* cands) {
+  for (float& l : *logprobs) l *= inv_t;
+  if (options.logit_adjust) options.logit_adjust(history, absl::MakeSpan(*logprobs));
+  const std::vector<int32_t> top = refmodel::TopCandidates(*logprobs, options.top_k, options.top_p);
+  cands->clear();
+  for (int32_t id : top) cands->push_back({id, (*logprobs)[static_cast<size_t>(id)]});
+}
+
+// The serving chain's step over the candidates (whose logits it may change): the token the scheme
+// chose, or -1 where the engine samples. Counts the step's layer, choice and canary moves in out.
+absl::StatusOr<int32_t> ChainStep(const engine::ServingChain& chain,
+                                  const watermark::AccountKeys* account,
+                                  absl::Span<const int32_t> history,
+                                  std::vector<watermark::Candidate>* cands,
+                                  engine::Response* response, Generation* out) {
+  TRACEMARK_ASSIGN_OR_RETURN(
+      engine::Step r, chain.ProcessSparse(account, history, absl::MakeSpan(*cands), response));
+  out->canary_moves += static_cast<uint64_t>(r.canary_moves);
+  out->layer_counts[static_cast<int>(r.layer)]++;
+  if (!r.token_chosen) return -1;
+  ++out->chosen;
+  return r.token;
+}
+
+// The engine's draw: a candidate sampled from the candidates' logits with the uniform u.
+absl::StatusOr<int32_t> SampleCandidate(const std::vector<watermark::Candidate>& cands, double u,
+                                        std::vector<float>* cand_logits) {
+  cand_logits->clear();
+  for (const auto& c : cands) cand_logits->push_back(c.logit);
+  TRACEMARK_ASSIGN_OR_RETURN(int32_t index, refmodel::SampleFromLogits(*cand_logits, u));
+  return cands[static_cast<size_t>(index)].id;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> CorpusFiles(const std::string& data_dir) {
@@ -91,36 +167,11 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     std::vector<int32_t> prompt_ids, const watermark::Watermarker* watermarker,
     const watermark::AccountKeys* account, const GenerateOptions& given) const {
   GenerateOptions options = given;
-  if (options.temperature == 0.0) {  // greedy, as OpenAI-style APIs read temperature 0
-    options.temperature = 1.0;
-    options.top_k = 1;
-  }
-  if (options.max_tokens < 0) return absl::InvalidArgumentError("max_tokens must be >= 0");
-  if (!(options.temperature > 0.0) || !std::isfinite(options.temperature)) {
-    return absl::InvalidArgumentError("temperature must be >= 0 (0: greedy)");
-  }
-  if (options.top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0");
-  if (!(options.top_p > 0.0 && options.top_p <= 1.0)) {
-    return absl::InvalidArgumentError("top_p must be in (0, 1]");
-  }
+  ReadGreedy(&options);
   const int32_t vocab = model_->vocab_size();
-  if (tok_->vocab_size() != vocab) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer vocabulary (", tok_->vocab_size(),
-                                                   ") differs from the model's (", vocab, ")"));
-  }
-  if (watermarker != nullptr && watermarker->config().vocab_size != vocab) {
-    return absl::InvalidArgumentError(absl::StrCat("watermark configured for vocabulary ",
-                                                   watermarker->config().vocab_size, ", model has ",
-                                                   vocab));
-  }
-  if (options.top_logprobs < -1 || options.top_logprobs > 20) {
-    return absl::InvalidArgumentError("top_logprobs must be in -1..20");
-  }
-  if (options.canary != nullptr && watermarker == nullptr) {
-    return absl::InvalidArgumentError("canary phrasings need the watermark");
-  }
-  std::optional<engine::ServingChain> chain;
-  if (watermarker != nullptr) {
+  TRACEMARK_RETURN_IF_ERROR(CheckOptions(options, vocab, tok_->vocab_size(), watermarker));
+  std::optional<engine::ServingChain> chain;  // canary phrasings alone when no watermarker
+  if (watermarker != nullptr || options.canary != nullptr) {
     TRACEMARK_ASSIGN_OR_RETURN(chain, engine::ServingChain::Create(watermarker, options.canary));
   }
   Generation out;
@@ -138,29 +189,15 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
       raw = logprobs;  // kept for the sampled token's log-probability
       out.logprobs.push_back(TopLogprobs(raw, options.top_logprobs));
     }
-    for (float& l : logprobs) l *= inv_t;
-    if (options.logit_adjust) options.logit_adjust(history, absl::MakeSpan(logprobs));
-    const std::vector<int32_t> top =
-        refmodel::TopCandidates(logprobs, options.top_k, options.top_p);
-    cands.clear();
-    for (int32_t id : top) cands.push_back({id, logprobs[static_cast<size_t>(id)]});
+    StepCandidates(options, inv_t, history, &logprobs, &cands);
     int32_t token = -1;
     const double u = rng.NextDouble();  // drawn every step so runs stay aligned
     if (chain) {
-      TRACEMARK_ASSIGN_OR_RETURN(
-          engine::Step r, chain->ProcessSparse(account, history, absl::MakeSpan(cands), &response));
-      out.canary_moves += static_cast<uint64_t>(r.canary_moves);
-      out.layer_counts[static_cast<int>(r.layer)]++;
-      if (r.token_chosen) {
-        token = r.token;
-        ++out.chosen;
-      }
+      TRACEMARK_ASSIGN_OR_RETURN(token,
+                                 ChainStep(*chain, account, history, &cands, &response, &out));
     }
     if (token < 0) {
-      cand_logits.clear();
-      for (const auto& c : cands) cand_logits.push_back(c.logit);
-      TRACEMARK_ASSIGN_OR_RETURN(int32_t index, refmodel::SampleFromLogits(cand_logits, u));
-      token = cands[static_cast<size_t>(index)].id;
+      TRACEMARK_ASSIGN_OR_RETURN(token, SampleCandidate(cands, u, &cand_logits));
     }
     history.push_back(token);
     out.ids.push_back(token);
