@@ -226,6 +226,8 @@ class Scanner {
   absl::StatusOr<SharedTuples> CollectShared(dataset::DocumentReader& reader) const;
 
  private:
+  class DocumentScan;  // one document's state and steps in ScanDocument (scanner.cc)
+
   // The ids a segment is scored on: the last h ids of its context (of the previous piece, `tail`,
   // when it continues one), then its text's, from *from on. Repairs invalid UTF-8 in the text
   // (sets *repaired).
