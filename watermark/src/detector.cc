@@ -84,6 +84,147 @@ AccountResult ScoreAccount(const Layout& layout, const FingerprintData& f,
   return r;
 }
 
+// Per payload slot, how many payload tuples have each colour: [slot * colours + colour].
+std::vector<uint32_t> CountPayloadColours(const TextStatistics& stats, uint32_t slots,
+                                          uint32_t colours, uint64_t* tuples) {
+  std::vector<uint32_t> counts(static_cast<size_t>(slots) * colours, 0);
+  for (const auto& [key, value] : stats.tuples()) {
+    if ((value & kTagMask) != kPayloadTag) continue;
+    const uint64_t v = value & ~kTagMask;
+    counts[(v >> 4) * colours + (v & 15)]++;
+    ++*tuples;
+  }
+  return counts;
+}
+
+// Bits of the message that must be zero: above the largest id issued (account_limit, or the
+// largest id of `issued`) and beyond id_bits + check_bits. Slots whose colours would set one are
+// never tried, which spends the enumeration on the uncertainty that remains.
+class ZeroBits {
+ public:
+  ZeroBits(const AccountParams& account, const PayloadOptions& options)
+      : b_(account.bits_per_symbol), ib_(account.id_bits), cb_(account.check_bits) {
+    uint64_t limit = options.account_limit;
+    if (options.issued != nullptr && !options.issued->empty()) {
+      limit = limit == 0 ? options.issued->limit() : std::min(limit, options.issued->limit());
+    }
+    id_width_ = limit == 0 ? ib_ : std::min(ib_, static_cast<int>(std::bit_width(limit - 1)));
+  }
+
+  // Whether `colour` in `slot` leaves every such bit zero.
+  bool Allows(uint32_t slot, uint32_t colour) const {
+    for (int k = 0; k < b_; ++k) {
+      if (((colour >> k) & 1) == 0) continue;
+      const int bit = static_cast<int>(slot) * b_ + k;
+      if ((bit >= id_width_ && bit < ib_) || bit >= ib_ + cb_) return false;
+    }
+    return true;
+  }
+
+ private:
+  int b_, ib_, cb_;
+  int id_width_;
+};
+
+// One allowed colour of a slot and its deficit in count from the slot's best.
+struct Alternative {
+  uint8_t colour;
+  uint32_t penalty;
+};
+using Alternatives = std::vector<std::vector<Alternative>>;
+
+// Per slot: allowed colours sorted by count (ties by colour), with their deficit from the best.
+// Counts the slots with at least one observation in *slots_covered.
+Alternatives SortedAlternatives(const std::vector<uint32_t>& counts, uint32_t slots,
+                                uint32_t colours, const ZeroBits& zero_bits,
+                                uint32_t* slots_covered) {
+  Alternatives alts(slots);
+  for (uint32_t j = 0; j < slots; ++j) {
+    std::vector<Alternative>& a = alts[j];
+    uint32_t observed = 0;
+    for (uint32_t c = 0; c < colours; ++c) {
+      observed += counts[j * colours + c];
+      if (zero_bits.Allows(j, c)) a.push_back({static_cast<uint8_t>(c), counts[j * colours + c]});
+    }
+    std::stable_sort(a.begin(), a.end(), [](const Alternative& x, const Alternative& y) {
+      return x.penalty > y.penalty;
+    });
+    const uint32_t best = a[0].penalty;
+    if (observed > 0) ++*slots_covered;
+    for (Alternative& x : a) x.penalty = best - x.penalty;
+  }
+  return alts;
+}
+
+// Best-first enumeration of symbol vectors by total penalty. A state changes slot `last` or a
+// later one only, so every vector is generated once. Each state's per-slot positions in the
+// sorted alternatives live in one arena (`slots` bytes a state), so states cost no allocation.
+class SymbolEnumeration {
+ public:
+  explicit SymbolEnumeration(const Alternatives& alts)
+      : alts_(alts), slots_(static_cast<uint32_t>(alts.size())), arena_(slots_, 0) {
+    arena_.reserve(static_cast<size_t>(slots_) * 64);
+    heap_ = {State{0, 0, 0}};
+  }
+
+  // The next most likely symbol vector into *symbols (size slots); false when none is left.
+  bool Next(std::vector<uint8_t>* symbols) {
+    if (heap_.empty()) return false;
+    std::pop_heap(heap_.begin(), heap_.end(), Worse);
+    const State st = heap_.back();
+    heap_.pop_back();
+    for (uint32_t j = 0; j < slots_; ++j) (*symbols)[j] = alts_[j][arena_[st.index + j]].colour;
+    PushSuccessors(st);
+    return true;
+  }
+
+ private:
+  struct State {
+    uint64_t penalty;
+    uint32_t index;  // offset of its positions in `arena_`
+    uint32_t last;
+  };
+  static bool Worse(const State& x, const State& y) { return x.penalty > y.penalty; }
+
+  void PushSuccessors(const State& st) {
+    for (uint32_t j = st.last; j < slots_; ++j) {
+      const uint8_t at = arena_[st.index + j];
+      if (at + 1u >= alts_[j].size()) continue;
+      // Moving a slot that an earlier step already moved is allowed only at `last` itself.
+      if (j > st.last && at != 0) continue;
+      const uint32_t child = static_cast<uint32_t>(arena_.size());
+      arena_.resize(child + slots_);
+      std::copy_n(arena_.begin() + st.index, slots_, arena_.begin() + child);
+      ++arena_[child + j];
+      heap_.push_back(
+          State{st.penalty + alts_[j][at + 1].penalty - alts_[j][at].penalty, child, j});
+      std::push_heap(heap_.begin(), heap_.end(), Worse);
+    }
+  }
+
+  const Alternatives& alts_;
+  const uint32_t slots_;
+  std::vector<uint8_t> arena_;
+  std::vector<State> heap_;
+};
+
+// Tries symbol vectors most likely first, within options' limits; each that decodes to an id
+// the options accept is appended to r->candidates.
+void ListDecode(const Layout& layout, const Alternatives& alts, const PayloadOptions& options,
+                PayloadResult* r) {
+  SymbolEnumeration enumeration(alts);
+  std::vector<uint8_t> symbols(alts.size());
+  while (r->candidates_tried < options.max_tried && r->candidates.size() < options.max_candidates &&
+         enumeration.Next(&symbols)) {
+    ++r->candidates_tried;
+    const std::optional<uint64_t> id = layout.DecodePayload(symbols);
+    if (id.has_value() && (options.account_limit == 0 || *id < options.account_limit) &&
+        (options.issued == nullptr || options.issued->contains(*id))) {
+      r->candidates.push_back(*id);
+    }
+  }
+}
+
 }  // namespace
 
 absl::Status TextStatistics::Merge(const TextStatistics& other) {
@@ -226,51 +367,9 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
   PayloadResult r;
   const uint32_t slots = layout_->payload_slots(), colours = layout_->payload_colours();
   r.slots = slots;
-  std::vector<uint32_t> counts(static_cast<size_t>(slots) * colours, 0);
-  for (const auto& [key, value] : stats.tuples()) {
-    if ((value & kTagMask) != kPayloadTag) continue;
-    const uint64_t v = value & ~kTagMask;
-    counts[(v >> 4) * colours + (v & 15)]++;
-    ++r.tuples;
-  }
-  // Bits of the message that must be zero: above the largest id issued (account_limit, or the
-  // largest id of `issued`) and beyond id_bits + check_bits. Slots whose colours would set one are
-  // never tried, which spends the enumeration on the uncertainty that remains.
-  const int b = config_.account.bits_per_symbol, ib = config_.account.id_bits,
-            cb = config_.account.check_bits;
-  uint64_t limit = options.account_limit;
-  if (options.issued != nullptr && !options.issued->empty()) {
-    limit = limit == 0 ? options.issued->limit() : std::min(limit, options.issued->limit());
-  }
-  const int id_width = limit == 0 ? ib : std::min(ib, static_cast<int>(std::bit_width(limit - 1)));
-  auto allowed = [&](uint32_t slot, uint32_t colour) {
-    for (int k = 0; k < b; ++k) {
-      if (((colour >> k) & 1) == 0) continue;
-      const int bit = static_cast<int>(slot) * b + k;
-      if ((bit >= id_width && bit < ib) || bit >= ib + cb) return false;
-    }
-    return true;
-  };
-  // Per slot: allowed colours sorted by count (ties by colour), with their deficit from the best.
-  struct Alternative {
-    uint8_t colour;
-    uint32_t penalty;
-  };
-  std::vector<std::vector<Alternative>> alts(slots);
-  for (uint32_t j = 0; j < slots; ++j) {
-    std::vector<Alternative>& a = alts[j];
-    uint32_t observed = 0;
-    for (uint32_t c = 0; c < colours; ++c) {
-      observed += counts[j * colours + c];
-      if (allowed(j, c)) a.push_back({static_cast<uint8_t>(c), counts[j * colours + c]});
-    }
-    std::stable_sort(a.begin(), a.end(), [](const Alternative& x, const Alternative& y) {
-      return x.penalty > y.penalty;
-    });
-    const uint32_t best = a[0].penalty;
-    if (observed > 0) ++r.slots_covered;
-    for (Alternative& x : a) x.penalty = best - x.penalty;
-  }
+  const std::vector<uint32_t> counts = CountPayloadColours(stats, slots, colours, &r.tuples);
+  const Alternatives alts = SortedAlternatives(
+      counts, slots, colours, ZeroBits(config_.account, options), &r.slots_covered);
   r.symbols.resize(slots);
   for (uint32_t j = 0; j < slots; ++j) r.symbols[j] = alts[j][0].colour;
   if (slots - r.slots_covered > options.max_unobserved_slots) {
@@ -278,45 +377,7 @@ absl::StatusOr<PayloadResult> Detector::DecodePayload(const TextStatistics& stat
                             " (payload tuples: ", r.tuples, "); the text is too short to decode");
     return r;
   }
-
-  // Best-first enumeration of symbol vectors by total penalty. A state changes slot `last` or a
-  // later one only, so every vector is generated once. Each state's per-slot positions in the
-  // sorted alternatives live in one arena (`slots` bytes a state), so states cost no allocation.
-  struct State {
-    uint64_t penalty;
-    uint32_t index;  // offset of its positions in `arena`
-    uint32_t last;
-  };
-  auto worse = [](const State& x, const State& y) { return x.penalty > y.penalty; };
-  std::vector<uint8_t> arena(slots, 0);
-  arena.reserve(static_cast<size_t>(slots) * 64);
-  std::vector<State> heap = {State{0, 0, 0}};
-  std::vector<uint8_t> symbols(slots);
-  while (!heap.empty() && r.candidates_tried < options.max_tried &&
-         r.candidates.size() < options.max_candidates) {
-    std::pop_heap(heap.begin(), heap.end(), worse);
-    const State st = heap.back();
-    heap.pop_back();
-    for (uint32_t j = 0; j < slots; ++j) symbols[j] = alts[j][arena[st.index + j]].colour;
-    ++r.candidates_tried;
-    const std::optional<uint64_t> id = layout_->DecodePayload(symbols);
-    if (id.has_value() && (options.account_limit == 0 || *id < options.account_limit) &&
-        (options.issued == nullptr || options.issued->contains(*id))) {
-      r.candidates.push_back(*id);
-    }
-    for (uint32_t j = st.last; j < slots; ++j) {
-      const uint8_t at = arena[st.index + j];
-      if (at + 1u >= alts[j].size()) continue;
-      // Moving a slot that an earlier step already moved is allowed only at `last` itself.
-      if (j > st.last && at != 0) continue;
-      const uint32_t child = static_cast<uint32_t>(arena.size());
-      arena.resize(child + slots);
-      std::copy_n(arena.begin() + st.index, slots, arena.begin() + child);
-      ++arena[child + j];
-      heap.push_back(State{st.penalty + alts[j][at + 1].penalty - alts[j][at].penalty, child, j});
-      std::push_heap(heap.begin(), heap.end(), worse);
-    }
-  }
+  ListDecode(*layout_, alts, options, &r);
   if (r.candidates.empty()) {
     r.detail = absl::StrCat("no symbol vector among the ", r.candidates_tried,
                             " most likely passed the check bits (payload slots observed: ",
