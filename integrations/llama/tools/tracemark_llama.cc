@@ -124,7 +124,9 @@ absl::Status WriteLogits(const std::string& path, const float* logits, int32_t n
   return absl::OkStatus();
 }
 
-absl::Status Run(Flags& f) {
+// The prompts of --prompt and of --prompts FILE (its non-empty lines, after them), and the flag
+// checks that need no model.
+absl::Status ReadPrompts(Flags& f) {
   if (!f.prompts_file.empty()) {
     std::ifstream in(f.prompts_file);
     if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", f.prompts_file));
@@ -136,104 +138,167 @@ absl::Status Run(Flags& f) {
   if (f.no_watermark && f.account.has_value()) {
     return absl::InvalidArgumentError("--account needs the watermark (drop --no-watermark)");
   }
+  return absl::OkStatus();
+}
 
-  llama_log_set(QuietLog, &f.verbose);
-  llama_backend_init();
+// What a run generates with, in the order it is made (and freed in reverse): the model, the
+// watermark and canaries, the context, and the sampler chain, which owns the tracemark sampler
+// `mark` (null without the watermark).
+struct Llama {
+  std::unique_ptr<llama_model, ModelFree> model;
+  const llama_vocab* vocab = nullptr;
+  int32_t n_vocab = 0;
+  std::shared_ptr<const tracemark::watermark::Watermarker> wm;
+  std::shared_ptr<const tracemark::canary::CanaryProcessor> canary;
+  std::unique_ptr<llama_context, ContextFree> ctx;
+  uint32_t n_ctx = 0;
+  std::unique_ptr<llama_sampler, SamplerFree> chain;
+  llama_sampler* mark = nullptr;
+};
+
+// The model, on the CPU (n_gpu_layers 0), and its vocabulary.
+absl::Status LoadModel(const Flags& f, Llama* l) {
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = 0;
-  std::unique_ptr<llama_model, ModelFree> model(llama_model_load_from_file(f.model.c_str(), mp));
-  if (model == nullptr) return absl::NotFoundError(absl::StrCat("cannot load model ", f.model));
-  const llama_vocab* vocab = llama_model_get_vocab(model.get());
-  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  l->model.reset(llama_model_load_from_file(f.model.c_str(), mp));
+  if (l->model == nullptr) return absl::NotFoundError(absl::StrCat("cannot load model ", f.model));
+  l->vocab = llama_model_get_vocab(l->model.get());
+  l->n_vocab = llama_vocab_n_tokens(l->vocab);
+  return absl::OkStatus();
+}
 
-  std::shared_ptr<const tracemark::watermark::Watermarker> wm;
+// The watermarker (unless --no-watermark) and the canary processor (with --canary).
+absl::Status LoadMarking(const Flags& f, Llama* l) {
   if (!f.no_watermark) {
-    TRACEMARK_ASSIGN_OR_RETURN(wm, LoadWatermarker(f, n_vocab));
+    TRACEMARK_ASSIGN_OR_RETURN(l->wm, LoadWatermarker(f, l->n_vocab));
   }
-  std::shared_ptr<const tracemark::canary::CanaryProcessor> canary;
   if (!f.canary.empty()) {
-    if (wm == nullptr || !f.account.has_value()) {
+    if (l->wm == nullptr || !f.account.has_value()) {
       return absl::InvalidArgumentError("--canary needs the watermark and an --account");
     }
-    TRACEMARK_ASSIGN_OR_RETURN(canary, LoadCanary(f.canary));
+    TRACEMARK_ASSIGN_OR_RETURN(l->canary, LoadCanary(f.canary));
   }
+  return absl::OkStatus();
+}
 
+// A context as long as the model's training context, decoding a whole prompt in one batch.
+absl::Status NewContext(const Flags& f, Llama* l) {
   llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = static_cast<uint32_t>(llama_model_n_ctx_train(model.get()));
+  cp.n_ctx = static_cast<uint32_t>(llama_model_n_ctx_train(l->model.get()));
   cp.n_batch = cp.n_ctx;
   cp.no_perf = true;
   if (f.threads > 0) cp.n_threads = cp.n_threads_batch = f.threads;
-  std::unique_ptr<llama_context, ContextFree> ctx(llama_init_from_model(model.get(), cp));
-  if (ctx == nullptr) return absl::InternalError("cannot create a llama.cpp context");
+  l->ctx.reset(llama_init_from_model(l->model.get(), cp));
+  if (l->ctx == nullptr) return absl::InternalError("cannot create a llama.cpp context");
+  l->n_ctx = cp.n_ctx;
+  return absl::OkStatus();
+}
 
-  // The chain: distribution shaping, then tracemark, then the draw.
-  std::unique_ptr<llama_sampler, SamplerFree> chain(
-      llama_sampler_chain_init(llama_sampler_chain_default_params()));
-  if (f.top_k > 0) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_k(f.top_k));
-  if (f.top_p < 1.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(f.top_p, 1));
+// The chain: distribution shaping, then tracemark, then the draw.
+absl::Status BuildChain(const Flags& f, Llama* l) {
+  l->chain.reset(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+  llama_sampler* chain = l->chain.get();
+  if (f.top_k > 0) llama_sampler_chain_add(chain, llama_sampler_init_top_k(f.top_k));
+  if (f.top_p < 1.0f) llama_sampler_chain_add(chain, llama_sampler_init_top_p(f.top_p, 1));
   if (f.temperature != 1.0f) {
-    llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(f.temperature));
+    llama_sampler_chain_add(chain, llama_sampler_init_temp(f.temperature));
   }
-  llama_sampler* mark = nullptr;
-  if (wm != nullptr) {
+  if (l->wm != nullptr) {
     TRACEMARK_ASSIGN_OR_RETURN(
-        mark, tracemark::llama::NewWatermarkSampler(
-                  {.watermarker = wm, .canary = canary, .account = f.account, .vocab = vocab}));
-    llama_sampler_chain_add(chain.get(), mark);  // the chain owns it
+        l->mark,
+        tracemark::llama::NewWatermarkSampler(
+            {.watermarker = l->wm, .canary = l->canary, .account = f.account, .vocab = l->vocab}));
+    llama_sampler_chain_add(chain, l->mark);  // the chain owns it
   }
-  llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(f.seed));
+  llama_sampler_chain_add(chain, llama_sampler_init_dist(f.seed));
+  return absl::OkStatus();
+}
 
+struct Completion {
+  std::vector<llama_token> ids;  // without the end-of-generation token
+  std::string text;
+};
+
+// One response to the prompt: up to --max-tokens steps, until an end-of-generation token. With
+// `write_logits`, the first step's raw logits go to --logits-out.
+absl::StatusOr<Completion> Respond(const Flags& f, const Llama& l,
+                                   const std::vector<llama_token>& prompt_ids, bool write_logits) {
+  llama_memory_clear(llama_get_memory(l.ctx.get()), true);
+  // Not llama_sampler_reset(chain): that would reseed dist and repeat the last response.
+  // SetPrompt starts the tracemark sampler's response (context and seen contexts).
+  if (l.mark != nullptr) {
+    TRACEMARK_RETURN_IF_ERROR(tracemark::llama::SetPrompt(l.mark, prompt_ids));
+  }
+  std::vector<llama_token> prompt = prompt_ids;  // llama_batch_get_one takes a mutable pointer
+  llama_batch batch = llama_batch_get_one(prompt.data(), static_cast<int32_t>(prompt.size()));
+  Completion c;
+  llama_token next = 0;
+  for (int step = 0; step < f.max_tokens; ++step) {
+    if (llama_decode(l.ctx.get(), batch) != 0) {
+      return absl::InternalError(absl::StrCat("llama_decode failed at step ", step));
+    }
+    if (step == 0 && write_logits) {
+      TRACEMARK_RETURN_IF_ERROR(
+          WriteLogits(f.logits_out, llama_get_logits_ith(l.ctx.get(), -1), l.n_vocab));
+    }
+    next = llama_sampler_sample(l.chain.get(), l.ctx.get(), -1);
+    if (llama_vocab_is_eog(l.vocab, next)) break;
+    c.ids.push_back(next);
+    c.text += Piece(l.vocab, next);
+    batch = llama_batch_get_one(&next, 1);
+  }
+  return c;
+}
+
+// A response's JSON line, with the tracemark sampler's running stats; the sampler's first error,
+// if any, instead.
+absl::StatusOr<nlohmann::json> ResponseJson(const Flags& f, const Llama& l,
+                                            const std::string& prompt,
+                                            const std::vector<llama_token>& prompt_ids,
+                                            const Completion& c) {
+  nlohmann::json j;
+  j["prompt"] = prompt;
+  j["completion"] = c.text;
+  j["prompt_token_ids"] = prompt_ids;
+  j["token_ids"] = c.ids;
+  j["watermarked"] = l.mark != nullptr;
+  if (f.account.has_value()) j["account"] = *f.account;
+  if (l.mark != nullptr) {
+    TRACEMARK_ASSIGN_OR_RETURN(tracemark::llama::WatermarkSamplerStats s,
+                               tracemark::llama::Stats(l.mark));
+    j["stats"] = {{"steps", s.steps},
+                  {"provider", s.provider},
+                  {"account", s.account},
+                  {"unmarked", s.unmarked},
+                  {"failed", s.failed}};
+    if (l.canary != nullptr) j["stats"]["canary"] = s.canary;
+    if (!s.first_error.ok()) return s.first_error;
+  }
+  return j;
+}
+
+absl::Status Run(Flags& f) {
+  TRACEMARK_RETURN_IF_ERROR(ReadPrompts(f));
+  llama_log_set(QuietLog, &f.verbose);
+  llama_backend_init();
+  Llama l;
+  TRACEMARK_RETURN_IF_ERROR(LoadModel(f, &l));
+  TRACEMARK_RETURN_IF_ERROR(LoadMarking(f, &l));
+  TRACEMARK_RETURN_IF_ERROR(NewContext(f, &l));
+  TRACEMARK_RETURN_IF_ERROR(BuildChain(f, &l));
   for (size_t pi = 0; pi < f.prompts.size(); ++pi) {
-    TRACEMARK_ASSIGN_OR_RETURN(std::vector<llama_token> prompt_ids, Tokenize(vocab, f.prompts[pi]));
-    if (prompt_ids.size() + static_cast<size_t>(f.max_tokens) > cp.n_ctx) {
+    TRACEMARK_ASSIGN_OR_RETURN(std::vector<llama_token> prompt_ids,
+                               Tokenize(l.vocab, f.prompts[pi]));
+    if (prompt_ids.size() + static_cast<size_t>(f.max_tokens) > l.n_ctx) {
       return absl::InvalidArgumentError(absl::StrCat("prompt ", pi + 1, " (", prompt_ids.size(),
                                                      " ids) plus --max-tokens exceeds the model's ",
-                                                     cp.n_ctx, "-token context"));
+                                                     l.n_ctx, "-token context"));
     }
     for (int r = 0; r < f.responses; ++r) {
-      llama_memory_clear(llama_get_memory(ctx.get()), true);
-      // Not llama_sampler_reset(chain): that would reseed dist and repeat the last response.
-      // SetPrompt starts the tracemark sampler's response (context and seen contexts).
-      if (mark != nullptr) {
-        TRACEMARK_RETURN_IF_ERROR(tracemark::llama::SetPrompt(mark, prompt_ids));
-      }
-      std::vector<llama_token> prompt = prompt_ids;  // llama_batch_get_one takes a mutable pointer
-      llama_batch batch = llama_batch_get_one(prompt.data(), static_cast<int32_t>(prompt.size()));
-      std::vector<llama_token> out;
-      std::string text;
-      llama_token next = 0;
-      for (int step = 0; step < f.max_tokens; ++step) {
-        if (llama_decode(ctx.get(), batch) != 0) {
-          return absl::InternalError(absl::StrCat("llama_decode failed at step ", step));
-        }
-        if (step == 0 && r == 0 && pi == 0 && !f.logits_out.empty()) {
-          TRACEMARK_RETURN_IF_ERROR(
-              WriteLogits(f.logits_out, llama_get_logits_ith(ctx.get(), -1), n_vocab));
-        }
-        next = llama_sampler_sample(chain.get(), ctx.get(), -1);
-        if (llama_vocab_is_eog(vocab, next)) break;
-        out.push_back(next);
-        text += Piece(vocab, next);
-        batch = llama_batch_get_one(&next, 1);
-      }
-      nlohmann::json j;
-      j["prompt"] = f.prompts[pi];
-      j["completion"] = text;
-      j["prompt_token_ids"] = prompt_ids;
-      j["token_ids"] = out;
-      j["watermarked"] = mark != nullptr;
-      if (f.account.has_value()) j["account"] = *f.account;
-      if (mark != nullptr) {
-        TRACEMARK_ASSIGN_OR_RETURN(tracemark::llama::WatermarkSamplerStats s,
-                                   tracemark::llama::Stats(mark));
-        j["stats"] = {{"steps", s.steps},
-                      {"provider", s.provider},
-                      {"account", s.account},
-                      {"unmarked", s.unmarked},
-                      {"failed", s.failed}};
-        if (canary != nullptr) j["stats"]["canary"] = s.canary;
-        if (!s.first_error.ok()) return s.first_error;
-      }
+      const bool write_logits = r == 0 && pi == 0 && !f.logits_out.empty();
+      TRACEMARK_ASSIGN_OR_RETURN(const Completion c, Respond(f, l, prompt_ids, write_logits));
+      TRACEMARK_ASSIGN_OR_RETURN(const nlohmann::json j,
+                                 ResponseJson(f, l, f.prompts[pi], prompt_ids, c));
       std::cout << j.dump() << "\n";
     }
   }
