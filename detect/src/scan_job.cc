@@ -23,6 +23,102 @@ namespace {
 
 using nlohmann::json;
 
+json DocumentJson(const DocumentResult& d, bool with_canary) {
+  json e = {{"id", d.id},
+            {"source", d.source},
+            {"account", d.account ? json(*d.account) : json()},
+            {"p_value", PValueJson(d.provider_p_value)},
+            {"account_p_value", PValueJson(d.account_p_value)},
+            {"candidates", d.candidates},
+            {"tokens_scored", d.tokens_scored},
+            {"tuples_scored", d.provider_tuples},
+            {"epoch", d.provider_epoch}};
+  if (d.repaired_utf8) e["repaired_utf8"] = true;
+  if (!d.round_trips) e["round_trips"] = false;
+  if (with_canary) {
+    e["canary"] = {{"events", d.canary_events},
+                   {"tuples", d.canary_tuples},
+                   {"account_p_value", PValueJson(d.canary_p_value)}};
+  }
+  if (d.windows > 0) {
+    e["windows"] = d.windows;
+    e["window_p_value"] = PValueJson(d.window_p_value);
+  }
+  return e;
+}
+
+json AccountJson(const AccountSummary& a) {
+  return {{"account", a.account},
+          {"epoch", a.epoch},
+          {"documents", a.documents},
+          {"attributed", a.attributed},
+          {"tuples_scored", a.tuples},
+          {"combined_p_value", PValueJson(a.combined_p_value)},
+          {"canary_tuples", a.canary_tuples},
+          {"canary_matches", a.canary_matches},
+          {"canary_p_value", PValueJson(a.canary_p_value)}};
+}
+
+json CohortJson(const canary::CohortResult& c) {
+  return {{"accounts", c.accounts},
+          {"matches", c.matches},
+          {"expected", c.expected},
+          {"sum_p_value", PValueJson(c.p)},
+          {"heaviest_account", c.best_account},
+          {"heaviest_matches", c.best_matches},
+          {"heaviest_p_value", PValueJson(c.best_member_p)},
+          {"p_value", PValueJson(c.combined_p)}};
+}
+
+json CanaryJson(const CanarySummary& c) {
+  json top = json::array();
+  for (size_t i = 0; i < c.attribution.top.size(); ++i) {
+    const canary::CanaryResult& t = c.attribution.top[i];
+    top.push_back({{"account", t.account},
+                   {"epoch", c.attribution_epochs[i]},
+                   {"matches", t.matches},
+                   {"expected", t.expected},
+                   {"p_value", PValueJson(t.p)}});
+  }
+  json j = {{"lexicon", c.lexicon},
+            {"lexicon_digest", c.lexicon_digest},
+            {"active_sets", c.active_sets},
+            {"events", c.events},
+            {"tuples", c.tuples},
+            {"attribution",
+             {{"accounts_tried", c.attribution.accounts_tried},
+              {"corrected_p_value", PValueJson(c.attribution.corrected)},
+              {"exact", c.attribution.exact},
+              {"top", top}}},
+            {"method", c.method}};
+  if (c.cohort.has_value()) j["cohort"] = CohortJson(*c.cohort);
+  return j;
+}
+
+json SeenJson(const SeenSummary& z) {
+  json j = {{"windows", z.windows},
+            {"documents", z.documents},
+            {"provider_p_value", PValueJson(z.provider_p_value)},
+            {"provider_tuples", z.provider_tuples}};
+  if (z.white_box_p_value.has_value()) {
+    j["white_box_p_value"] = PValueJson(*z.white_box_p_value);
+    j["white_box_tuples"] = z.white_box_tuples;
+  }
+  return j;
+}
+
+json WhiteBoxJson(const WhiteBoxSummary& w) {
+  return {{"p_value", PValueJson(w.p_value)},
+          {"tuples", w.tuples},
+          {"epoch", w.epoch},
+          {"documents", w.documents},
+          {"positions", w.positions},
+          {"unusable_documents", w.unusable},
+          {"problem", w.problem},
+          {"method", w.method}};
+}
+
+// The result as `tracemark scan --json` prints it (docs/scan.md), from the typed result.
 json ScanJson(const ScanResult& r, const ScanSummary& s, const watermark::Config& config) {
   json j;
   j["provider"] = {{"p_value", PValueJson(s.provider_p_value)},
@@ -31,95 +127,13 @@ json ScanJson(const ScanResult& r, const ScanSummary& s, const watermark::Config
                    {"epoch", s.provider_epoch}};
   j["documents"] = json::array();
   for (const DocumentResult& d : r.documents) {
-    json e = {{"id", d.id},
-              {"source", d.source},
-              {"account", d.account ? json(*d.account) : json()},
-              {"p_value", PValueJson(d.provider_p_value)},
-              {"account_p_value", PValueJson(d.account_p_value)},
-              {"candidates", d.candidates},
-              {"tokens_scored", d.tokens_scored},
-              {"tuples_scored", d.provider_tuples},
-              {"epoch", d.provider_epoch}};
-    if (d.repaired_utf8) e["repaired_utf8"] = true;
-    if (!d.round_trips) e["round_trips"] = false;
-    if (s.canary.has_value()) {
-      e["canary"] = {{"events", d.canary_events},
-                     {"tuples", d.canary_tuples},
-                     {"account_p_value", PValueJson(d.canary_p_value)}};
-    }
-    if (d.windows > 0) {
-      e["windows"] = d.windows;
-      e["window_p_value"] = PValueJson(d.window_p_value);
-    }
-    j["documents"].push_back(std::move(e));
+    j["documents"].push_back(DocumentJson(d, s.canary.has_value()));
   }
   j["accounts"] = json::array();
-  for (const AccountSummary& a : s.accounts) {
-    j["accounts"].push_back({{"account", a.account},
-                             {"epoch", a.epoch},
-                             {"documents", a.documents},
-                             {"attributed", a.attributed},
-                             {"tuples_scored", a.tuples},
-                             {"combined_p_value", PValueJson(a.combined_p_value)},
-                             {"canary_tuples", a.canary_tuples},
-                             {"canary_matches", a.canary_matches},
-                             {"canary_p_value", PValueJson(a.canary_p_value)}});
-  }
-  if (s.canary.has_value()) {
-    const CanarySummary& c = *s.canary;
-    json top = json::array();
-    for (size_t i = 0; i < c.attribution.top.size(); ++i) {
-      const canary::CanaryResult& t = c.attribution.top[i];
-      top.push_back({{"account", t.account},
-                     {"epoch", c.attribution_epochs[i]},
-                     {"matches", t.matches},
-                     {"expected", t.expected},
-                     {"p_value", PValueJson(t.p)}});
-    }
-    j["canary"] = {{"lexicon", c.lexicon},
-                   {"lexicon_digest", c.lexicon_digest},
-                   {"active_sets", c.active_sets},
-                   {"events", c.events},
-                   {"tuples", c.tuples},
-                   {"attribution",
-                    {{"accounts_tried", c.attribution.accounts_tried},
-                     {"corrected_p_value", PValueJson(c.attribution.corrected)},
-                     {"exact", c.attribution.exact},
-                     {"top", top}}},
-                   {"method", c.method}};
-    if (c.cohort.has_value()) {
-      j["canary"]["cohort"] = {{"accounts", c.cohort->accounts},
-                               {"matches", c.cohort->matches},
-                               {"expected", c.cohort->expected},
-                               {"sum_p_value", PValueJson(c.cohort->p)},
-                               {"heaviest_account", c.cohort->best_account},
-                               {"heaviest_matches", c.cohort->best_matches},
-                               {"heaviest_p_value", PValueJson(c.cohort->best_member_p)},
-                               {"p_value", PValueJson(c.cohort->combined_p)}};
-    }
-  }
-  if (s.seen.has_value()) {
-    const SeenSummary& z = *s.seen;
-    j["seen_windows"] = {{"windows", z.windows},
-                         {"documents", z.documents},
-                         {"provider_p_value", PValueJson(z.provider_p_value)},
-                         {"provider_tuples", z.provider_tuples}};
-    if (z.white_box_p_value.has_value()) {
-      j["seen_windows"]["white_box_p_value"] = PValueJson(*z.white_box_p_value);
-      j["seen_windows"]["white_box_tuples"] = z.white_box_tuples;
-    }
-  }
-  if (s.white_box.has_value()) {
-    const WhiteBoxSummary& w = *s.white_box;
-    j["white_box"] = {{"p_value", PValueJson(w.p_value)},
-                      {"tuples", w.tuples},
-                      {"epoch", w.epoch},
-                      {"documents", w.documents},
-                      {"positions", w.positions},
-                      {"unusable_documents", w.unusable},
-                      {"problem", w.problem},
-                      {"method", w.method}};
-  }
+  for (const AccountSummary& a : s.accounts) j["accounts"].push_back(AccountJson(a));
+  if (s.canary.has_value()) j["canary"] = CanaryJson(*s.canary);
+  if (s.seen.has_value()) j["seen_windows"] = SeenJson(*s.seen);
+  if (s.white_box.has_value()) j["white_box"] = WhiteBoxJson(*s.white_box);
   j["skipped"] = json::array();
   for (const dataset::Skipped& k : r.skipped) {
     j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
