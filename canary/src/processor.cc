@@ -38,6 +38,39 @@ std::string Surface(const std::string& member, int kind) {
 // almost every set at every step and forgoes at most that mass of canary events.
 constexpr float kNegligible = 14.0f;
 
+// Each token's bytes by id (empty for an id without bytes).
+std::vector<std::string> AllTokenBytes(const tokenizer::Tokenizer& tok) {
+  std::vector<std::string> bytes_of(static_cast<size_t>(tok.vocab_size()));
+  for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+    absl::StatusOr<std::string> bytes = tok.TokenBytes(id);
+    if (bytes.ok()) bytes_of[static_cast<size_t>(id)] = *std::move(bytes);
+  }
+  return bytes_of;
+}
+
+// The ids of each member written in the surface form `kind`.
+absl::StatusOr<std::vector<std::vector<int32_t>>> EncodeMembers(
+    const std::vector<std::string>& members, int kind, const tokenizer::Tokenizer& tok) {
+  std::vector<std::vector<int32_t>> seqs;
+  for (const std::string& m : members) {
+    TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok.Encode(Surface(m, kind)));
+    seqs.push_back(std::move(ids));
+  }
+  return seqs;
+}
+
+// The number of leading ids all of `seqs` share (`seqs` not empty).
+size_t SharedPrefix(const std::vector<std::vector<int32_t>>& seqs) {
+  size_t shared = 0;
+  bool fits = true;
+  while (fits) {
+    for (const auto& seq : seqs)
+      fits = fits && shared < seq.size() && seq[shared] == seqs[0][shared];
+    if (fits) ++shared;
+  }
+  return shared;
+}
+
 }  // namespace
 
 // Per-step memo of the context id for each prefix length.
@@ -57,80 +90,88 @@ absl::StatusOr<std::unique_ptr<CanaryProcessor>> CanaryProcessor::Create(
   std::unique_ptr<CanaryProcessor> p(new CanaryProcessor());
   p->lexicon_ = lexicon;
   p->vocab_size_ = tok.vocab_size();
-  p->token_bytes_.resize(static_cast<size_t>(p->vocab_size_));
-  for (int32_t id = 0; id < p->vocab_size_; ++id) {
-    absl::StatusOr<std::string> bytes = tok.TokenBytes(id);
-    if (bytes.ok()) p->token_bytes_[static_cast<size_t>(id)] = *std::move(bytes);
-  }
+  p->token_bytes_ = AllTokenBytes(tok);
   const std::vector<PhraseSet>& sets = lexicon->sets();
   p->active_forms_.assign(sets.size(), 0);
-  for (uint32_t s = 0; s < sets.size(); ++s) {
-    for (int kind = 0; kind < kFormKinds; ++kind) {
-      Form form;
-      form.set = s;
-      form.needs_boundary = kind == kBareLower || kind == kBareUpper;
-      std::vector<std::vector<int32_t>> seqs;
-      for (const std::string& m : sets[s].members) {
-        TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok.Encode(Surface(m, kind)));
-        seqs.push_back(std::move(ids));
-      }
-      // Shared prefix, then distinct first own tokens; at least one exact member.
-      size_t shared = 0;
-      bool fits = true;
-      while (fits) {
-        for (const auto& seq : seqs)
-          fits = fits && shared < seq.size() && seq[shared] == seqs[0][shared];
-        if (fits) ++shared;
-      }
-      fits = shared <= kMaxPrefixTokens;
-      bool exact = false;
-      for (const auto& seq : seqs) {
-        fits = fits && seq.size() > shared && seq.size() - shared <= kMaxOwnTokens;
-        if (fits) {
-          form.tokens.push_back(seq[shared]);
-          form.rest.emplace_back(seq.begin() + static_cast<ptrdiff_t>(shared) + 1, seq.end());
-          exact = exact || form.rest.back().empty();
-        }
-      }
-      if (fits) {
-        std::vector<int32_t> sorted = form.tokens;
-        std::sort(sorted.begin(), sorted.end());
-        fits = exact && std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
-      }
-      if (!fits) {
-        if (kind == kSpaceLower) break;  // the set is inactive: no form of it is used
-        continue;
-      }
-      form.prefix.assign(seqs[0].begin(), seqs[0].begin() + static_cast<ptrdiff_t>(shared));
-      // A token can serve two forms only with different prefixes (the longer applies first).
-      bool clash = false;
-      for (int32_t t : form.tokens) {
-        auto it = p->by_token_.find(t);
-        if (it == p->by_token_.end()) continue;
-        for (uint32_t other : it->second) clash = clash || p->forms_[other].prefix == form.prefix;
-      }
-      if (clash) continue;
-      static constexpr uint8_t kBits[kFormKinds] = {kFormSpaceLower, kFormSpaceUpper,
-                                                    kFormBareLower, kFormBareUpper};
-      p->active_forms_[s] |= kBits[kind];
-      const auto index = static_cast<uint32_t>(p->forms_.size());
-      for (int32_t t : form.tokens) p->by_token_[t].push_back(index);
-      if (form.prefix.empty()) {
-        p->unprefixed_.push_back(index);
-      } else {
-        p->by_last_prefix_[form.prefix.back()].push_back(index);
-      }
-      p->forms_.push_back(std::move(form));
-    }
-  }
-  p->is_member_token_.assign(static_cast<size_t>(p->vocab_size_), 0);
-  for (const auto& [t, forms] : p->by_token_) {
-    p->is_member_token_[static_cast<size_t>(t)] = 1;
-    if (forms.size() > 1) {
-      for (uint32_t f : forms) p->forms_[f].shared = true;
-    }
-  }
+  for (uint32_t s = 0; s < sets.size(); ++s) TRACEMARK_RETURN_IF_ERROR(p->AddForms(s, tok));
+  p->IndexMemberTokens();
   return p;
+}
+
+absl::Status CanaryProcessor::AddForms(uint32_t s, const tokenizer::Tokenizer& tok) {
+  for (int kind = 0; kind < kFormKinds; ++kind) {
+    TRACEMARK_ASSIGN_OR_RETURN(const std::vector<std::vector<int32_t>> seqs,
+                               EncodeMembers(lexicon_->sets()[s].members, kind, tok));
+    Form form;
+    if (!MakeForm(s, kind, seqs, &form)) {
+      if (kind == kSpaceLower) break;  // the set is inactive: no form of it is used
+      continue;
+    }
+    if (Clashes(form)) continue;
+    AddForm(std::move(form), kind);
+  }
+  return absl::OkStatus();
+}
+
+bool CanaryProcessor::MakeForm(uint32_t set, int kind,
+                               const std::vector<std::vector<int32_t>>& seqs, Form* form) {
+  form->set = set;
+  form->needs_boundary = kind == kBareLower || kind == kBareUpper;
+  // Shared prefix, then distinct first own tokens; at least one exact member.
+  const size_t shared = SharedPrefix(seqs);
+  bool fits = shared <= kMaxPrefixTokens;
+  bool exact = false;
+  for (const auto& seq : seqs) {
+    fits = fits && seq.size() > shared && seq.size() - shared <= kMaxOwnTokens;
+    if (fits) {
+      form->tokens.push_back(seq[shared]);
+      form->rest.emplace_back(seq.begin() + static_cast<ptrdiff_t>(shared) + 1, seq.end());
+      exact = exact || form->rest.back().empty();
+    }
+  }
+  if (fits) {
+    std::vector<int32_t> sorted = form->tokens;
+    std::sort(sorted.begin(), sorted.end());
+    fits = exact && std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+  }
+  if (!fits) return false;
+  form->prefix.assign(seqs[0].begin(), seqs[0].begin() + static_cast<ptrdiff_t>(shared));
+  return true;
+}
+
+bool CanaryProcessor::Clashes(const Form& form) const {
+  // A token can serve two forms only with different prefixes (the longer applies first).
+  bool clash = false;
+  for (int32_t t : form.tokens) {
+    auto it = by_token_.find(t);
+    if (it == by_token_.end()) continue;
+    for (uint32_t other : it->second) clash = clash || forms_[other].prefix == form.prefix;
+  }
+  return clash;
+}
+
+void CanaryProcessor::AddForm(Form form, int kind) {
+  static constexpr uint8_t kBits[kFormKinds] = {kFormSpaceLower, kFormSpaceUpper, kFormBareLower,
+                                                kFormBareUpper};
+  active_forms_[form.set] |= kBits[kind];
+  const auto index = static_cast<uint32_t>(forms_.size());
+  for (int32_t t : form.tokens) by_token_[t].push_back(index);
+  if (form.prefix.empty()) {
+    unprefixed_.push_back(index);
+  } else {
+    by_last_prefix_[form.prefix.back()].push_back(index);
+  }
+  forms_.push_back(std::move(form));
+}
+
+void CanaryProcessor::IndexMemberTokens() {
+  is_member_token_.assign(static_cast<size_t>(vocab_size_), 0);
+  for (const auto& [t, forms] : by_token_) {
+    is_member_token_[static_cast<size_t>(t)] = 1;
+    if (forms.size() > 1) {
+      for (uint32_t f : forms) forms_[f].shared = true;
+    }
+  }
 }
 
 absl::Status CanaryProcessor::CheckHistory(absl::Span<const int32_t> history) const {

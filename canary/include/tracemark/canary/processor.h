@@ -146,6 +146,18 @@ class CanaryProcessor {
   int DenseStep(const CanaryKey* key, absl::Span<const int32_t> history, absl::Span<float> logits,
                 float row_max, CanaryState* state) const;
   CanaryProcessor() = default;
+  // Create() steps. AddForms adds each surface form of set `s` that MakeForm accepts and that
+  // Clashes with no form already added (none when the space-lower form does not fit).
+  absl::Status AddForms(uint32_t s, const tokenizer::Tokenizer& tok);
+  // Fills *form from the members' ids `seqs` in surface form `kind`; false if the form does not
+  // fit (prefix or own part too long, first own tokens not distinct, or no exact member).
+  static bool MakeForm(uint32_t set, int kind, const std::vector<std::vector<int32_t>>& seqs,
+                       Form* form);
+  // Whether a first own token of `form` already serves a form with the same prefix.
+  bool Clashes(const Form& form) const;
+  void AddForm(Form form, int kind);
+  // Fills is_member_token_ and marks the forms that share a token.
+  void IndexMemberTokens();
   absl::Status CheckHistory(absl::Span<const int32_t> history) const;
   bool Applies(const Form& form, absl::Span<const int32_t> history, Context* ctx) const;
   uint64_t ContextFor(const Form& form, absl::Span<const int32_t> history, Context* ctx) const;
