@@ -66,8 +66,8 @@ void PrintWarnings(const detect::ScanSummary& s) {
   for (const std::string& w : s.warnings) std::cout << "warning: " << w << "\n";
 }
 
-void PrintSummary(const detect::ScanResult& r, const detect::ScanSummary& s, double alpha,
-                  const std::string& family) {
+void PrintTotals(const detect::ScanResult& r, const detect::ScanSummary& s, double alpha,
+                 const std::string& family) {
   const double seconds = r.seconds;
   const double bytes = static_cast<double>(r.bytes), tokens = static_cast<double>(r.tokens);
   std::cout << absl::StrFormat(
@@ -82,19 +82,24 @@ void PrintSummary(const detect::ScanResult& r, const detect::ScanSummary& s, dou
       family == "none" ? " (each document at its own alpha; --family-control fwer|fdr for the set)"
       : family == "fwer" ? " (family-wise error rate controlled at alpha)"
                          : " (false-discovery rate controlled at alpha)");
-  if (!s.accounts.empty()) {
-    std::cout << absl::StrFormat("\n%-12s %6s %10s %11s %9s  %s\n", "account", "epoch", "documents",
-                                 "attributed", "tuples", "combined p");
-    size_t shown = 0;
-    for (const detect::AccountSummary& a : s.accounts) {
-      if (++shown > 20) {
-        std::cout << "... " << s.accounts.size() - 20 << " more (--json lists all)\n";
-        break;
-      }
-      std::cout << absl::StrFormat("%-12d %6d %10d %11d %9d  %s\n", a.account, a.epoch, a.documents,
-                                   a.attributed, a.tuples, a.combined_p_value.ToString());
+}
+
+void PrintAccounts(const detect::ScanSummary& s) {
+  if (s.accounts.empty()) return;
+  std::cout << absl::StrFormat("\n%-12s %6s %10s %11s %9s  %s\n", "account", "epoch", "documents",
+                               "attributed", "tuples", "combined p");
+  size_t shown = 0;
+  for (const detect::AccountSummary& a : s.accounts) {
+    if (++shown > 20) {
+      std::cout << "... " << s.accounts.size() - 20 << " more (--json lists all)\n";
+      break;
     }
+    std::cout << absl::StrFormat("%-12d %6d %10d %11d %9d  %s\n", a.account, a.epoch, a.documents,
+                                 a.attributed, a.tuples, a.combined_p_value.ToString());
   }
+}
+
+void PrintSeenAndWhiteBox(const detect::ScanSummary& s) {
   if (s.seen.has_value()) {
     const detect::SeenSummary& z = *s.seen;
     std::cout << "at the " << z.windows << " windows of the suspected training data ("
@@ -116,39 +121,43 @@ void PrintSummary(const detect::ScanResult& r, const detect::ScanSummary& s, dou
                 << "\n";
     }
   }
-  if (s.canary.has_value()) {
-    const detect::CanarySummary& c = *s.canary;
+}
+
+void PrintCanary(const detect::ScanSummary& s) {
+  if (!s.canary.has_value()) return;
+  const detect::CanarySummary& c = *s.canary;
+  std::cout << absl::StrFormat(
+      "\ncanary phrasings (%s, %d sets active): %d events, %d distinct "
+      "(set, context) tuples\n",
+      c.lexicon, c.active_sets, c.events, c.tuples);
+  if (c.attribution.accounts_tried > 0 && !c.attribution.top.empty()) {
+    const canary::CanaryResult& t = c.attribution.top.front();
     std::cout << absl::StrFormat(
-        "\ncanary phrasings (%s, %d sets active): %d events, %d distinct "
-        "(set, context) tuples\n",
-        c.lexicon, c.active_sets, c.events, c.tuples);
-    if (c.attribution.accounts_tried > 0 && !c.attribution.top.empty()) {
-      const canary::CanaryResult& t = c.attribution.top.front();
-      std::cout << absl::StrFormat(
-          "  best account %d (epoch %d): %d of %d tuples match its keyed choices (%.1f "
-          "expected); p = %s, corrected for %d (account, epoch) pairs: %s\n",
-          t.account, c.attribution_epochs.front(), t.matches, t.tuples, t.expected, t.p.ToString(),
-          c.attribution.accounts_tried, c.attribution.corrected.ToString());
-    } else {
-      std::cout << "  (give --accounts to test every issued account)\n";
-    }
-    for (const detect::AccountSummary& a : s.accounts) {
-      if (a.canary_tuples == 0 || a.attributed == 0) continue;  // --json lists every group
-      std::cout << absl::StrFormat(
-          "  account %d (its attributed documents' group): %d of %d "
-          "tuples match, p = %s (corrected)\n",
-          a.account, a.canary_matches, a.canary_tuples, a.canary_p_value.ToString());
-    }
-    if (c.cohort.has_value()) {
-      std::cout << absl::StrFormat(
-          "  cohort of %d accounts: p = %s (the smaller of: summed matches %d, %.1f expected, "
-          "p = %s; heaviest contributor %d, p = %s corrected for the members; corrected for "
-          "epochs)\n",
-          c.cohort->accounts, c.cohort->combined_p.ToString(), c.cohort->matches,
-          c.cohort->expected, c.cohort->p.ToString(), c.cohort->best_account,
-          c.cohort->best_member_p.ToString());
-    }
+        "  best account %d (epoch %d): %d of %d tuples match its keyed choices (%.1f "
+        "expected); p = %s, corrected for %d (account, epoch) pairs: %s\n",
+        t.account, c.attribution_epochs.front(), t.matches, t.tuples, t.expected, t.p.ToString(),
+        c.attribution.accounts_tried, c.attribution.corrected.ToString());
+  } else {
+    std::cout << "  (give --accounts to test every issued account)\n";
   }
+  for (const detect::AccountSummary& a : s.accounts) {
+    if (a.canary_tuples == 0 || a.attributed == 0) continue;  // --json lists every group
+    std::cout << absl::StrFormat(
+        "  account %d (its attributed documents' group): %d of %d "
+        "tuples match, p = %s (corrected)\n",
+        a.account, a.canary_matches, a.canary_tuples, a.canary_p_value.ToString());
+  }
+  if (c.cohort.has_value()) {
+    std::cout << absl::StrFormat(
+        "  cohort of %d accounts: p = %s (the smaller of: summed matches %d, %.1f expected, "
+        "p = %s; heaviest contributor %d, p = %s corrected for the members; corrected for "
+        "epochs)\n",
+        c.cohort->accounts, c.cohort->combined_p.ToString(), c.cohort->matches, c.cohort->expected,
+        c.cohort->p.ToString(), c.cohort->best_account, c.cohort->best_member_p.ToString());
+  }
+}
+
+void PrintSkipped(const detect::ScanResult& r) {
   if (!r.skipped.empty()) {
     std::cout << "\nskipped " << r.skipped.size() << ":\n";
     for (size_t i = 0; i < r.skipped.size() && i < 10; ++i) {
@@ -156,6 +165,15 @@ void PrintSummary(const detect::ScanResult& r, const detect::ScanSummary& s, dou
     }
     if (r.skipped.size() > 10) std::cout << "  ... (--json lists all)\n";
   }
+}
+
+void PrintSummary(const detect::ScanResult& r, const detect::ScanSummary& s, double alpha,
+                  const std::string& family) {
+  PrintTotals(r, s, alpha, family);
+  PrintAccounts(s);
+  PrintSeenAndWhiteBox(s);
+  PrintCanary(s);
+  PrintSkipped(r);
   std::cout << "\nmethod: " << s.method << "\n";
 }
 
