@@ -105,9 +105,10 @@ absl::StatusOr<std::vector<probe::ProbePrompt>> WindowPrompts(const ProbeFlags& 
   return std::move(sample->prompts);
 }
 
-}  // namespace
-
-absl::Status Probe(const ProbeFlags& f) {
+// The prompts sent: window probes of --windows-from, else the suite's (built-in or --suite; the
+// first --limit), as chat instructions or as raw prefixes (--send). The suite is parsed, and
+// --send checked, in either case.
+absl::StatusOr<std::vector<probe::ProbePrompt>> ProbePrompts(const ProbeFlags& f) {
   if (!f.windows_from.empty()) {
     if (!f.suite.empty() || f.limit > 0) {
       return absl::InvalidArgumentError("--windows-from replaces the suite: drop --suite/--limit");
@@ -124,67 +125,69 @@ absl::Status Probe(const ProbeFlags& f) {
   if (f.prompt_field != "prompt" && f.prompt_field != "prefix") {
     return absl::InvalidArgumentError("--send must be 'prompt' (chat models) or 'prefix'");
   }
+  if (!f.windows_from.empty()) return WindowPrompts(f);
   std::vector<probe::ProbePrompt> prompts;
-  if (!f.windows_from.empty()) {
-    TRACEMARK_ASSIGN_OR_RETURN(prompts, WindowPrompts(f));
-  } else {
-    for (const canary::SuitePrompt& p : suite) {
-      if (f.limit > 0 && prompts.size() >= f.limit) break;
-      prompts.push_back({p.id, f.prompt_field == "prefix" ? p.prefix : p.prompt, {}});
-    }
+  for (const canary::SuitePrompt& p : suite) {
+    if (f.limit > 0 && prompts.size() >= f.limit) break;
+    prompts.push_back({p.id, f.prompt_field == "prefix" ? p.prefix : p.prompt, {}});
   }
-  probe::ProbeOptions o;
-  o.endpoint = f.endpoint;
-  o.model = f.model;
+  return prompts;
+}
+
+// The requests' options from the flags, with the API key from --api-key-env (the caller wipes
+// o->api_key after use).
+absl::Status FillProbeOptions(const ProbeFlags& f, probe::ProbeOptions* o) {
+  o->endpoint = f.endpoint;
+  o->model = f.model;
   if (!f.api_key_env.empty()) {
     const char* v = std::getenv(f.api_key_env.c_str());
     if (v == nullptr || *v == '\0') {
       return absl::InvalidArgumentError(
           absl::StrCat("--api-key-env: $", f.api_key_env, " is not set"));
     }
-    o.api_key = v;
+    o->api_key = v;
   }
-  o.concurrency = f.concurrency;
-  o.requests_per_second = f.rate;
-  o.max_attempts = f.attempts;
-  o.timeout_s = f.timeout;
-  o.samples = f.samples;
-  o.max_tokens = f.max_tokens;
-  o.temperature = f.temperature;
-  o.top_logprobs = f.logprobs;
+  o->concurrency = f.concurrency;
+  o->requests_per_second = f.rate;
+  o->max_attempts = f.attempts;
+  o->timeout_s = f.timeout;
+  o->samples = f.samples;
+  o->max_tokens = f.max_tokens;
+  o->temperature = f.temperature;
+  o->top_logprobs = f.logprobs;
   if (!f.windows_from.empty()) {  // one token, and its most likely alternative, is all it needs
-    o.max_tokens = 1;
-    o.top_logprobs = std::max(1, f.logprobs);
+    o->max_tokens = 1;
+    o->top_logprobs = std::max(1, f.logprobs);
   }
-  CatchStopSignals();
-  const bool tty = !f.no_progress && ::isatty(2);
-  auto progress = [&](const probe::ProbeProgress& p) {
-    if (!tty) return;
-    const uint64_t have = p.already + p.answered;
-    std::cerr << absl::StrFormat(
-        "\r  %llu / %llu answers (%llu this run, %llu failed, %llu retries) %.0f s   ",
-        static_cast<unsigned long long>(have), static_cast<unsigned long long>(p.total),
-        static_cast<unsigned long long>(p.answered), static_cast<unsigned long long>(p.failed),
-        static_cast<unsigned long long>(p.retries), p.seconds);
-  };
-  auto s = probe::Probe(prompts, o, f.out, progress, &g_stop);
-  watermark::Wipe(o.api_key.data(), o.api_key.size());
-  o.api_key.clear();
-  if (tty) std::cerr << "\n";
-  if (!s.ok()) return s.status();
-  const auto& c = s->counts;
+  return absl::OkStatus();
+}
+
+// The progress line on a terminal, redrawn in place.
+void PrintProgress(const probe::ProbeProgress& p) {
+  const uint64_t have = p.already + p.answered;
+  std::cerr << absl::StrFormat(
+      "\r  %llu / %llu answers (%llu this run, %llu failed, %llu retries) %.0f s   ",
+      static_cast<unsigned long long>(have), static_cast<unsigned long long>(p.total),
+      static_cast<unsigned long long>(p.answered), static_cast<unsigned long long>(p.failed),
+      static_cast<unsigned long long>(p.retries), p.seconds);
+}
+
+// The run's summary (and its first failures) on stdout. Cancelled when interrupted, Unavailable
+// when answers failed: both say that rerunning the same command asks for the rest.
+absl::Status ReportProbe(const probe::ProbeSummary& s, const std::string& out) {
+  const auto& c = s.counts;
   std::cout << absl::StrFormat(
       "%llu of %llu answers in %s (%llu collected now, %llu already there); %llu failed, %llu "
       "retries, %.1f s\n",
       static_cast<unsigned long long>(c.already + c.answered),
-      static_cast<unsigned long long>(c.total), s->answers_path,
+      static_cast<unsigned long long>(c.total), s.answers_path,
       static_cast<unsigned long long>(c.answered), static_cast<unsigned long long>(c.already),
       static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.retries),
       c.seconds);
-  for (size_t i = 0; i < s->failures.size() && i < 5; ++i) {
-    std::cout << "  failed " << s->failures[i] << "\n";
+  for (size_t i = 0; i < s.failures.size() && i < 5; ++i) {
+    std::cout << "  failed " << s.failures[i] << "\n";
   }
-  if (s->interrupted) {
+  if (s.interrupted) {
     return absl::CancelledError(absl::StrCat("interrupted; rerun the same command to ask the ",
                                              c.total - c.already - c.answered,
                                              " remaining prompts"));
@@ -193,8 +196,27 @@ absl::Status Probe(const ProbeFlags& f) {
     return absl::UnavailableError(
         absl::StrCat(c.failed, " answers failed; rerun the same command to ask them again"));
   }
-  std::cout << "next: tracemark scan " << f.out << "\n";
+  std::cout << "next: tracemark scan " << out << "\n";
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Probe(const ProbeFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(const std::vector<probe::ProbePrompt> prompts, ProbePrompts(f));
+  probe::ProbeOptions o;
+  TRACEMARK_RETURN_IF_ERROR(FillProbeOptions(f, &o));
+  CatchStopSignals();
+  const bool tty = !f.no_progress && ::isatty(2);
+  auto progress = [&](const probe::ProbeProgress& p) {
+    if (tty) PrintProgress(p);
+  };
+  auto s = probe::Probe(prompts, o, f.out, progress, &g_stop);
+  watermark::Wipe(o.api_key.data(), o.api_key.size());
+  o.api_key.clear();
+  if (tty) std::cerr << "\n";
+  if (!s.ok()) return s.status();
+  return ReportProbe(*s, f.out);
 }
 
 }  // namespace tracemark::cli
