@@ -91,71 +91,75 @@ absl::Status Generate(const GenerateFlags& f) {
   return absl::OkStatus();
 }
 
-absl::Status Detect(const DetectFlags& f) {
-  TRACEMARK_ASSIGN_OR_RETURN(std::string text, ReadInput(f.input));
-  if (text.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(f.input == "-" ? "standard input" : f.input,
-                                                   " is empty: there is no text to test"));
-  }
-  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
-  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
-  TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
-  detect::DetectOptions opt;
-  TRACEMARK_ASSIGN_OR_RETURN(opt.epochs, ParseEpochs(f.epochs));
-  opt.account = f.account;
-  opt.prompt = f.prompt;
+namespace {
+
+// The detection options from the flags. `issued` holds the --accounts set that opt->issued then
+// points to.
+absl::Status FillDetectOptions(const DetectFlags& f, detect::DetectOptions* opt,
+                               std::optional<watermark::IssuedAccounts>* issued) {
+  TRACEMARK_ASSIGN_OR_RETURN(opt->epochs, ParseEpochs(f.epochs));
+  opt->account = f.account;
+  opt->prompt = f.prompt;
   TRACEMARK_RETURN_IF_ERROR(CheckAttributionFlags(f.attribution));
   TRACEMARK_ASSIGN_OR_RETURN(const IssuedAccountsFlag accounts,
                              ParseAccounts(f.attribution.accounts));
-  opt.account_limit = accounts.limit;
-  std::optional<watermark::IssuedAccounts> issued;
+  opt->account_limit = accounts.limit;
   if (!accounts.ids.empty()) {
-    opt.issued =
-        &issued.emplace(absl::flat_hash_set<uint64_t>(accounts.ids.begin(), accounts.ids.end()));
+    opt->issued =
+        &issued->emplace(absl::flat_hash_set<uint64_t>(accounts.ids.begin(), accounts.ids.end()));
   }
-  opt.confirm_alpha = f.attribution.alpha;
-  opt.max_candidates = f.attribution.max_candidates;
-  TRACEMARK_ASSIGN_OR_RETURN(detect::TextDetection d,
-                             detect::DetectText(master, config, *tok, text, opt));
+  opt->confirm_alpha = f.attribution.alpha;
+  opt->max_candidates = f.attribution.max_candidates;
+  return absl::OkStatus();
+}
+
+// detect --json: the provider layer at its best epoch, the account tested (or null), the
+// attribution, and what was scored.
+nlohmann::json DetectionJson(const DetectFlags& f, const detect::DetectOptions& opt,
+                             const watermark::Config& config, const detect::TextDetection& d) {
   const detect::EpochDetection& best = d.epochs[d.best_provider_epoch];
-  if (f.common.json) {
-    nlohmann::json j;
-    j["provider"] = {{"p_value", detect::PValueJson(d.provider_p_value)},
-                     {"log10_p_value", d.provider_p_value.log10()},
-                     {"tokens_scored", best.provider.tuples},
-                     {"epoch", best.epoch},
-                     {"key_id", best.key_id},
-                     {"method", best.provider.method}};
-    if (f.account.has_value()) {
-      const watermark::AccountResult& a = *best.account;
-      j["account"] = {{"id", *f.account},
-                      {"key_id", a.key_id},
-                      {"p_value", detect::PValueJson(d.account_p_value)},
-                      {"log10_p_value", d.account_p_value.log10()},
-                      {"tokens_scored", a.tuples},
-                      {"score", a.score},
-                      {"method", a.method}};
-    } else {
-      j["account"] = nullptr;
-    }
-    nlohmann::json attributed = nullptr;
-    if (d.attributed_account.has_value()) attributed = *d.attributed_account;
-    j["attribution"] = {{"account", attributed},
-                        {"p_value", detect::PValueJson(d.attributed_p_value)},
-                        {"log10_p_value", d.attributed_p_value.log10()},
-                        {"alpha", opt.confirm_alpha},
-                        {"candidates_confirmed", d.attribution_tests},
-                        {"payload_decoded", best.payload.decoded},
-                        {"payload_detail", best.payload.detail}};
-    j["tokens"] = d.tokens;
-    j["prompt_tokens"] = d.prompt_tokens;
-    j["epochs_tried"] = opt.epochs;
-    j["parameters"] = config.Describe();
-    j["method"] = d.method;
-    detect::AddLog10PValues(&j);
-    std::cout << j.dump(2) << "\n";
-    return absl::OkStatus();
+  nlohmann::json j;
+  j["provider"] = {{"p_value", detect::PValueJson(d.provider_p_value)},
+                   {"log10_p_value", d.provider_p_value.log10()},
+                   {"tokens_scored", best.provider.tuples},
+                   {"epoch", best.epoch},
+                   {"key_id", best.key_id},
+                   {"method", best.provider.method}};
+  if (f.account.has_value()) {
+    const watermark::AccountResult& a = *best.account;
+    j["account"] = {{"id", *f.account},
+                    {"key_id", a.key_id},
+                    {"p_value", detect::PValueJson(d.account_p_value)},
+                    {"log10_p_value", d.account_p_value.log10()},
+                    {"tokens_scored", a.tuples},
+                    {"score", a.score},
+                    {"method", a.method}};
+  } else {
+    j["account"] = nullptr;
   }
+  nlohmann::json attributed = nullptr;
+  if (d.attributed_account.has_value()) attributed = *d.attributed_account;
+  j["attribution"] = {{"account", attributed},
+                      {"p_value", detect::PValueJson(d.attributed_p_value)},
+                      {"log10_p_value", d.attributed_p_value.log10()},
+                      {"alpha", opt.confirm_alpha},
+                      {"candidates_confirmed", d.attribution_tests},
+                      {"payload_decoded", best.payload.decoded},
+                      {"payload_detail", best.payload.detail}};
+  j["tokens"] = d.tokens;
+  j["prompt_tokens"] = d.prompt_tokens;
+  j["epochs_tried"] = opt.epochs;
+  j["parameters"] = config.Describe();
+  j["method"] = d.method;
+  detect::AddLog10PValues(&j);
+  return j;
+}
+
+// detect's text report: a line each for the tokens, the provider layer, the account tested and
+// the attribution (or why there is none).
+void PrintDetection(const DetectFlags& f, const detect::DetectOptions& opt,
+                    const watermark::Config& config, const detect::TextDetection& d) {
+  const detect::EpochDetection& best = d.epochs[d.best_provider_epoch];
   std::cout << absl::StrFormat("tokens: %d (tokenizer %s, scheme %s, epochs tried: %d)\n", d.tokens,
                                f.common.encoding, watermark::SchemeName(config.scheme),
                                opt.epochs.size());
@@ -176,6 +180,29 @@ absl::Status Detect(const DetectFlags& f) {
               << (best.payload.decoded ? " (decoded candidates not confirmed)"
                                        : absl::StrCat(" (", best.payload.detail, ")"))
               << "\n";
+  }
+}
+
+}  // namespace
+
+absl::Status Detect(const DetectFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::string text, ReadInput(f.input));
+  if (text.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(f.input == "-" ? "standard input" : f.input,
+                                                   " is empty: there is no text to test"));
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
+  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
+  TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
+  detect::DetectOptions opt;
+  std::optional<watermark::IssuedAccounts> issued;
+  TRACEMARK_RETURN_IF_ERROR(FillDetectOptions(f, &opt, &issued));
+  TRACEMARK_ASSIGN_OR_RETURN(detect::TextDetection d,
+                             detect::DetectText(master, config, *tok, text, opt));
+  if (f.common.json) {
+    std::cout << DetectionJson(f, opt, config, d).dump(2) << "\n";
+  } else {
+    PrintDetection(f, opt, config, d);
   }
   return absl::OkStatus();
 }
