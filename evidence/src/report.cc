@@ -121,33 +121,33 @@ std::vector<Block> AttributedDocuments(const json& documents, size_t limit) {
   return {std::move(intro), std::move(t)};
 }
 
-std::vector<Block> Content(const OpenedReport& opened) {
+// The blocks of a rendering, appended in reading order.
+struct Page {
+  std::vector<Block> blocks;
+  void Heading(std::string t) { blocks.push_back({Block::kHeading, std::move(t), {}, {}}); }
+  void Para(std::string t) { blocks.push_back({Block::kParagraph, std::move(t), {}, {}}); }
+  void Bullet(std::string t) { blocks.push_back({Block::kBullet, std::move(t), {}, {}}); }
+  void Add(Block b) { blocks.push_back(std::move(b)); }
+};
+
+// Who signed the report, and that the page is only a rendering of the signed envelope.
+void AddSignature(const OpenedReport& opened, Page* page) {
   const json& r = opened.report;
-  const json& res = r["result"];
-  const json opts = r.value("options", json::object());
-  std::vector<Block> b;
-  auto heading = [&](std::string t) { b.push_back({Block::kHeading, std::move(t), {}, {}}); };
-  auto para = [&](std::string t) { b.push_back({Block::kParagraph, std::move(t), {}, {}}); };
-  auto bullet = [&](std::string t) { b.push_back({Block::kBullet, std::move(t), {}, {}}); };
-  heading("Evidence report");
-  para(absl::StrCat("**Signature: valid.** Signed by key id `", opened.envelope.key_id, "` on ",
-                    r.value("created", "?"), ", with tracemark ", r["tool"].value("version", "?"),
-                    ". Any change to this report after signing would have made the check fail."));
-  para(absl::StrCat(
+  page->Heading("Evidence report");
+  page->Para(absl::StrCat("**Signature: valid.** Signed by key id `", opened.envelope.key_id,
+                          "` on ", r.value("created", "?"), ", with tracemark ",
+                          r["tool"].value("version", "?"),
+                          ". Any change to this report after signing would have made the check "
+                          "fail."));
+  page->Para(absl::StrCat(
       "This page is an unsigned rendering of the signed envelope whose SHA-256 is `",
       opened.envelope_sha256, "`, verified with the public key `", opened.public_key_hex,
       "`. The envelope is the evidence: an edited page would not match it, and `tracemark "
       "report verify` checks the envelope itself."));
-  heading("What was tested");
-  para(absl::StrCat("The command `tracemark ", r.value("command", "?"), "` read ",
-                    r["inputs"].size(),
-                    " file(s). Each is identified by its SHA-256 digest, so anyone holding the "
-                    "same files can confirm that this report is about them:"));
-  b.push_back(InputsTable(r["inputs"]));
-  para(absl::StrCat("The watermark key is identified by id `",
-                    r["keys"].value("master_key_id", "?"), "` and commitment `",
-                    r["keys"].value("master_key_commitment", "?"),
-                    "`; the key itself is not in this report. The scan's settings:"));
+}
+
+// The scan's settings, one row each (the inputs have their own table).
+Block SettingsTable(const json& opts) {
   Block settings{Block::kTable, "", {{"setting", "value"}}, {}};
   for (const auto& [key, value] : opts.items()) {
     if (key == "inputs") continue;  // the table above
@@ -162,111 +162,152 @@ std::vector<Block> Content(const OpenedReport& opened) {
     }
     settings.rows.push_back({key, shown});
   }
-  b.push_back(std::move(settings));
-  heading("What was found");
+  return settings;
+}
+
+// The command, its input files, the watermark key's identity and the settings.
+void AddWhatWasTested(const json& r, const json& opts, Page* page) {
+  page->Heading("What was tested");
+  page->Para(absl::StrCat("The command `tracemark ", r.value("command", "?"), "` read ",
+                          r["inputs"].size(),
+                          " file(s). Each is identified by its SHA-256 digest, so anyone holding "
+                          "the same files can confirm that this report is about them:"));
+  page->Add(InputsTable(r["inputs"]));
+  page->Para(absl::StrCat("The watermark key is identified by id `",
+                          r["keys"].value("master_key_id", "?"), "` and commitment `",
+                          r["keys"].value("master_key_commitment", "?"),
+                          "`; the key itself is not in this report. The scan's settings:"));
+  page->Add(SettingsTable(opts));
+}
+
+// The dataset's provider test and the document counts.
+void AddDatasetFindings(const json& res, Page* page) {
   if (res.contains("provider")) {
-    bullet(absl::StrCat("**Provider watermark over the whole dataset: p = ",
-                        P(res["provider"].value("p_value", json())), "** (",
-                        res["provider"].value("tuples_scored", 0),
-                        " distinct scored positions). This is the probability of a result at least "
-                        "this extreme if the text had not come from the provider's watermarked "
-                        "model."));
+    page->Bullet(absl::StrCat("**Provider watermark over the whole dataset: p = ",
+                              P(res["provider"].value("p_value", json())), "** (",
+                              res["provider"].value("tuples_scored", 0),
+                              " distinct scored positions). This is the probability of a result "
+                              "at least this extreme if the text had not come from the "
+                              "provider's watermarked model."));
   }
   if (res.contains("totals")) {
     const json& t = res["totals"];
-    bullet(absl::StrCat(t.value("documents", 0), " documents scanned; ",
-                        t.value("documents_flagged", 0),
-                        " carry the watermark individually at the report's threshold, and ",
-                        t.value("documents_attributed", 0), " are attributed to an account."));
+    page->Bullet(absl::StrCat(
+        t.value("documents", 0), " documents scanned; ", t.value("documents_flagged", 0),
+        " carry the watermark individually at the report's threshold, and ",
+        t.value("documents_attributed", 0), " are attributed to an account."));
   }
-  const double alpha = opts.value("alpha", 1e-6);
-  if (res.contains("accounts") && res["accounts"].is_array()) {
-    Block rows{
-        Block::kTable,
-        "",
-        {{"account", "documents", "attributed", "p-value (corrected for every account tested)"}},
-        {}};
-    Plot plot{"Accounts: strength of evidence", "account", "-log10 p (corrected)", {}, ""};
-    size_t n = 0;
-    for (const json& a : res["accounts"]) {
-      const json p = a.value("combined_p_value", json(1.0));
-      if (!(p.is_string() || (p.is_number() && p.get<double>() <= alpha)) || ++n > 20) continue;
-      rows.rows.push_back({std::to_string(a.value("account", 0)),
-                           std::to_string(a.value("documents", 0)),
-                           std::to_string(a.value("attributed", 0)), P(p)});
-      plot.bars.push_back({std::to_string(a.value("account", 0)), MinusLog10(p)});
-    }
-    if (n == 0) {
-      bullet(absl::StrCat("No account's documents reach the threshold p <= ", alpha, "."));
-    } else {
-      para(absl::StrCat("Accounts at p <= ", alpha, " (most significant first",
-                        n > 20 ? "; 20 shown" : "", "):"));
-      b.push_back(std::move(rows));
-      plot.note = "the HTML rendering plots these accounts";
-      b.push_back({Block::kPlot, "", {}, std::move(plot)});
-    }
+}
+
+// The accounts whose combined p-value reaches `alpha` (the first 20 of them), as a table and a
+// plot; or a bullet saying that none does.
+void AddAccounts(const json& accounts, double alpha, Page* page) {
+  Block rows{
+      Block::kTable,
+      "",
+      {{"account", "documents", "attributed", "p-value (corrected for every account tested)"}},
+      {}};
+  Plot plot{"Accounts: strength of evidence", "account", "-log10 p (corrected)", {}, ""};
+  size_t n = 0;
+  for (const json& a : accounts) {
+    const json p = a.value("combined_p_value", json(1.0));
+    if (!(p.is_string() || (p.is_number() && p.get<double>() <= alpha)) || ++n > 20) continue;
+    rows.rows.push_back({std::to_string(a.value("account", 0)),
+                         std::to_string(a.value("documents", 0)),
+                         std::to_string(a.value("attributed", 0)), P(p)});
+    plot.bars.push_back({std::to_string(a.value("account", 0)), MinusLog10(p)});
   }
-  if (res.contains("documents") && res["documents"].is_array() && !res["documents"].empty()) {
-    // Documents by the strength of their own provider test.
-    const std::vector<std::pair<double, std::string>> edges = {
-        {1, "p > 0.1"},     {2, "0.01 - 0.1"},    {3, "1e-3 - 0.01"},
-        {6, "1e-6 - 1e-3"}, {10, "1e-10 - 1e-6"}, {1e300, "p < 1e-10"}};
-    Plot plot{"Documents by their provider p-value", "p-value", "documents", {}, ""};
-    for (const auto& e : edges) plot.bars.push_back({e.second, 0});
-    for (const json& d : res["documents"]) {
-      const double s = MinusLog10(d.value("p_value", json(1.0)));
-      for (size_t i = 0; i < edges.size(); ++i) {
-        if (s <= edges[i].first) {
-          plot.bars[i].value += 1;
-          break;
-        }
+  if (n == 0) {
+    page->Bullet(absl::StrCat("No account's documents reach the threshold p <= ", alpha, "."));
+    return;
+  }
+  page->Para(absl::StrCat("Accounts at p <= ", alpha, " (most significant first",
+                          n > 20 ? "; 20 shown" : "", "):"));
+  page->Add(std::move(rows));
+  plot.note = "the HTML rendering plots these accounts";
+  page->Add({Block::kPlot, "", {}, std::move(plot)});
+}
+
+// Documents (a non-empty array) by the strength of their own provider test, plotted and tabled.
+void AddDocumentStrengths(const json& documents, Page* page) {
+  const std::vector<std::pair<double, std::string>> edges = {
+      {1, "p > 0.1"},     {2, "0.01 - 0.1"},    {3, "1e-3 - 0.01"},
+      {6, "1e-6 - 1e-3"}, {10, "1e-10 - 1e-6"}, {1e300, "p < 1e-10"}};
+  Plot plot{"Documents by their provider p-value", "p-value", "documents", {}, ""};
+  for (const auto& e : edges) plot.bars.push_back({e.second, 0});
+  for (const json& d : documents) {
+    const double s = MinusLog10(d.value("p_value", json(1.0)));
+    for (size_t i = 0; i < edges.size(); ++i) {
+      if (s <= edges[i].first) {
+        plot.bars[i].value += 1;
+        break;
       }
     }
-    Block table{Block::kTable, "", {{"provider p-value", "documents"}}, {}};
-    for (const Bar& bar : plot.bars) {
-      table.rows.push_back({bar.label, absl::StrCat(static_cast<long>(bar.value))});
-    }
-    plot.note = "";
-    para("How strongly each document carries the watermark on its own:");
-    b.push_back({Block::kPlot, "", {}, plot});
-    b.push_back(std::move(table));
+  }
+  Block table{Block::kTable, "", {{"provider p-value", "documents"}}, {}};
+  for (const Bar& bar : plot.bars) {
+    table.rows.push_back({bar.label, absl::StrCat(static_cast<long>(bar.value))});
+  }
+  plot.note = "";
+  page->Para("How strongly each document carries the watermark on its own:");
+  page->Add({Block::kPlot, "", {}, plot});
+  page->Add(std::move(table));
+}
+
+// The canary attribution (significant at `alpha` or not) and the named cohort's test.
+void AddCanary(const json& c, double alpha, Page* page) {
+  const json& at = c["attribution"];
+  if (at.contains("top") && !at["top"].empty() && at.value("accounts_tried", 0) > 0) {
+    const json p = at.value("corrected_p_value", json(1.0));
+    const bool significant = p.is_string() || (p.is_number() && p.get<double>() <= alpha);
+    page->Bullet(significant
+                     ? absl::StrCat("**Canary phrasings:** of ", at.value("accounts_tried", 0),
+                                    " accounts tested, account ", at["top"][0].value("account", 0),
+                                    " matches best, p = ", P(p),
+                                    " after correcting for every account tried.")
+                     : absl::StrCat("**Canary phrasings:** no account of the ",
+                                    at.value("accounts_tried", 0),
+                                    " tested stands out (the best, after correcting for every "
+                                    "account tried, has p = ",
+                                    P(p), ")."));
+  }
+  if (c.contains("cohort")) {
+    page->Bullet(absl::StrCat("**Named cohort** of ", c["cohort"].value("accounts", 0),
+                              " accounts: p = ", P(c["cohort"].value("p_value", json())), "."));
+  }
+}
+
+// Every result the report holds, at the report's threshold `alpha` where one applies.
+void AddWhatWasFound(const json& res, double alpha, Page* page) {
+  page->Heading("What was found");
+  AddDatasetFindings(res, page);
+  if (res.contains("accounts") && res["accounts"].is_array()) {
+    AddAccounts(res["accounts"], alpha, page);
+  }
+  if (res.contains("documents") && res["documents"].is_array() && !res["documents"].empty()) {
+    AddDocumentStrengths(res["documents"], page);
   }
   if (res.contains("documents") && res["documents"].is_array()) {
-    for (Block& blk : AttributedDocuments(res["documents"], 50)) b.push_back(std::move(blk));
+    for (Block& blk : AttributedDocuments(res["documents"], 50)) page->Add(std::move(blk));
   }
   if (res.contains("canary") && res["canary"].contains("attribution")) {
-    const json& c = res["canary"];
-    const json& at = c["attribution"];
-    if (at.contains("top") && !at["top"].empty() && at.value("accounts_tried", 0) > 0) {
-      const json p = at.value("corrected_p_value", json(1.0));
-      const bool significant = p.is_string() || (p.is_number() && p.get<double>() <= alpha);
-      bullet(significant
-                 ? absl::StrCat("**Canary phrasings:** of ", at.value("accounts_tried", 0),
-                                " accounts tested, account ", at["top"][0].value("account", 0),
-                                " matches best, p = ", P(p),
-                                " after correcting for every account tried.")
-                 : absl::StrCat("**Canary phrasings:** no account of the ",
-                                at.value("accounts_tried", 0),
-                                " tested stands out (the best, after correcting for every account "
-                                "tried, has p = ",
-                                P(p), ")."));
-    }
-    if (c.contains("cohort")) {
-      bullet(absl::StrCat("**Named cohort** of ", c["cohort"].value("accounts", 0),
-                          " accounts: p = ", P(c["cohort"].value("p_value", json())), "."));
-    }
+    AddCanary(res["canary"], alpha, page);
   }
   if (res.contains("white_box")) {
-    bullet(absl::StrCat("**The suspect's own log-probabilities** (white-box): p = ",
-                        P(res["white_box"].value("p_value", json())), " over ",
-                        res["white_box"].value("tuples", 0), " positions."));
+    page->Bullet(absl::StrCat("**The suspect's own log-probabilities** (white-box): p = ",
+                              P(res["white_box"].value("p_value", json())), " over ",
+                              res["white_box"].value("tuples", 0), " positions."));
   }
   if (res.contains("seen_windows")) {
-    bullet(absl::StrCat("**At the windows of the suspected training data:** p = ",
-                        P(res["seen_windows"].value("provider_p_value", json())), "."));
+    page->Bullet(absl::StrCat("**At the windows of the suspected training data:** p = ",
+                              P(res["seen_windows"].value("provider_p_value", json())), "."));
   }
-  heading("Error rates");
-  para(absl::StrCat(
+}
+
+// Which figures are exact and which are bounds, and the report's own validity statement.
+void AddErrorRates(const json& r, Page* page) {
+  page->Heading("Error rates");
+  page->Para(absl::StrCat(
       "Which figures are exact and which are bounds. **Exact:** the provider-watermark p-values "
       "(the whole dataset's and each document's), the canary-phrasing tests and the white-box "
       "test are exact tail probabilities (not approximations) over distinct positions. "
@@ -278,20 +319,36 @@ std::vector<Block> Content(const OpenedReport& opened) {
       r.value("validity", ""),
       " A p-value of 1e-9 means that, if the text were unrelated to the provider, a result this "
       "strong would arise by chance at most once in a billion such tests."));
-  heading("How to check and reproduce it");
-  b.push_back({Block::kCode,
-               "tracemark report verify REPORT --public-key PUBLIC_KEY --inputs FILES...\n"
-               "tracemark report verify REPORT --public-key PUBLIC_KEY --inputs FILES... "
-               "--key WATERMARK_KEY",
-               {},
-               {}});
-  para(
+}
+
+// The commands that check the report and rerun its scan, then the method in full.
+void AddHowToCheck(const json& res, Page* page) {
+  page->Heading("How to check and reproduce it");
+  page->Add({Block::kCode,
+             "tracemark report verify REPORT --public-key PUBLIC_KEY --inputs FILES...\n"
+             "tracemark report verify REPORT --public-key PUBLIC_KEY --inputs FILES... "
+             "--key WATERMARK_KEY",
+             {},
+             {}});
+  page->Para(
       "The first command checks the signature and that FILES are exactly the files above. The "
       "second, run by whoever holds the provider's watermark key (its id and commitment above "
       "must match), also reruns the scan with the settings above and requires the result to be "
       "identical.");
-  b.push_back({Block::kDetails, res.value("method", ""), {}, {}});
-  return b;
+  page->Add({Block::kDetails, res.value("method", ""), {}, {}});
+}
+
+std::vector<Block> Content(const OpenedReport& opened) {
+  const json& r = opened.report;
+  const json& res = r["result"];
+  const json opts = r.value("options", json::object());
+  Page page;
+  AddSignature(opened, &page);
+  AddWhatWasTested(r, opts, &page);
+  AddWhatWasFound(res, opts.value("alpha", 1e-6), &page);
+  AddErrorRates(r, &page);
+  AddHowToCheck(res, &page);
+  return std::move(page.blocks);
 }
 
 std::string EscapeHtml(std::string_view s) {
