@@ -16,6 +16,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -129,6 +130,78 @@ HttpResponse Error(int status, absl::string_view message) {
   return r;
 }
 
+// The method, target and version of the request line; an error response if malformed.
+std::optional<HttpResponse> ParseRequestLine(absl::string_view request_line, HttpRequest* req,
+                                             bool* keep_alive) {
+  const size_t sp1 = request_line.find(' ');
+  const size_t sp2 = request_line.rfind(' ');
+  if (sp1 == absl::string_view::npos || sp2 == sp1 || sp1 == 0 || sp2 == sp1 + 1) {
+    return Error(400, "malformed request line");
+  }
+  req->method = std::string(request_line.substr(0, sp1));
+  req->target = std::string(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
+  const absl::string_view version = request_line.substr(sp2 + 1);
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+    return Error(505, "only HTTP/1.0 and HTTP/1.1 are served");
+  }
+  *keep_alive = version == "HTTP/1.1";
+  return std::nullopt;
+}
+
+// The header lines of `head` after the request line, which ends at `line_end`; names in lower
+// case, values without surrounding white space. False on a line without a name.
+bool ParseHeaderLines(absl::string_view head, size_t line_end, HttpRequest* req) {
+  while (line_end != absl::string_view::npos && line_end < head.size()) {
+    const size_t start = line_end + 2;
+    line_end = head.find("\r\n", start);
+    const absl::string_view line =
+        head.substr(start, (line_end == absl::string_view::npos ? head.size() : line_end) - start);
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos || colon == 0) return false;
+    req->headers.emplace_back(absl::AsciiStrToLower(line.substr(0, colon)),
+                              std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+  }
+  return true;
+}
+
+// The body's length from Content-Length (0 without one); an error response for a chunked body,
+// a malformed length or one over `max_body_bytes`.
+std::optional<HttpResponse> BodyLength(const HttpRequest& req, size_t max_body_bytes,
+                                       size_t* length) {
+  if (req.Header("transfer-encoding") != nullptr) {
+    return Error(501,
+                 "chunked request bodies are not supported; send "
+                 "Content-Length");
+  }
+  *length = 0;
+  if (const std::string* cl = req.Header("content-length")) {
+    uint64_t v = 0;
+    if (!absl::SimpleAtoi(*cl, &v) || cl->empty() || (*cl)[0] == '-' || (*cl)[0] == '+') {
+      return Error(400, "bad Content-Length");
+    }
+    if (v > max_body_bytes) {
+      return Error(413, absl::StrCat("body over ", max_body_bytes, " bytes"));
+    }
+    *length = static_cast<size_t>(v);
+  }
+  return std::nullopt;
+}
+
+// Parses the head (up to, without, the blank line) into *req, whether the connection stays open
+// and the body's length; an error response if the request cannot be served.
+std::optional<HttpResponse> ParseHead(absl::string_view head, size_t max_body_bytes,
+                                      HttpRequest* req, bool* keep_alive, size_t* length) {
+  const size_t line_end = head.find("\r\n");
+  if (auto error = ParseRequestLine(head.substr(0, line_end), req, keep_alive)) return error;
+  if (!ParseHeaderLines(head, line_end, req)) return Error(400, "malformed header line");
+  if (const std::string* c = req->Header("connection")) {
+    const std::string v = absl::AsciiStrToLower(*c);
+    if (v.find("close") != std::string::npos) *keep_alive = false;
+    if (v.find("keep-alive") != std::string::npos) *keep_alive = true;
+  }
+  return BodyLength(*req, max_body_bytes, length);
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -148,6 +221,14 @@ struct HttpServer::Impl {
   void AcceptLoop();
   void WorkerLoop();
   void Serve(int fd, const std::string& peer);
+  // Reads until buf holds a whole head; its end (the blank line's offset) in *head_end. False
+  // when the connection is to close (a 431 was sent for a head over max_header_bytes).
+  bool ReadHead(int fd, std::string* buf, size_t* head_end);
+  // Reads the body of `length` bytes (after a 100 Continue if the client expects one) from the
+  // front of *buf into req->body; false when the connection is to close.
+  bool ReadBody(int fd, size_t length, std::string* buf, HttpRequest* req);
+  // The handler's response; a 500, with *failed set, if it throws.
+  HttpResponse Handle(const HttpRequest& req, bool* failed);
   // Reads more bytes into `buf`; false on EOF, error, idle timeout or stop.
   bool ReadMore(int fd, std::string* buf, int timeout_ms);
 };
@@ -228,107 +309,67 @@ bool HttpServer::Impl::ReadMore(int fd, std::string* buf, int timeout_ms) {
   }
 }
 
+bool HttpServer::Impl::ReadHead(int fd, std::string* buf, size_t* head_end) {
+  while ((*head_end = buf->find("\r\n\r\n")) == std::string::npos) {
+    if (buf->size() > options.max_header_bytes) {
+      SendAll(fd, Serialize(Error(431, "request head too large"), false));
+      return false;
+    }
+    if (!ReadMore(fd, buf, options.idle_timeout_ms)) return false;
+  }
+  if (*head_end > options.max_header_bytes) {
+    SendAll(fd, Serialize(Error(431, "request head too large"), false));
+    return false;
+  }
+  return true;
+}
+
+bool HttpServer::Impl::ReadBody(int fd, size_t length, std::string* buf, HttpRequest* req) {
+  if (const std::string* e = req->Header("expect");
+      e != nullptr && absl::AsciiStrToLower(*e) == "100-continue" && buf->size() < length) {
+    if (!SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) return false;
+  }
+  while (buf->size() < length) {
+    if (!ReadMore(fd, buf, options.idle_timeout_ms)) return false;
+  }
+  req->body = buf->substr(0, length);
+  buf->erase(0, length);
+  return true;
+}
+
+HttpResponse HttpServer::Impl::Handle(const HttpRequest& req, bool* failed) {
+  HttpResponse resp;
+  try {
+    resp = handler(req);
+  } catch (const std::exception& e) {
+    resp = Error(500, "internal error");
+    *failed = true;
+  } catch (...) {
+    resp = Error(500, "internal error");
+    *failed = true;
+  }
+  return resp;
+}
+
 void HttpServer::Impl::Serve(int fd, const std::string& peer) {
   std::string buf;
   while (!stopping.load()) {
-    // The head: up to the blank line.
     size_t head_end;
-    while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
-      if (buf.size() > options.max_header_bytes) {
-        SendAll(fd, Serialize(Error(431, "request head too large"), false));
-        return;
-      }
-      if (!ReadMore(fd, &buf, options.idle_timeout_ms)) return;
-    }
-    if (head_end > options.max_header_bytes) {
-      SendAll(fd, Serialize(Error(431, "request head too large"), false));
-      return;
-    }
+    if (!ReadHead(fd, &buf, &head_end)) return;
     HttpRequest req;
     req.peer = peer;
-    const absl::string_view head(buf.data(), head_end);
-    size_t line_end = head.find("\r\n");
-    const absl::string_view request_line = head.substr(0, line_end);
-    const size_t sp1 = request_line.find(' ');
-    const size_t sp2 = request_line.rfind(' ');
-    if (sp1 == absl::string_view::npos || sp2 == sp1 || sp1 == 0 || sp2 == sp1 + 1) {
-      SendAll(fd, Serialize(Error(400, "malformed request line"), false));
-      return;
-    }
-    req.method = std::string(request_line.substr(0, sp1));
-    req.target = std::string(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
-    const absl::string_view version = request_line.substr(sp2 + 1);
-    if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-      SendAll(fd, Serialize(Error(505, "only HTTP/1.0 and HTTP/1.1 are served"), false));
-      return;
-    }
-    bool keep_alive = version == "HTTP/1.1";
-    bool bad_header = false;
-    while (line_end != absl::string_view::npos && line_end < head.size()) {
-      const size_t start = line_end + 2;
-      line_end = head.find("\r\n", start);
-      const absl::string_view line = head.substr(
-          start, (line_end == absl::string_view::npos ? head.size() : line_end) - start);
-      const size_t colon = line.find(':');
-      if (colon == absl::string_view::npos || colon == 0) {
-        bad_header = true;
-        break;
-      }
-      req.headers.emplace_back(absl::AsciiStrToLower(line.substr(0, colon)),
-                               std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
-    }
-    if (bad_header) {
-      SendAll(fd, Serialize(Error(400, "malformed header line"), false));
-      return;
-    }
-    if (const std::string* c = req.Header("connection")) {
-      const std::string v = absl::AsciiStrToLower(*c);
-      if (v.find("close") != std::string::npos) keep_alive = false;
-      if (v.find("keep-alive") != std::string::npos) keep_alive = true;
-    }
-    if (req.Header("transfer-encoding") != nullptr) {
-      SendAll(fd, Serialize(Error(501,
-                                  "chunked request bodies are not supported; send "
-                                  "Content-Length"),
-                            false));
-      return;
-    }
+    bool keep_alive = false;
     size_t length = 0;
-    if (const std::string* cl = req.Header("content-length")) {
-      uint64_t v = 0;
-      if (!absl::SimpleAtoi(*cl, &v) || cl->empty() || (*cl)[0] == '-' || (*cl)[0] == '+') {
-        SendAll(fd, Serialize(Error(400, "bad Content-Length"), false));
-        return;
-      }
-      if (v > options.max_body_bytes) {
-        SendAll(fd,
-                Serialize(Error(413, absl::StrCat("body over ", options.max_body_bytes, " bytes")),
-                          false));
-        return;
-      }
-      length = static_cast<size_t>(v);
+    if (std::optional<HttpResponse> error =
+            ParseHead(absl::string_view(buf.data(), head_end), options.max_body_bytes, &req,
+                      &keep_alive, &length)) {
+      SendAll(fd, Serialize(*error, false));
+      return;
     }
     buf.erase(0, head_end + 4);
-    if (const std::string* e = req.Header("expect");
-        e != nullptr && absl::AsciiStrToLower(*e) == "100-continue" && buf.size() < length) {
-      if (!SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) return;
-    }
-    while (buf.size() < length) {
-      if (!ReadMore(fd, &buf, options.idle_timeout_ms)) return;
-    }
-    req.body = buf.substr(0, length);
-    buf.erase(0, length);
-    HttpResponse resp;
+    if (!ReadBody(fd, length, &buf, &req)) return;
     bool failed = false;
-    try {
-      resp = handler(req);
-    } catch (const std::exception& e) {
-      resp = Error(500, "internal error");
-      failed = true;
-    } catch (...) {
-      resp = Error(500, "internal error");
-      failed = true;
-    }
+    HttpResponse resp = Handle(req, &failed);
     if (failed || stopping.load()) keep_alive = false;
     if (req.method == "HEAD") resp.body.clear();
     if (!SendAll(fd, Serialize(resp, keep_alive)) || !keep_alive) return;
