@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
@@ -227,104 +228,189 @@ bool Retryable(long status) {
   return status == 408 || status == 409 || status == 425 || status == 429 || status >= 500;
 }
 
+// The chat-completion request for one sample of prompt `p`.
+std::string RequestBody(const ProbePrompt& p, int sample, const ProbeOptions& o) {
+  json req = {{"messages", json::array({{{"role", "user"}, {"content", p.text}}})},
+              {"max_tokens", o.max_tokens},
+              {"temperature", o.temperature},
+              {"seed", sample},
+              {"n", 1}};
+  if (!o.model.empty()) req["model"] = o.model;
+  if (o.top_logprobs >= 0) {
+    req["logprobs"] = true;
+    req["top_logprobs"] = o.top_logprobs;
+  }
+  return Dump(req);
+}
+
+// The first choice's message content if `a` is a chat completion, else null.
+const json* ChatContent(const json& a) {
+  if (!a.is_discarded() && a.is_object() && a.contains("choices") && a["choices"].is_array() &&
+      !a["choices"].empty() && a["choices"][0].is_object() && a["choices"][0].contains("message") &&
+      a["choices"][0]["message"].is_object() && a["choices"][0]["message"].contains("content") &&
+      a["choices"][0]["message"]["content"].is_string()) {
+    return &a["choices"][0]["message"]["content"];
+  }
+  return nullptr;
+}
+
+// One (prompt, sample) to ask: work item `w`.
+struct Question {
+  size_t w;
+  const ProbePrompt* prompt;
+  int sample;
+  std::string id;  // "<prompt id>/<sample>"
+  std::string body;
+};
+
+// The answers-file record of the chat completion `a`, whose content is `content`.
+json AnswerRecord(const Question& q, const json& a, const json& content) {
+  const ProbePrompt& p = *q.prompt;
+  const json& choice = a["choices"][0];
+  json rec = {{"id", q.id},
+              {"prompt_id", p.id},
+              {"sample", q.sample},
+              {"messages", json::array({{{"role", "user"}, {"content", p.text}},
+                                        {{"role", "assistant"}, {"content", content}}})},
+              {"model", a.value("model", json(nullptr))},
+              {"finish_reason", choice.value("finish_reason", json(nullptr))},
+              {"received", static_cast<int64_t>(std::time(nullptr))}};
+  if (!p.window.empty()) rec["window"] = p.window;
+  if (choice.contains("logprobs") && !choice["logprobs"].is_null()) {
+    rec["logprobs"] = choice["logprobs"];
+  }
+  if (a.contains("usage")) rec["usage"] = a["usage"];
+  return rec;
+}
+
+// What one attempt at a question came to.
+enum class Attempt {
+  kAnswered,  // the answer is in the answers file
+  kRetry,     // may succeed if asked again (after a backoff)
+  kGiveUp,    // asking again will not help, or the probe was cancelled
+  kFatal,     // Shared::Fatal was called: the whole probe stops
+};
+
+// Asks the questions of `sh->work` in turn, with retries, until none is left or the probe stops.
+class ProbeWorker {
+ public:
+  ProbeWorker(Shared* sh, net::HttpClient* client) : sh_(sh), o_(*sh->options), client_(client) {
+    headers_ = {"Content-Type: application/json", "Accept: application/json"};
+    if (!o_.api_key.empty()) headers_.push_back(absl::StrCat("Authorization: Bearer ", o_.api_key));
+  }
+
+  void Run() {
+    while (!sh_->cancel.load() && !(sh_->stop != nullptr && sh_->stop->load())) {
+      const size_t w = sh_->next.fetch_add(1);
+      if (w >= sh_->work.size()) break;
+      if (!Ask(MakeQuestion(w))) return;
+    }
+  }
+
+ private:
+  Question MakeQuestion(size_t w) const {
+    const auto [pi, sample] = sh_->work[w];
+    const ProbePrompt& p = (*sh_->prompts)[pi];
+    return {w, &p, sample, absl::StrCat(p.id, "/", sample), RequestBody(p, sample, o_)};
+  }
+
+  // Asks `q` up to max_attempts times; records a failure unless answered or cancelled. False
+  // after a fatal error.
+  bool Ask(const Question& q) {
+    std::string why;
+    bool done = false;
+    for (int attempt = 1; attempt <= o_.max_attempts; ++attempt) {
+      if (attempt > 1) {
+        std::lock_guard<std::mutex> lock(sh_->mu);
+        ++sh_->counts.retries;
+      }
+      if (!sh_->AwaitSlot()) break;
+      std::optional<double> wait;
+      const Attempt outcome = AskOnce(q, &why, &wait);
+      if (outcome == Attempt::kFatal) return false;
+      if (outcome == Attempt::kAnswered) {
+        done = true;
+        break;
+      }
+      if (outcome == Attempt::kGiveUp || attempt == o_.max_attempts) break;
+      if (!Backoff(q.w, attempt, wait)) break;
+    }
+    if (!done && !sh_->cancel.load()) sh_->Fail(q.id, why);
+    return true;
+  }
+
+  // Sleeps before the next attempt: the server's Retry-After if it gave one, else an exponential
+  // backoff with a keyed jitter; false when stopped meanwhile.
+  bool Backoff(size_t w, int attempt, std::optional<double> wait) const {
+    const double backoff = std::min(o_.max_backoff_s, 0.5 * std::pow(2.0, attempt - 1));
+    const double u = watermark::UnitOpen(watermark::Mix(w, static_cast<uint64_t>(attempt)));
+    const double delay = wait ? std::min(o_.max_backoff_s, *wait) : backoff * (0.5 + 0.5 * u);
+    return SleepUnlessStopped(delay, &sh_->cancel);
+  }
+
+  // One request; *why says why it failed, *wait how long the server asked to wait.
+  Attempt AskOnce(const Question& q, std::string* why, std::optional<double>* wait) {
+    auto r = client_->Send("POST", sh_->url, headers_, q.body, o_.timeout_s, size_t{64} << 20,
+                           &sh_->cancel);
+    if (!r.ok()) return TransportFailed(r.status(), why);
+    if (r->status == 200) return Answered(q, *r, why);
+    if (r->status == 401 || r->status == 403) {
+      sh_->Fatal(absl::Status(r->status == 401 ? absl::StatusCode::kUnauthenticated
+                                               : absl::StatusCode::kPermissionDenied,
+                              absl::StrCat("the endpoint refused the API key (HTTP ", r->status,
+                                           "): ", ServerMessage(*r))));
+      return Attempt::kFatal;
+    }
+    if (r->status == 404) {
+      sh_->Fatal(absl::NotFoundError(absl::StrCat("no such endpoint or model (HTTP 404 from ",
+                                                  Redacted(sh_->url), "): ", ServerMessage(*r))));
+      return Attempt::kFatal;
+    }
+    *why = absl::StrCat("HTTP ", r->status, ": ", ServerMessage(*r));
+    if (Retryable(r->status)) {
+      *wait = r->retry_after_s;
+      return Attempt::kRetry;
+    }
+    sh_->Refused(r->status, ServerMessage(*r));
+    return Attempt::kGiveUp;  // this request is wrong; asking again will not help
+  }
+
+  Attempt TransportFailed(const absl::Status& status, std::string* why) {
+    if (status.code() == absl::StatusCode::kCancelled) return Attempt::kGiveUp;
+    if (status.code() == absl::StatusCode::kInvalidArgument) {
+      sh_->Fatal(status);  // a bad URL: every request would fail alike
+      return Attempt::kFatal;
+    }
+    *why = std::string(status.message());
+    if (status.code() == absl::StatusCode::kResourceExhausted) return Attempt::kGiveUp;
+    return Attempt::kRetry;
+  }
+
+  // An HTTP 200: appends the answer if it is a chat completion.
+  Attempt Answered(const Question& q, const net::HttpResult& r, std::string* why) {
+    const json a = json::parse(r.body, nullptr, false);
+    const json* content = ChatContent(a);
+    if (content == nullptr) {
+      *why = "HTTP 200 but not a chat completion";
+      return Attempt::kRetry;
+    }
+    if (absl::Status s = sh_->Append(AnswerRecord(q, a, *content)); !s.ok()) {
+      sh_->Fatal(s);
+      return Attempt::kFatal;
+    }
+    return Attempt::kAnswered;
+  }
+
+  Shared* const sh_;
+  const ProbeOptions& o_;
+  net::HttpClient* const client_;
+  std::vector<std::string> headers_;
+};
+
 void Worker(Shared* sh) {
   auto client_or = net::HttpClient::Create();
   if (!client_or.ok()) return sh->Fatal(client_or.status());
-  net::HttpClient& client = **client_or;
-  const ProbeOptions& o = *sh->options;
-  std::vector<std::string> headers = {"Content-Type: application/json", "Accept: application/json"};
-  if (!o.api_key.empty()) headers.push_back(absl::StrCat("Authorization: Bearer ", o.api_key));
-  while (!sh->cancel.load() && !(sh->stop != nullptr && sh->stop->load())) {
-    const size_t w = sh->next.fetch_add(1);
-    if (w >= sh->work.size()) break;
-    const auto [pi, sample] = sh->work[w];
-    const ProbePrompt& p = (*sh->prompts)[pi];
-    const std::string id = absl::StrCat(p.id, "/", sample);
-    json req = {{"messages", json::array({{{"role", "user"}, {"content", p.text}}})},
-                {"max_tokens", o.max_tokens},
-                {"temperature", o.temperature},
-                {"seed", sample},
-                {"n", 1}};
-    if (!o.model.empty()) req["model"] = o.model;
-    if (o.top_logprobs >= 0) {
-      req["logprobs"] = true;
-      req["top_logprobs"] = o.top_logprobs;
-    }
-    const std::string body = Dump(req);
-    std::string why;
-    bool done = false;
-    for (int attempt = 1; attempt <= o.max_attempts && !done; ++attempt) {
-      if (attempt > 1) {
-        std::lock_guard<std::mutex> lock(sh->mu);
-        ++sh->counts.retries;
-      }
-      if (!sh->AwaitSlot()) break;
-      std::optional<double> wait;
-      auto r =
-          client.Send("POST", sh->url, headers, body, o.timeout_s, size_t{64} << 20, &sh->cancel);
-      if (!r.ok()) {
-        if (r.status().code() == absl::StatusCode::kCancelled) break;
-        if (r.status().code() == absl::StatusCode::kInvalidArgument) {
-          return sh->Fatal(r.status());  // a bad URL: every request would fail alike
-        }
-        why = std::string(r.status().message());
-        if (r.status().code() == absl::StatusCode::kResourceExhausted) break;
-      } else if (r->status == 200) {
-        json a = json::parse(r->body, nullptr, false);
-        const json* msg = nullptr;
-        if (!a.is_discarded() && a.is_object() && a.contains("choices") &&
-            a["choices"].is_array() && !a["choices"].empty() && a["choices"][0].is_object() &&
-            a["choices"][0].contains("message") && a["choices"][0]["message"].is_object() &&
-            a["choices"][0]["message"].contains("content") &&
-            a["choices"][0]["message"]["content"].is_string()) {
-          msg = &a["choices"][0]["message"]["content"];
-        }
-        if (msg == nullptr) {
-          why = "HTTP 200 but not a chat completion";
-        } else {
-          const json& choice = a["choices"][0];
-          json rec = {{"id", id},
-                      {"prompt_id", p.id},
-                      {"sample", sample},
-                      {"messages", json::array({{{"role", "user"}, {"content", p.text}},
-                                                {{"role", "assistant"}, {"content", *msg}}})},
-                      {"model", a.value("model", json(nullptr))},
-                      {"finish_reason", choice.value("finish_reason", json(nullptr))},
-                      {"received", static_cast<int64_t>(std::time(nullptr))}};
-          if (!p.window.empty()) rec["window"] = p.window;
-          if (choice.contains("logprobs") && !choice["logprobs"].is_null()) {
-            rec["logprobs"] = choice["logprobs"];
-          }
-          if (a.contains("usage")) rec["usage"] = a["usage"];
-          if (absl::Status s = sh->Append(rec); !s.ok()) return sh->Fatal(s);
-          done = true;
-          break;
-        }
-      } else if (r->status == 401 || r->status == 403) {
-        return sh->Fatal(absl::Status(r->status == 401 ? absl::StatusCode::kUnauthenticated
-                                                       : absl::StatusCode::kPermissionDenied,
-                                      absl::StrCat("the endpoint refused the API key (HTTP ",
-                                                   r->status, "): ", ServerMessage(*r))));
-      } else if (r->status == 404) {
-        return sh->Fatal(
-            absl::NotFoundError(absl::StrCat("no such endpoint or model (HTTP 404 from ",
-                                             Redacted(sh->url), "): ", ServerMessage(*r))));
-      } else if (Retryable(r->status)) {
-        why = absl::StrCat("HTTP ", r->status, ": ", ServerMessage(*r));
-        wait = r->retry_after_s;
-      } else {
-        why = absl::StrCat("HTTP ", r->status, ": ", ServerMessage(*r));
-        sh->Refused(r->status, ServerMessage(*r));
-        break;  // this request is wrong; asking again will not help
-      }
-      if (attempt == o.max_attempts) break;
-      const double backoff = std::min(o.max_backoff_s, 0.5 * std::pow(2.0, attempt - 1));
-      const double u = watermark::UnitOpen(watermark::Mix(w, static_cast<uint64_t>(attempt)));
-      const double delay = wait ? std::min(o.max_backoff_s, *wait) : backoff * (0.5 + 0.5 * u);
-      if (!SleepUnlessStopped(delay, &sh->cancel)) break;
-    }
-    if (!done && !sh->cancel.load()) sh->Fail(id, why);
-  }
+  ProbeWorker(sh, client_or->get()).Run();
 }
 
 }  // namespace
