@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "segments.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/detect/scan_warnings.h"
 #include "tracemark/tokenizer/utf8.h"
@@ -80,43 +81,6 @@ absl::StatusOr<BestEpoch> TestBestEpoch(const Verifier& verifier,
   }
   b.p = Bonferroni(best, verifier.num_epochs());
   return b;
-}
-
-// Keeps the last (at most) h ids of `ids` in *tail: the context of the piece that continues them.
-void KeepTail(const std::vector<int32_t>& ids, size_t h, std::vector<int32_t>* tail) {
-  tail->assign(ids.end() - static_cast<ptrdiff_t>(std::min(h, ids.size())), ids.end());
-}
-
-// How a walk over a document's segments ended.
-enum class WalkEnd {
-  kAll,         // every segment was visited
-  kStopped,     // `visit` returned false for one
-  kReadFailed,  // doc.more could not read the next one
-};
-
-// The one walk over a document's segments (ScanDocument and CollectShared read documents alike):
-// calls `visit` (returning StatusOr<bool>, false to stop) on each in order, those read with the
-// document, then those doc.more yields. An error from `visit` is returned as is; a read error of
-// doc.more ends the walk, its status in *read_error.
-template <typename Visit>
-absl::StatusOr<WalkEnd> WalkSegments(dataset::Document& doc, Visit visit,
-                                     absl::Status* read_error) {
-  for (dataset::Segment& seg : doc.segments) {
-    TRACEMARK_ASSIGN_OR_RETURN(const bool go_on, visit(seg));
-    if (!go_on) return WalkEnd::kStopped;
-  }
-  if (doc.more == nullptr) return WalkEnd::kAll;
-  dataset::Segment seg;
-  for (;;) {
-    absl::StatusOr<bool> more = doc.more->Next(&seg);
-    if (!more.ok()) {
-      *read_error = more.status();
-      return WalkEnd::kReadFailed;
-    }
-    if (!*more) return WalkEnd::kAll;
-    TRACEMARK_ASSIGN_OR_RETURN(const bool go_on, visit(seg));
-    if (!go_on) return WalkEnd::kStopped;
-  }
 }
 
 // Scores each position i >= max(from, h) of `ids` that `keep(i)` selects, each on its own window

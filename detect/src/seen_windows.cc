@@ -1,6 +1,7 @@
 #include "tracemark/detect/seen_windows.h"
 
 #include "absl/strings/str_cat.h"
+#include "segments.h"
 #include "tracemark/base/status_macros.h"
 #include "tracemark/tokenizer/utf8.h"
 
@@ -31,7 +32,7 @@ absl::Status SeenWindows::ForEachWindow(dataset::DocumentReader& reader,
     if (!more) break;
     ++read;
     std::vector<int32_t> tail;  // the last h ids of the previous piece of a long text
-    auto add = [&](dataset::Segment& seg) -> absl::Status {
+    auto add = [&](dataset::Segment& seg) -> absl::StatusOr<bool> {
       if (!tokenizer::IsValidUtf8(seg.text)) seg.text = tokenizer::ReplaceInvalidUtf8(seg.text);
       TRACEMARK_ASSIGN_OR_RETURN(std::vector<int32_t> body, tokenizer.Encode(seg.text));
       std::vector<int32_t> ids = seg.continues ? tail : std::vector<int32_t>();
@@ -39,18 +40,11 @@ absl::Status SeenWindows::ForEachWindow(dataset::DocumentReader& reader,
       for (size_t i = hw; i <= ids.size(); ++i) {
         fn(absl::Span<const int32_t>(ids.data() + i - hw, hw));
       }
-      tail.assign(ids.end() - static_cast<ptrdiff_t>(std::min(hw, ids.size())), ids.end());
-      return absl::OkStatus();
+      KeepTail(ids, hw, &tail);
+      return true;
     };
-    for (dataset::Segment& seg : doc.segments) TRACEMARK_RETURN_IF_ERROR(add(seg));
-    if (doc.more != nullptr) {
-      dataset::Segment seg;
-      while (true) {
-        absl::StatusOr<bool> next = doc.more->Next(&seg);
-        if (!next.ok() || !*next) break;  // a read error ends the document, as in a scan
-        TRACEMARK_RETURN_IF_ERROR(add(seg));
-      }
-    }
+    absl::Status read_error;  // a read error ends the document, as in a scan
+    TRACEMARK_RETURN_IF_ERROR(WalkSegments(doc, add, &read_error).status());
   }
   if (documents != nullptr) *documents = read;
   return absl::OkStatus();
