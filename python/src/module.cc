@@ -163,10 +163,8 @@ detect::ScanJobSpec Spec(const std::string& options_json,
   return spec;
 }
 
-PYBIND11_MODULE(_tracemark, m) {
-  m.doc() = "tracemark: per-account watermarks in the sampling loop, and their detection";
-  m.attr("__version__") = TRACEMARK_VERSION;
-
+// Key, and key files.
+void BindKeys(py::module_& m) {
   py::class_<Key>(m, "Key", "A 32-byte secret held in guarded memory; only its id leaves it.")
       .def_static(
           "from_file",
@@ -188,7 +186,10 @@ PYBIND11_MODULE(_tracemark, m) {
       "new_key_file",
       [](const std::string& path) { return Take(watermark::WriteNewMasterKeyFile(path)); },
       py::arg("path"), "Writes a new random master key (mode 0600; never overwrites); its id.");
+}
 
+// AccountKeys, SequenceState (Response), and Watermarker: the serving chain.
+void BindServing(py::module_& m) {
   py::class_<AccountKeys>(m, "AccountKeys", "One account's keys and codewords (per request).")
       .def_property_readonly("account", &AccountKeys::account);
 
@@ -310,7 +311,10 @@ PYBIND11_MODULE(_tracemark, m) {
           py::arg("accounts"), py::arg("contexts"), py::arg("logits"),
           py::arg("states") = py::none(),
           "Watermarks B rows in place: row b has context contexts[b] and account accounts[b].");
+}
 
+// Tokenizer: the bit-exact tokenizers.
+void BindTokenizer(py::module_& m) {
   py::class_<tokenizer::Tokenizer, std::shared_ptr<tokenizer::Tokenizer>>(m, "Tokenizer")
       .def_static(
           "load",
@@ -325,7 +329,10 @@ PYBIND11_MODULE(_tracemark, m) {
       .def("decode", [](const tokenizer::Tokenizer& t, const std::vector<int32_t>& ids) {
         return py::bytes(Take(t.Decode(ids)));
       });
+}
 
+// detect_ids: the attribution rule of detect and scan on token ids.
+void BindDetection(py::module_& m) {
   m.def(
       "detect_ids",
       [](const Key& master, const std::vector<int32_t>& ids, int32_t vocab_size,
@@ -366,7 +373,10 @@ PYBIND11_MODULE(_tracemark, m) {
       py::arg("max_candidates") = detect::kDefaultMaxCandidates,
       "Tests token ids for the provider watermark and attributes them (exact p-values), under "
       "the rule `tracemark detect` and `tracemark scan` use: attributed at corrected p <= alpha.");
+}
 
+// scan, scan_partition, scan_merge: datasets, in one process or partitioned.
+void BindScans(py::module_& m) {
   m.def(
       "scan",
       [](const Key& master, const std::string& options_json,
@@ -421,6 +431,16 @@ PYBIND11_MODULE(_tracemark, m) {
       py::arg("data_dir") = py::none(),
       "Merges scan_partition results, in input order, under the whole scan's options: the "
       "result scan() gives over all the inputs (wall time aside).");
+}
+
+PYBIND11_MODULE(_tracemark, m) {
+  m.doc() = "tracemark: per-account watermarks in the sampling loop, and their detection";
+  m.attr("__version__") = TRACEMARK_VERSION;
+  BindKeys(m);
+  BindServing(m);
+  BindTokenizer(m);
+  BindDetection(m);
+  BindScans(m);
 }
 
 }  // namespace
