@@ -41,6 +41,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "tracemark/engine/serving_chain.h"
 #include "tracemark/refmodel/sampling.h"
 #include "tracemark/watermark/config.h"
 #include "tracemark/watermark/detector.h"
@@ -192,6 +193,7 @@ int32_t SampleCandidates(absl::Span<Candidate> candidates, double uniform) {
 struct Stream {
   AccountKeys account;
   SequenceState seq;
+  tracemark::engine::Response response;  // the serving chain's state (BM_Chain*)
   std::array<int32_t, kContextWidth> context{};
   uint64_t step = 0;
 
@@ -200,7 +202,7 @@ struct Stream {
   // tokens (staggered by `phase`) a new response starts.
   void Advance(int32_t token, uint64_t phase) {
     ++step;
-    if ((step + phase) % kResponseLength == 0) seq.Reset();
+    if ((step + phase) % kResponseLength == 0) seq.Reset(), response.Reset();
     context[1] = static_cast<int32_t>((step * 7919) % kVocab);
     context[2] = token;
   }
@@ -274,6 +276,19 @@ bool Tally(benchmark::State& state, const absl::StatusOr<StepResult>& r, int32_t
   return true;
 }
 
+// The same for a serving-chain step.
+bool TallyStep(benchmark::State& state, const absl::StatusOr<tracemark::engine::Step>& r,
+               int32_t* token, StepCounts* counts) {
+  if (!r.ok()) {
+    state.SkipWithError(std::string(r.status().message()).c_str());
+    return false;
+  }
+  if (r->token_chosen) *token = r->token;
+  counts->chosen += r->token_chosen;
+  counts->watermarked += r->layer != Layer::kNone;
+  return true;
+}
+
 void BM_Sparse(benchmark::State& state, const char* spec) {
   std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
   if (!setup.has_value()) return;
@@ -298,6 +313,67 @@ void BM_Sparse(benchmark::State& state, const char* spec) {
     }
     const double u = rng.NextDouble();  // drawn either way: same work in both loops
     if (token < 0) token = SampleCandidates(absl::MakeSpan(candidates), u);
+    benchmark::DoNotOptimize(token);
+    stream.Advance(token, 0);
+    benchmark::ClobberMemory();
+  }
+  ReportTokens(state, 1, counts);
+}
+
+// BM_ChainSparse and BM_ChainDense: the same loops through the serving chain (engine/
+// serving_chain.h), without canaries, as every adapter calls it: its overhead over the
+// Watermarker called directly is the difference between BM_ChainX/V and BM_X/V.
+void BM_ChainSparse(benchmark::State& state, const char* spec) {
+  std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
+  if (!setup.has_value()) return;
+  std::optional<tracemark::engine::ServingChain> chain;
+  if (setup->wm != nullptr) chain = *tracemark::engine::ServingChain::Create(setup->wm.get());
+  Stream& stream = setup->streams[0];
+  const absl::Span<const float> row = PristineRow(0);
+  std::vector<Candidate> pristine;
+  for (int32_t id : refmodel::TopCandidates(row, static_cast<int>(kTopK), 1.0)) {
+    pristine.push_back({id, row[static_cast<size_t>(id)]});
+  }
+  std::vector<Candidate> candidates(pristine.size());
+  refmodel::SplitMix64 rng(7);
+  StepCounts counts;
+  for (auto _ : state) {
+    std::copy(pristine.begin(), pristine.end(), candidates.begin());
+    int32_t token = -1;
+    if (chain) {
+      absl::StatusOr<tracemark::engine::Step> r = chain->ProcessSparse(
+          &stream.account, stream.context, absl::MakeSpan(candidates), &stream.response);
+      if (!TallyStep(state, r, &token, &counts)) break;
+    }
+    const double u = rng.NextDouble();
+    if (token < 0) token = SampleCandidates(absl::MakeSpan(candidates), u);
+    benchmark::DoNotOptimize(token);
+    stream.Advance(token, 0);
+    benchmark::ClobberMemory();
+  }
+  ReportTokens(state, 1, counts);
+}
+
+void BM_ChainDense(benchmark::State& state, const char* spec) {
+  std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
+  if (!setup.has_value()) return;
+  std::optional<tracemark::engine::ServingChain> chain;
+  if (setup->wm != nullptr) chain = *tracemark::engine::ServingChain::Create(setup->wm.get());
+  Stream& stream = setup->streams[0];
+  const absl::Span<const float> pristine = PristineRow(0);
+  std::vector<float> logits(kVocab);
+  refmodel::SplitMix64 rng(7);
+  StepCounts counts;
+  for (auto _ : state) {
+    std::memcpy(logits.data(), pristine.data(), kVocab * sizeof(float));
+    int32_t token = -1;
+    if (chain) {
+      absl::StatusOr<tracemark::engine::Step> r = chain->ProcessDense(
+          &stream.account, stream.context, absl::MakeSpan(logits), &stream.response);
+      if (!TallyStep(state, r, &token, &counts)) break;
+    }
+    const double u = rng.NextDouble();
+    if (token < 0) token = SampleInPlace(absl::MakeSpan(logits), u);
     benchmark::DoNotOptimize(token);
     stream.Advance(token, 0);
     benchmark::ClobberMemory();
@@ -464,6 +540,13 @@ TRACEMARK_SHAPE(BM_Sparse, benchmark::kNanosecond);
 TRACEMARK_SHAPE(BM_Dense, benchmark::kMicrosecond);
 TRACEMARK_SHAPE(BM_Batch, benchmark::kMillisecond);
 
+#define TRACEMARK_CHAIN_VARIANTS(shape, unit)                   \
+  BENCHMARK_CAPTURE(shape, baseline, kNoWatermark)->Unit(unit); \
+  BENCHMARK_CAPTURE(shape, kgw, kKgw)->Unit(unit);              \
+  BENCHMARK_CAPTURE(shape, gumbel, kGumbel)->Unit(unit);        \
+  BENCHMARK_CAPTURE(shape, synthid, kSynthId)->Unit(unit)
+TRACEMARK_CHAIN_VARIANTS(BM_ChainSparse, benchmark::kNanosecond);
+TRACEMARK_CHAIN_VARIANTS(BM_ChainDense, benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DetectorScore, kgw, kKgw)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DetectorScore, kgw_selfhash, kKgwSelfHash)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DetectorScore, gumbel, kGumbel)->Unit(benchmark::kMicrosecond);
