@@ -263,8 +263,10 @@ std::optional<Setup> SetupOrSkip(benchmark::State& state, const char* spec, int 
   return *std::move(setup);
 }
 
-// Records one step's result; false (and the benchmark skipped with the error) if it failed.
-bool Tally(benchmark::State& state, const absl::StatusOr<StepResult>& r, int32_t* token,
+// Records one step's result (a Watermarker's StepResult or the chain's Step); false (and the
+// benchmark skipped with the error) if it failed.
+template <typename Result>
+bool Tally(benchmark::State& state, const absl::StatusOr<Result>& r, int32_t* token,
            StepCounts* counts) {
   if (!r.ok()) {
     state.SkipWithError(std::string(r.status().message()).c_str());
@@ -276,23 +278,21 @@ bool Tally(benchmark::State& state, const absl::StatusOr<StepResult>& r, int32_t
   return true;
 }
 
-// The same for a serving-chain step.
-bool TallyStep(benchmark::State& state, const absl::StatusOr<tracemark::engine::Step>& r,
-               int32_t* token, StepCounts* counts) {
-  if (!r.ok()) {
-    state.SkipWithError(std::string(r.status().message()).c_str());
-    return false;
-  }
-  if (r->token_chosen) *token = r->token;
-  counts->chosen += r->token_chosen;
-  counts->watermarked += r->layer != Layer::kNone;
-  return true;
+// Which API a benchmark's loop calls: the Watermarker directly, or the serving chain
+// (engine/serving_chain.h, without canaries) as every adapter does (the chain_* variants).
+enum class Path { kWatermarker, kChain };
+
+// The chain over `wm` when `path` asks for it and there is a watermark.
+std::optional<tracemark::engine::ServingChain> ChainFor(Path path, const Watermarker* wm) {
+  if (path != Path::kChain || wm == nullptr) return std::nullopt;
+  return *tracemark::engine::ServingChain::Create(wm);
 }
 
-void BM_Sparse(benchmark::State& state, const char* spec) {
+void BM_Sparse(benchmark::State& state, const char* spec, Path path = Path::kWatermarker) {
   std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
   if (!setup.has_value()) return;
   const Watermarker* wm = setup->wm.get();
+  const std::optional<tracemark::engine::ServingChain> chain = ChainFor(path, wm);
   Stream& stream = setup->streams[0];
   // The top-k candidates of row 0, best first, as an engine's top-k step hands them over.
   const absl::Span<const float> row = PristineRow(0);
@@ -306,7 +306,14 @@ void BM_Sparse(benchmark::State& state, const char* spec) {
   for (auto _ : state) {
     std::copy(pristine.begin(), pristine.end(), candidates.begin());
     int32_t token = -1;
-    if (wm != nullptr) {
+    if (chain) {
+      if (!Tally(state,
+                 chain->ProcessSparse(&stream.account, stream.context, absl::MakeSpan(candidates),
+                                      &stream.response),
+                 &token, &counts)) {
+        break;
+      }
+    } else if (wm != nullptr) {
       absl::StatusOr<StepResult> r = wm->ProcessSparse(&stream.account, stream.context,
                                                        absl::MakeSpan(candidates), &stream.seq);
       if (!Tally(state, r, &token, &counts)) break;
@@ -320,71 +327,11 @@ void BM_Sparse(benchmark::State& state, const char* spec) {
   ReportTokens(state, 1, counts);
 }
 
-// BM_ChainSparse and BM_ChainDense: the same loops through the serving chain (engine/
-// serving_chain.h), without canaries, as every adapter calls it: its overhead over the
-// Watermarker called directly is the difference between BM_ChainX/V and BM_X/V.
-void BM_ChainSparse(benchmark::State& state, const char* spec) {
-  std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
-  if (!setup.has_value()) return;
-  std::optional<tracemark::engine::ServingChain> chain;
-  if (setup->wm != nullptr) chain = *tracemark::engine::ServingChain::Create(setup->wm.get());
-  Stream& stream = setup->streams[0];
-  const absl::Span<const float> row = PristineRow(0);
-  std::vector<Candidate> pristine;
-  for (int32_t id : refmodel::TopCandidates(row, static_cast<int>(kTopK), 1.0)) {
-    pristine.push_back({id, row[static_cast<size_t>(id)]});
-  }
-  std::vector<Candidate> candidates(pristine.size());
-  refmodel::SplitMix64 rng(7);
-  StepCounts counts;
-  for (auto _ : state) {
-    std::copy(pristine.begin(), pristine.end(), candidates.begin());
-    int32_t token = -1;
-    if (chain) {
-      absl::StatusOr<tracemark::engine::Step> r = chain->ProcessSparse(
-          &stream.account, stream.context, absl::MakeSpan(candidates), &stream.response);
-      if (!TallyStep(state, r, &token, &counts)) break;
-    }
-    const double u = rng.NextDouble();
-    if (token < 0) token = SampleCandidates(absl::MakeSpan(candidates), u);
-    benchmark::DoNotOptimize(token);
-    stream.Advance(token, 0);
-    benchmark::ClobberMemory();
-  }
-  ReportTokens(state, 1, counts);
-}
-
-void BM_ChainDense(benchmark::State& state, const char* spec) {
-  std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
-  if (!setup.has_value()) return;
-  std::optional<tracemark::engine::ServingChain> chain;
-  if (setup->wm != nullptr) chain = *tracemark::engine::ServingChain::Create(setup->wm.get());
-  Stream& stream = setup->streams[0];
-  const absl::Span<const float> pristine = PristineRow(0);
-  std::vector<float> logits(kVocab);
-  refmodel::SplitMix64 rng(7);
-  StepCounts counts;
-  for (auto _ : state) {
-    std::memcpy(logits.data(), pristine.data(), kVocab * sizeof(float));
-    int32_t token = -1;
-    if (chain) {
-      absl::StatusOr<tracemark::engine::Step> r = chain->ProcessDense(
-          &stream.account, stream.context, absl::MakeSpan(logits), &stream.response);
-      if (!TallyStep(state, r, &token, &counts)) break;
-    }
-    const double u = rng.NextDouble();
-    if (token < 0) token = SampleInPlace(absl::MakeSpan(logits), u);
-    benchmark::DoNotOptimize(token);
-    stream.Advance(token, 0);
-    benchmark::ClobberMemory();
-  }
-  ReportTokens(state, 1, counts);
-}
-
-void BM_Dense(benchmark::State& state, const char* spec) {
+void BM_Dense(benchmark::State& state, const char* spec, Path path = Path::kWatermarker) {
   std::optional<Setup> setup = SetupOrSkip(state, spec, 1);
   if (!setup.has_value()) return;
   const Watermarker* wm = setup->wm.get();
+  const std::optional<tracemark::engine::ServingChain> chain = ChainFor(path, wm);
   Stream& stream = setup->streams[0];
   const absl::Span<const float> pristine = PristineRow(0);
   std::vector<float> logits(kVocab);
@@ -393,7 +340,14 @@ void BM_Dense(benchmark::State& state, const char* spec) {
   for (auto _ : state) {
     std::memcpy(logits.data(), pristine.data(), kVocab * sizeof(float));
     int32_t token = -1;
-    if (wm != nullptr) {
+    if (chain) {
+      if (!Tally(state,
+                 chain->ProcessDense(&stream.account, stream.context, absl::MakeSpan(logits),
+                                     &stream.response),
+                 &token, &counts)) {
+        break;
+      }
+    } else if (wm != nullptr) {
       absl::StatusOr<StepResult> r =
           wm->ProcessDense(&stream.account, stream.context, absl::MakeSpan(logits), &stream.seq);
       if (!Tally(state, r, &token, &counts)) break;
@@ -540,13 +494,13 @@ TRACEMARK_SHAPE(BM_Sparse, benchmark::kNanosecond);
 TRACEMARK_SHAPE(BM_Dense, benchmark::kMicrosecond);
 TRACEMARK_SHAPE(BM_Batch, benchmark::kMillisecond);
 
-#define TRACEMARK_CHAIN_VARIANTS(shape, unit)                   \
-  BENCHMARK_CAPTURE(shape, baseline, kNoWatermark)->Unit(unit); \
-  BENCHMARK_CAPTURE(shape, kgw, kKgw)->Unit(unit);              \
-  BENCHMARK_CAPTURE(shape, gumbel, kGumbel)->Unit(unit);        \
-  BENCHMARK_CAPTURE(shape, synthid, kSynthId)->Unit(unit)
-TRACEMARK_CHAIN_VARIANTS(BM_ChainSparse, benchmark::kNanosecond);
-TRACEMARK_CHAIN_VARIANTS(BM_ChainDense, benchmark::kMicrosecond);
+// The same loops through the serving chain: BM_Sparse/chain_kgw against BM_Sparse/baseline.
+#define TRACEMARK_CHAIN_VARIANTS(shape, unit)                                \
+  BENCHMARK_CAPTURE(shape, chain_kgw, kKgw, Path::kChain)->Unit(unit);       \
+  BENCHMARK_CAPTURE(shape, chain_gumbel, kGumbel, Path::kChain)->Unit(unit); \
+  BENCHMARK_CAPTURE(shape, chain_synthid, kSynthId, Path::kChain)->Unit(unit)
+TRACEMARK_CHAIN_VARIANTS(BM_Sparse, benchmark::kNanosecond);
+TRACEMARK_CHAIN_VARIANTS(BM_Dense, benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DetectorScore, kgw, kKgw)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DetectorScore, kgw_selfhash, kKgwSelfHash)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DetectorScore, gumbel, kGumbel)->Unit(benchmark::kMicrosecond);
