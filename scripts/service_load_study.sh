@@ -23,7 +23,10 @@ cat > "$tmp/tokens" <<TOKENS
 load-submit-token-0123456789 submit load
 load-read-token-0123456789 read reader
 TOKENS
-first="$(ls "$data"/npm/sotu/data/*.txt | head -1)"
+# The first corpus file, without a pipe (under pipefail `ls | head -1` can die of SIGPIPE: 141).
+files=("$data"/npm/sotu/data/*.txt)
+first="${files[0]}"
+[ -f "$first" ] || { echo "service_load_study.sh: no corpus under $data (run scripts/setup.sh)" >&2; exit 1; }
 head -c 1500 "$first" | /usr/bin/python3 -c \
   'import json,sys; print(json.dumps({"prompt": "Continue.", "completion": sys.stdin.read()}))' \
   > "$tmp/one.jsonl"
