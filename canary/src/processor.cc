@@ -62,7 +62,7 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> EncodeMembers(
 // The number of leading ids all of `seqs` share (`seqs` not empty).
 size_t SharedPrefix(const std::vector<std::vector<int32_t>>& seqs) {
   size_t shared = 0;
-  bool fits = true;
+  bool fits = !seqs.empty();  // no member: no prefix (and no endless loop)
   while (fits) {
     for (const auto& seq : seqs)
       fits = fits && shared < seq.size() && seq[shared] == seqs[0][shared];
