@@ -59,7 +59,7 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> EncodeMembers(
   return seqs;
 }
 
-// The number of leading ids all of `seqs` share (`seqs` not empty).
+// The number of leading ids all of `seqs` share (0 for none).
 size_t SharedPrefix(const std::vector<std::vector<int32_t>>& seqs) {
   size_t shared = 0;
   bool fits = !seqs.empty();  // no member: no prefix (and no endless loop)
