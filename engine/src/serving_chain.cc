@@ -29,7 +29,8 @@ Step FromWatermark(const watermark::StepResult& r, int canary_moves) {
 }  // namespace
 
 absl::StatusOr<ServingChain> ServingChain::Create(const watermark::Watermarker* watermarker,
-                                                  const canary::CanaryProcessor* canary) {
+                                                  const canary::CanaryProcessor* canary,
+                                                  const LedgerStage* ledger) {
   if (watermarker == nullptr && canary == nullptr) {
     return absl::InvalidArgumentError("the chain needs a watermarker, canary phrasings or both");
   }
@@ -39,7 +40,30 @@ absl::StatusOr<ServingChain> ServingChain::Create(const watermark::Watermarker* 
                                                    canary->vocab_size(), " ids, the watermark for ",
                                                    watermarker->config().vocab_size));
   }
-  return ServingChain(watermarker, canary);
+  if (ledger != nullptr && ledger->writer == nullptr) {
+    return absl::InvalidArgumentError("the chain's ledger stage has no writer");
+  }
+  return ServingChain(watermarker, canary, ledger);
+}
+
+absl::Status ServingChain::EndResponse(const watermark::AccountKeys* account,
+                                       absl::Span<const int32_t> prompt,
+                                       absl::Span<const int32_t> response_ids,
+                                       Response* response) const {
+  if (response != nullptr) response->Reset();
+  if (ledger_ == nullptr) return absl::OkStatus();
+  ledger::Record r;
+  if (account != nullptr) r.account = account->account();
+  r.epoch = ledger_->epoch;
+  if (watermarker_ != nullptr) r.epoch_key_id = watermarker_->key_id();
+  r.time_us = ledger::NowMicros();
+  r.tokenizer = ledger_->tokenizer;
+  const size_t keep = ledger_->prompt_ids == 0 ? history_width() : ledger_->prompt_ids;
+  const absl::Span<const int32_t> kept =
+      prompt.subspan(prompt.size() - std::min(keep, prompt.size()));
+  r.prompt_ids.assign(kept.begin(), kept.end());
+  r.response_ids.assign(response_ids.begin(), response_ids.end());
+  return ledger_->writer->Append(r);
 }
 
 int32_t ServingChain::vocab_size() const {

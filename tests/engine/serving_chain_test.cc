@@ -3,14 +3,21 @@
 // tests/reference/adapters_test.cc, tests/llama/ and tests/python/.
 #include "tracemark/engine/serving_chain.h"
 
+#include <stdlib.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "testing/data_required.h"
 #include "tracemark/canary/lexicon.h"
+#include "tracemark/ledger/reader.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
 
@@ -153,6 +160,60 @@ TEST(ServingChainTest, TheChainIsTheCanaryThenTheWatermark) {
   auto anon = chain.ProcessDense(nullptr, history, absl::MakeSpan(row), nullptr);
   ASSERT_TRUE(anon.ok());
   EXPECT_EQ(anon->canary_moves, 0);
+}
+
+TEST(ServingChainTest, EndResponseWritesOneLedgerRecordAndResetsTheResponse) {
+  char dir_template[] = "/tmp/tracemark_chain_ledger_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  auto writer = ledger::Writer::Open(dir);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  EXPECT_EQ(ServingChain::Create(nullptr, nullptr, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto wm = MakeWatermarker(1000);
+  const LedgerStage no_writer{nullptr, 0, "x"};
+  EXPECT_EQ(ServingChain::Create(wm.get(), nullptr, &no_writer).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const LedgerStage stage{writer->get(), 4, "tiktoken:r50k_base"};
+  const ServingChain chain = *ServingChain::Create(wm.get(), nullptr, &stage);
+  auto account = *wm->ForAccount(77);
+  const std::vector<int32_t> prompt = {9, 8, 7, 6, 5};
+  std::vector<int32_t> history = prompt, response_ids;
+  Response response;
+  for (int step = 0; step < 6; ++step) {
+    std::vector<float> row(1000);
+    for (size_t i = 0; i < row.size(); ++i) row[i] = std::cos(0.1f * static_cast<float>(i + step));
+    ASSERT_TRUE(chain.ProcessDense(&account, history, absl::MakeSpan(row), &response).ok());
+    const auto best = std::max_element(row.begin(), row.end()) - row.begin();
+    history.push_back(static_cast<int32_t>(best));
+    response_ids.push_back(static_cast<int32_t>(best));
+  }
+  ASSERT_TRUE(chain.EndResponse(&account, prompt, response_ids, &response).ok());
+  ASSERT_TRUE(chain.EndResponse(nullptr, {}, {1, 2}, nullptr).ok());  // anonymous, no prompt
+  const std::vector<int32_t> negative = {3, -1};
+  EXPECT_EQ(chain.EndResponse(&account, prompt, negative, &response).code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*writer)->Close().ok());
+  std::vector<ledger::Record> records;
+  ASSERT_TRUE(ledger::ReadLedger(dir, [&](const ledger::Record& r) {
+                records.push_back(r);
+                return absl::OkStatus();
+              }).ok());
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].account, std::optional<uint64_t>(77));
+  EXPECT_EQ(records[0].epoch, 4u);
+  EXPECT_EQ(records[0].epoch_key_id, wm->key_id());
+  EXPECT_EQ(records[0].tokenizer, "tiktoken:r50k_base");
+  // The chain's history width (h = 3) of the prompt: every response position's context.
+  EXPECT_EQ(records[0].prompt_ids, std::vector<int32_t>({7, 6, 5}));
+  EXPECT_EQ(records[0].response_ids, response_ids);
+  EXPECT_GT(records[0].time_us, 0);
+  EXPECT_FALSE(records[1].account.has_value());
+  EXPECT_TRUE(records[1].prompt_ids.empty());
+  // A chain without a ledger ends a response without writing.
+  EXPECT_TRUE(
+      ServingChain::Create(wm.get())->EndResponse(&account, prompt, response_ids, nullptr).ok());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // The serving chain: what every engine calls at each decode step, so that every engine gets the
 // same signals in the same order — the canary choice (the account's phrasings), then the watermark
 // layers (provider, account) — from one validation of the step's logits and one state object per
-// response. The C ABI, the Python package (Hugging Face, vLLM), the llama.cpp sampler and the
-// reference model's loop all call it; the CUDA kernel takes the bias layers of a chain without
-// canaries (cuda/batch_watermarker.h).
+// response, and at the end of the response the serving ledger's record (engine/ledger_stage.h). The
+// C ABI, the Python package (Hugging Face, vLLM), the llama.cpp sampler and the reference model's
+// loop all call it; the CUDA kernel takes the bias layers of a chain without canaries
+// (cuda/batch_watermarker.h).
 //
 //   auto wm = watermark::Watermarker::Create(epoch_key, config);         // once
 //   auto canary = canary::CanaryProcessor::Create(&lexicon, tokenizer);   // once (optional)
@@ -15,6 +16,7 @@
 //     if (!step.ok()) ...;  // invalid input: nothing was modified
 //     token = step->token_chosen ? step->token : engine_sample(cands);
 //   }
+//   chain->EndResponse(&*account, prompt_ids, response_ids, &response);   // the ledger record
 //
 // Contract. `history` is the ids before the position, prompt included; only the last
 // history_width() are read, so an engine may pass just those. At a step the chain (1) validates
@@ -39,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "tracemark/canary/processor.h"
+#include "tracemark/engine/ledger_stage.h"
 #include "tracemark/engine/response.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -56,14 +59,19 @@ class ServingChain {
  public:
   // Either may be null (no watermark: canary phrasings alone, as a study of their cost measures
   // them; no canary phrasings), not both. InvalidArgument when the canary was built for another
-  // vocabulary than the watermark's configuration.
+  // vocabulary than the watermark's configuration. `ledger` (may be null; not owned, must
+  // outlive the chain) writes one record per response at EndResponse; InvalidArgument when it
+  // has no writer.
   static absl::StatusOr<ServingChain> Create(const watermark::Watermarker* watermarker,
-                                             const canary::CanaryProcessor* canary = nullptr);
+                                             const canary::CanaryProcessor* canary = nullptr,
+                                             const LedgerStage* ledger = nullptr);
 
   // Null when the chain has no watermark layers.
   const watermark::Watermarker* watermarker() const { return watermarker_; }
   // Null when the chain has no canary phrasings.
   const canary::CanaryProcessor* canary() const { return canary_; }
+  // Null when the chain writes no ledger.
+  const LedgerStage* ledger() const { return ledger_; }
   int32_t vocab_size() const;
   // The trailing history ids a step reads: h without canaries, at least
   // CanaryProcessor::kHistoryIds with them.
@@ -78,6 +86,14 @@ class ServingChain {
   absl::StatusOr<Step> ProcessDense(const watermark::AccountKeys* account,
                                     absl::Span<const int32_t> history, absl::Span<float> logits,
                                     Response* response) const;
+  // Ends a response: with a ledger, appends its record — `account`'s id (none for an anonymous
+  // request), the epoch and the watermarker's key id, the time, the trailing prompt ids the
+  // stage keeps and every id of `response_ids` — then resets `response` for the next one (also
+  // when the append fails). `prompt` is the prompt's ids as the model saw them. The ledger's
+  // write errors (ledger/writer.h); InvalidArgument for a negative id.
+  absl::Status EndResponse(const watermark::AccountKeys* account, absl::Span<const int32_t> prompt,
+                           absl::Span<const int32_t> response_ids, Response* response) const;
+
   // B rows: row b has the history histories[b*width .. b*width+width) (its last `width` ids,
   // oldest first; leading negative ids mark positions before the start of a short history), the
   // logits logits[b*V .. b*V+V), the account accounts[b] (may be null) and the response
@@ -89,8 +105,9 @@ class ServingChain {
                             absl::Span<Step> results) const;
 
  private:
-  ServingChain(const watermark::Watermarker* wm, const canary::CanaryProcessor* canary)
-      : watermarker_(wm), canary_(canary) {}
+  ServingChain(const watermark::Watermarker* wm, const canary::CanaryProcessor* canary,
+               const LedgerStage* ledger)
+      : watermarker_(wm), canary_(canary), ledger_(ledger) {}
   absl::Status CheckStep(const watermark::AccountKeys* account, absl::Span<const int32_t> history,
                          std::string_view where) const;
   Step Sparse(const watermark::AccountKeys* account, absl::Span<const int32_t> history,
@@ -100,6 +117,7 @@ class ServingChain {
 
   const watermark::Watermarker* watermarker_;
   const canary::CanaryProcessor* canary_;
+  const LedgerStage* ledger_;
 };
 
 }  // namespace tracemark::engine
