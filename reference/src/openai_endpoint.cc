@@ -288,6 +288,7 @@ net::HttpResponse OpenAiEndpoint::ChatCompletions(const net::HttpRequest& reques
     keys = std::move(*k);
     o.canary = options_.canary;  // keyed by the account; anonymous requests get none
   }
+  if (options_.watermarker != nullptr) o.ledger = options_.ledger;
   auto g = generator_->Generate(prompt, options_.watermarker, keys ? &*keys : nullptr, o);
   if (!g.ok()) {
     return ApiError(g.status().code() == absl::StatusCode::kInvalidArgument ? 400 : 500,

@@ -172,7 +172,10 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
   TRACEMARK_RETURN_IF_ERROR(CheckOptions(options, vocab, tok_->vocab_size(), watermarker));
   std::optional<engine::ServingChain> chain;  // canary phrasings alone when no watermarker
   if (watermarker != nullptr || options.canary != nullptr) {
-    TRACEMARK_ASSIGN_OR_RETURN(chain, engine::ServingChain::Create(watermarker, options.canary));
+    TRACEMARK_ASSIGN_OR_RETURN(
+        chain, engine::ServingChain::Create(watermarker, options.canary, options.ledger));
+  } else if (options.ledger != nullptr) {
+    return absl::InvalidArgumentError("a ledger records watermarked or canary answers only");
   }
   Generation out;
   out.prompt_ids = prompt_ids;
@@ -207,6 +210,8 @@ absl::StatusOr<Generation> ReferenceGenerator::GenerateIds(
     }
   }
   TRACEMARK_ASSIGN_OR_RETURN(out.text, tok_->Decode(out.ids));
+  if (chain)
+    TRACEMARK_RETURN_IF_ERROR(chain->EndResponse(account, out.prompt_ids, out.ids, &response));
   return out;
 }
 

@@ -41,6 +41,9 @@ struct OpenAiEndpointOptions {
   const watermark::Watermarker* watermarker = nullptr;
   // Canary phrasings for the account as well (needs the watermarker for the account keys).
   const canary::CanaryProcessor* canary = nullptr;
+  // The serving ledger: a record for every answer (with the watermarker); an answer whose record
+  // cannot be written is a 500, never served unrecorded. Not owned.
+  const engine::LedgerStage* ledger = nullptr;
   // SHA-256 (hex) of each API key -> account id. Empty: no authentication.
   absl::flat_hash_map<std::string, uint64_t> api_key_accounts;
 };

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "tracemark/canary/processor.h"
+#include "tracemark/engine/ledger_stage.h"
 #include "tracemark/engine/serving_chain.h"
 #include "tracemark/refmodel/kneser_ney.h"
 #include "tracemark/tokenizer/tokenizer.h"
@@ -50,6 +51,10 @@ struct GenerateOptions {
   // the watermark (engine/serving_chain.h), or alone when there is no watermarker. An anonymous
   // request (no account) gets none. Not owned.
   const canary::CanaryProcessor* canary = nullptr;
+  // The serving ledger (engine/ledger_stage.h): one record per generation, written by the serving
+  // chain when the generation ends; a failed write fails the generation. Needs a watermarker or
+  // canary phrasings (a chain). Not owned.
+  const engine::LedgerStage* ledger = nullptr;
   // Per-token log-probabilities in Generation::logprobs: -1 for none, else the sampled token's
   // and this many most likely alternatives' (at most 20). They are the model's own distribution,
   // before temperature, truncation and any logit processor (what vLLM reports by default).
