@@ -36,6 +36,7 @@ struct GenerateFlags {
   bool no_watermark = false;
   bool canary = false;  // canary phrasings on (docs/canary.md)
   std::string lexicon;  // empty: the built-in lexicon
+  std::string ledger;   // append the answer's record to this ledger directory (docs/ledger.md)
 };
 absl::Status Generate(const GenerateFlags& f);
 
@@ -86,8 +87,27 @@ struct ServeFlags {
   bool canary = false;
   std::string lexicon;
   std::string api_keys;  // file of "KEY ACCOUNT" lines
+  std::string ledger;    // record every answer in this ledger directory (docs/ledger.md)
 };
 absl::Status ModelServe(const ServeFlags& f);
+
+struct LedgerImportFlags {
+  CommonFlags common;  // --tokenizer, --data-dir; --key/--key-env for the epoch's key id
+  std::string ledger;
+  std::vector<std::string> inputs;  // JSONL files ("-": standard input)
+  uint32_t epoch = 0;
+  bool skip_bad = false;  // import the good lines, report the bad ones
+};
+absl::Status LedgerImport(const LedgerImportFlags& f);
+
+struct LedgerShowFlags {
+  std::string ledger;
+  size_t records = 0;               // print the first N records (of --account)
+  std::optional<uint64_t> account;  // only this account's records are printed
+  bool skip_damaged = false;
+  bool json = false;
+};
+absl::Status LedgerShow(const LedgerShowFlags& f);
 
 struct ProbeFlags {
   CommonFlags common;                     // the tokenizer and watermark window of --windows-from

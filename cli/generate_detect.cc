@@ -8,48 +8,22 @@
 #include "tracemark/canary/events.h"
 #include "tracemark/canary/processor.h"
 #include "tracemark/detect/text_detection.h"
+#include "tracemark/ledger/writer.h"
 #include "tracemark/reference/reference_model.h"
 #include "tracemark/watermark/issued_accounts.h"
 #include "tracemark/watermark/watermarker.h"
 
 namespace tracemark::cli {
 
-absl::Status Generate(const GenerateFlags& f) {
-  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
-  TRACEMARK_ASSIGN_OR_RETURN(refmodel::KneserNeyModel model, LoadModel(f.common, f.model));
-  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
-  std::unique_ptr<watermark::Watermarker> wm;
-  std::optional<watermark::AccountKeys> account;
-  if (!f.no_watermark) {
-    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
-    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key epoch_key,
-                               watermark::DeriveEpochKey(master, f.epoch));
-    TRACEMARK_ASSIGN_OR_RETURN(wm, watermark::Watermarker::Create(epoch_key, config));
-    TRACEMARK_ASSIGN_OR_RETURN(account, wm->ForAccount(f.account));
-  }
-  std::optional<canary::Lexicon> lexicon_holder;
-  std::unique_ptr<canary::CanaryProcessor> canary_proc;
-  if (f.canary) {
-    if (!account.has_value()) {
-      return absl::InvalidArgumentError("--canary needs the watermark keys (drop --no-watermark)");
-    }
-    TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
-                               detect::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
-  }
-  reference::GenerateOptions opt;
-  opt.canary = canary_proc.get();
-  opt.max_tokens = f.max_tokens;
-  opt.seed = f.seed;
-  opt.temperature = f.temperature;
-  opt.top_k = f.top_k;
-  opt.top_p = f.top_p;
-  const reference::ReferenceGenerator gen(&model, tok.get());
-  TRACEMARK_ASSIGN_OR_RETURN(reference::Generation g,
-                             gen.Generate(f.prompt, wm.get(), account ? &*account : nullptr, opt));
-  if (!f.common.json) {
-    std::cout << g.text << "\n";
-    return absl::OkStatus();
-  }
+namespace {
+
+// generate --json: the answer, what served it and what the layers did.
+nlohmann::json GenerationJson(const GenerateFlags& f, const reference::Generation& g,
+                              const watermark::Config& config,
+                              const refmodel::KneserNeyModel& model,
+                              const watermark::Watermarker* wm,
+                              const watermark::AccountKeys* account,
+                              const canary::CanaryProcessor* canary_proc) {
   nlohmann::json j;
   j["text"] = g.text;
   j["prompt"] = f.prompt;
@@ -87,7 +61,69 @@ absl::Status Generate(const GenerateFlags& f) {
                 {"order", model.order()},
                 {"vocab_size", model.vocab_size()},
                 {"tokenizer", f.common.encoding}};
-  std::cout << j.dump(2) << "\n";
+  return j;
+}
+
+// --ledger: the writer and the chain's ledger stage that opt->ledger then points to.
+absl::Status OpenLedger(const GenerateFlags& f, const watermark::Watermarker* wm,
+                        std::unique_ptr<ledger::Writer>* writer, engine::LedgerStage* stage,
+                        reference::GenerateOptions* opt) {
+  if (f.ledger.empty()) return absl::OkStatus();
+  if (wm == nullptr) {
+    return absl::InvalidArgumentError("--ledger records watermarked answers: drop --no-watermark");
+  }
+  TRACEMARK_ASSIGN_OR_RETURN(*writer, ledger::Writer::Open(f.ledger));
+  *stage = {writer->get(), f.epoch, f.common.encoding};
+  opt->ledger = stage;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Generate(const GenerateFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
+  TRACEMARK_ASSIGN_OR_RETURN(refmodel::KneserNeyModel model, LoadModel(f.common, f.model));
+  TRACEMARK_ASSIGN_OR_RETURN(watermark::Config config, LoadConfig(f.common, tok->vocab_size()));
+  std::unique_ptr<watermark::Watermarker> wm;
+  std::optional<watermark::AccountKeys> account;
+  if (!f.no_watermark) {
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key epoch_key,
+                               watermark::DeriveEpochKey(master, f.epoch));
+    TRACEMARK_ASSIGN_OR_RETURN(wm, watermark::Watermarker::Create(epoch_key, config));
+    TRACEMARK_ASSIGN_OR_RETURN(account, wm->ForAccount(f.account));
+  }
+  std::optional<canary::Lexicon> lexicon_holder;
+  std::unique_ptr<canary::CanaryProcessor> canary_proc;
+  if (f.canary) {
+    if (!account.has_value()) {
+      return absl::InvalidArgumentError("--canary needs the watermark keys (drop --no-watermark)");
+    }
+    TRACEMARK_ASSIGN_OR_RETURN(canary_proc,
+                               detect::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
+  }
+  reference::GenerateOptions opt;
+  opt.canary = canary_proc.get();
+  std::unique_ptr<ledger::Writer> ledger_writer;
+  engine::LedgerStage ledger_stage;
+  TRACEMARK_RETURN_IF_ERROR(OpenLedger(f, wm.get(), &ledger_writer, &ledger_stage, &opt));
+  opt.max_tokens = f.max_tokens;
+  opt.seed = f.seed;
+  opt.temperature = f.temperature;
+  opt.top_k = f.top_k;
+  opt.top_p = f.top_p;
+  const reference::ReferenceGenerator gen(&model, tok.get());
+  TRACEMARK_ASSIGN_OR_RETURN(reference::Generation g,
+                             gen.Generate(f.prompt, wm.get(), account ? &*account : nullptr, opt));
+  if (ledger_writer) TRACEMARK_RETURN_IF_ERROR(ledger_writer->Close());
+  if (!f.common.json) {
+    std::cout << g.text << "\n";
+    return absl::OkStatus();
+  }
+  std::cout << GenerationJson(f, g, config, model, wm.get(), account ? &*account : nullptr,
+                              canary_proc.get())
+                   .dump(2)
+            << "\n";
   return absl::OkStatus();
 }
 

@@ -75,6 +75,8 @@ void AddModel(CLI::App& app, Commands* commands) {
   model_serve->add_option("--lexicon", serve->lexicon, "Canary lexicon file");
   model_serve->add_option("--api-keys", serve->api_keys,
                           "File of 'KEY ACCOUNT' lines: required bearer keys, each an account");
+  model_serve->add_option("--ledger", serve->ledger,
+                          "Serving ledger directory: a record of every answer (with --provider)");
 
   commands->push_back({model_train, [train] { return tracemark::cli::TrainModel(*train); }});
   commands->push_back({model_serve, [serve] { return tracemark::cli::ModelServe(*serve); }});
@@ -202,6 +204,8 @@ void AddGenerate(CLI::App& app, Commands* commands) {
   generate->add_flag("--canary", gen->canary,
                      "Canary phrasings: the account's key picks among interchangeable phrasings");
   generate->add_option("--lexicon", gen->lexicon, "Canary lexicon file (default: built-in v1)");
+  generate->add_option("--ledger", gen->ledger,
+                       "Serving ledger directory: append this answer's record (docs/ledger.md)");
 
   commands->push_back({generate, [gen] { return tracemark::cli::Generate(*gen); }});
 }
@@ -280,6 +284,34 @@ void AddCanary(CLI::App& app, Commands* commands) {
   commands->push_back({lexicon_cmd, [lexf] { return tracemark::cli::CanaryLexiconInfo(*lexf); }});
 }
 
+// ledger import, ledger show (docs/ledger.md).
+void AddLedger(CLI::App& app, Commands* commands) {
+  CLI::App* ledger_cmd =
+      app.add_subcommand("ledger", "The serving ledger: what was served to which account");
+  ledger_cmd->require_subcommand(1);
+  auto imp = std::make_shared<tracemark::cli::LedgerImportFlags>();
+  CLI::App* import_cmd = ledger_cmd->add_subcommand(
+      "import", "Import a provider's JSON Lines serving logs (account, prompt, completion)");
+  AddDataFlags(import_cmd, &imp->common);
+  AddKeyFlags(import_cmd, &imp->common);
+  import_cmd->add_option("--ledger", imp->ledger, "Ledger directory")->required();
+  import_cmd->add_option("--epoch", imp->epoch, "Epoch of lines without one")
+      ->capture_default_str();
+  import_cmd->add_flag("--skip-bad", imp->skip_bad, "Import the good lines, report the bad ones");
+  import_cmd->add_option("inputs", imp->inputs, "JSON Lines files ('-': standard input)")
+      ->required();
+  auto show = std::make_shared<tracemark::cli::LedgerShowFlags>();
+  CLI::App* show_cmd = ledger_cmd->add_subcommand("show", "Say what a ledger holds");
+  show_cmd->add_option("ledger", show->ledger, "Ledger directory or segment file")->required();
+  show_cmd->add_option("--records", show->records, "Print the first N records");
+  show_cmd->add_option("--account", show->account, "Print only this account's records");
+  show_cmd->add_flag("--skip-damaged", show->skip_damaged,
+                     "Read damaged segments up to the damage and go on");
+  tracemark::cli::AddJsonFlag(show_cmd, &show->json);
+  commands->push_back({import_cmd, [imp] { return tracemark::cli::LedgerImport(*imp); }});
+  commands->push_back({show_cmd, [show] { return tracemark::cli::LedgerShow(*show); }});
+}
+
 // Output that could not be written (a full disk, a closed pipe) is an error, not a success.
 absl::Status FlushStdout(absl::Status status) {
   errno = 0;
@@ -299,8 +331,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tracemark ") + TRACEMARK_VERSION);
   Commands commands;
-  for (auto add :
-       {AddKeygen, AddModel, AddProbe, AddReport, AddGenerate, AddDetect, AddScan, AddCanary}) {
+  for (auto add : {AddKeygen, AddModel, AddProbe, AddReport, AddGenerate, AddDetect, AddScan,
+                   AddCanary, AddLedger}) {
     add(app, &commands);
   }
   tracemark::cli::ServiceCommands service(&app);

@@ -11,6 +11,7 @@
 #include "tracemark/base/status_macros.h"
 #include "tracemark/canary/suite.h"
 #include "tracemark/dataset/input.h"
+#include "tracemark/ledger/writer.h"
 #include "tracemark/net/http_server.h"
 #include "tracemark/probe/probe.h"
 #include "tracemark/probe/window_probes.h"
@@ -59,8 +60,16 @@ absl::Status ModelServe(const ServeFlags& f) {
                                  detect::LoadCanaryProcessor(f.lexicon, *tok, &lexicon_holder));
       eo.canary = canary_proc.get();
     }
-  } else if (f.canary || !f.common.key_file.empty() || !f.common.key_env.empty()) {
-    return absl::InvalidArgumentError("--canary and --key go with --provider");
+  } else if (f.canary || !f.ledger.empty() || !f.common.key_file.empty() ||
+             !f.common.key_env.empty()) {
+    return absl::InvalidArgumentError("--canary, --ledger and --key go with --provider");
+  }
+  std::unique_ptr<ledger::Writer> ledger_writer;
+  engine::LedgerStage ledger_stage;
+  if (!f.ledger.empty()) {
+    TRACEMARK_ASSIGN_OR_RETURN(ledger_writer, ledger::Writer::Open(f.ledger));
+    ledger_stage = {ledger_writer.get(), f.epoch, f.common.encoding};
+    eo.ledger = &ledger_stage;
   }
   if (f.watermark && eo.api_key_accounts.empty()) {
     std::cerr << "tracemark: warning: no --api-keys: answers carry the provider layer only\n";
@@ -83,6 +92,11 @@ absl::Status ModelServe(const ServeFlags& f) {
   while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server->Stop();
   std::cerr << "stopped after " << endpoint.completions() << " completions\n";
+  if (ledger_writer) {
+    TRACEMARK_RETURN_IF_ERROR(ledger_writer->Close());
+    std::cerr << "ledger: " << ledger_writer->stats().records << " records in "
+              << ledger_writer->path() << "\n";
+  }
   return absl::OkStatus();
 }
 

@@ -1,0 +1,207 @@
+// tracemark ledger import, tracemark ledger show (docs/ledger.md).
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "commands.h"
+#include "tracemark/base/status_macros.h"
+#include "tracemark/ledger/import.h"
+#include "tracemark/ledger/reader.h"
+#include "tracemark/ledger/summary.h"
+#include "tracemark/ledger/writer.h"
+
+namespace tracemark::cli {
+namespace {
+
+constexpr size_t kErrorsListed = 10;
+
+// The import's defaults: the epoch, its key id when a key is given, the tokenizer, now.
+absl::StatusOr<ledger::ImportDefaults> ImportDefaultsFrom(const LedgerImportFlags& f) {
+  ledger::ImportDefaults d;
+  d.epoch = f.epoch;
+  d.tokenizer = f.common.encoding;
+  d.time_us = ledger::NowMicros();
+  if (!f.common.key_file.empty() || !f.common.key_env.empty()) {
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key master, LoadMasterKey(f.common));
+    TRACEMARK_ASSIGN_OR_RETURN(watermark::Key epoch_key,
+                               watermark::DeriveEpochKey(master, f.epoch));
+    d.epoch_key_id = epoch_key.Id();
+  }
+  return d;
+}
+
+struct ImportCounts {
+  uint64_t lines = 0, records = 0, bad = 0;
+  std::vector<std::string> errors;  // the first kErrorsListed, as FILE:LINE: reason
+};
+
+absl::Status ImportFile(const std::string& path, const ledger::ImportDefaults& d,
+                        const tokenizer::Tokenizer& tok, ledger::Writer* writer,
+                        ImportCounts* counts) {
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  std::string line;
+  for (uint64_t n = 1; std::getline(in, line); ++n) {
+    ++counts->lines;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    absl::StatusOr<ledger::Record> r = ledger::ParseImportLine(line, d, tok);
+    if (!r.ok()) {
+      if (++counts->bad <= kErrorsListed) {
+        counts->errors.push_back(absl::StrCat(path, ":", n, ": ", r.status().message()));
+      }
+      continue;
+    }
+    TRACEMARK_RETURN_IF_ERROR(writer->Append(*r));
+    ++counts->records;
+  }
+  if (in.bad()) return absl::UnavailableError(absl::StrCat("cannot read ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LedgerImport(const LedgerImportFlags& f) {
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
+  TRACEMARK_ASSIGN_OR_RETURN(const ledger::ImportDefaults d, ImportDefaultsFrom(f));
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<ledger::Writer> writer,
+                             ledger::Writer::Open(f.ledger, {.publish_on_close = true}));
+  ImportCounts counts;
+  for (const std::string& input : f.inputs) {
+    absl::Status st = ImportFile(input, d, *tok, writer.get(), &counts);
+    if (!st.ok()) {
+      writer->Abandon().IgnoreError();
+      return st;
+    }
+  }
+  for (const std::string& e : counts.errors) std::cerr << "tracemark: " << e << "\n";
+  if (counts.bad > kErrorsListed) {
+    std::cerr << "tracemark: ... and " << counts.bad - kErrorsListed << " more bad lines\n";
+  }
+  if (counts.bad > 0 && !f.skip_bad) {
+    TRACEMARK_RETURN_IF_ERROR(writer->Abandon());
+    return absl::InvalidArgumentError(absl::StrCat(
+        counts.bad, " of ", counts.lines, " lines are not log records; nothing was imported (",
+        "--skip-bad imports the others)"));
+  }
+  if (counts.records == 0) {
+    TRACEMARK_RETURN_IF_ERROR(writer->Abandon());
+    return absl::InvalidArgumentError("no records to import: nothing was imported");
+  }
+  TRACEMARK_RETURN_IF_ERROR(writer->Close());
+  const ledger::WriterStats s = writer->stats();
+  std::cerr << absl::StrFormat(
+      "imported %d records (%d response ids) into %s: %d bytes, %.2f bytes per response id%s\n",
+      s.records, s.response_ids, writer->path(), s.bytes,
+      s.response_ids ? static_cast<double>(s.bytes) / static_cast<double>(s.response_ids) : 0.0,
+      counts.bad ? absl::StrCat("; ", counts.bad, " bad lines skipped") : "");
+  return absl::OkStatus();
+}
+
+namespace {
+
+std::string Utc(int64_t us) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(us), absl::UTCTimeZone());
+}
+
+nlohmann::json RecordJson(const ledger::Record& r) {
+  nlohmann::json j;
+  j["account"] = r.account.has_value() ? nlohmann::json(*r.account) : nlohmann::json(nullptr);
+  j["epoch"] = r.epoch;
+  j["epoch_key_id"] = r.epoch_key_id;
+  j["time"] = Utc(r.time_us);
+  j["tokenizer"] = r.tokenizer;
+  j["prompt_ids"] = r.prompt_ids;
+  j["response_ids"] = r.response_ids;
+  return j;
+}
+
+nlohmann::json SummaryJson(const ledger::Summary& s) {
+  nlohmann::json segments = nlohmann::json::array();
+  for (const ledger::SegmentReport& seg : s.read.segments) {
+    segments.push_back(
+        {{"path", seg.path},
+         {"records", seg.records},
+         {"bytes", seg.file_bytes},
+         {"finished", seg.finished},
+         {"dropped_bytes", seg.dropped_bytes},
+         {"damage", seg.damage.empty() ? nlohmann::json(nullptr) : nlohmann::json(seg.damage)}});
+  }
+  nlohmann::json epochs = nlohmann::json::object(), tokenizers = nlohmann::json::object();
+  for (const auto& [e, n] : s.records_per_epoch) epochs[std::to_string(e)] = n;
+  for (const auto& [t, n] : s.records_per_tokenizer) tokenizers[t] = n;
+  return {{"records", s.records},
+          {"anonymous_records", s.anonymous},
+          {"accounts", s.accounts},
+          {"records_per_epoch", epochs},
+          {"records_per_tokenizer", tokenizers},
+          {"prompt_ids", s.prompt_ids},
+          {"response_ids", s.response_ids},
+          {"first_time", s.records ? nlohmann::json(Utc(s.first_time_us)) : nlohmann::json()},
+          {"last_time", s.records ? nlohmann::json(Utc(s.last_time_us)) : nlohmann::json()},
+          {"bytes", s.read.file_bytes},
+          {"bytes_per_response_id", s.bytes_per_response_id()},
+          {"segments", segments}};
+}
+
+void PrintSummary(const ledger::Summary& s) {
+  size_t unfinished = 0, damaged = 0;
+  for (const ledger::SegmentReport& seg : s.read.segments) {
+    unfinished += !seg.finished && seg.damage.empty();
+    damaged += !seg.damage.empty();
+  }
+  std::cout << absl::StrFormat("%d records, %d accounts (%d anonymous records)\n", s.records,
+                               s.accounts, s.anonymous);
+  std::cout << absl::StrFormat("%d response ids, %d prompt ids kept\n", s.response_ids,
+                               s.prompt_ids);
+  if (s.records > 0) {
+    std::cout << "from " << Utc(s.first_time_us) << " to " << Utc(s.last_time_us) << "\n";
+  }
+  std::vector<std::string> epochs, tokenizers;
+  for (const auto& [e, n] : s.records_per_epoch) epochs.push_back(absl::StrCat(e, " (", n, ")"));
+  for (const auto& [t, n] : s.records_per_tokenizer) {
+    tokenizers.push_back(absl::StrCat(t, " (", n, ")"));
+  }
+  std::cout << "epochs: " << absl::StrJoin(epochs, ", ")
+            << "; tokenizers: " << absl::StrJoin(tokenizers, ", ") << "\n";
+  std::cout << absl::StrFormat(
+      "%d segments (%d unfinished, %d damaged), %d bytes, %.2f bytes per "
+      "response id\n",
+      s.read.segments.size(), unfinished, damaged, s.read.file_bytes, s.bytes_per_response_id());
+  for (const ledger::SegmentReport& seg : s.read.segments) {
+    if (!seg.damage.empty()) std::cout << "damaged: " << seg.damage << "\n";
+  }
+}
+
+}  // namespace
+
+absl::Status LedgerShow(const LedgerShowFlags& f) {
+  std::vector<ledger::Record> shown;
+  TRACEMARK_ASSIGN_OR_RETURN(
+      const ledger::Summary s,
+      ledger::Summarize(f.ledger, {.skip_damaged = f.skip_damaged}, [&](const ledger::Record& r) {
+        if (shown.size() < f.records && (!f.account.has_value() || r.account == f.account)) {
+          shown.push_back(r);
+        }
+      }));
+  if (f.json) {
+    nlohmann::json j = SummaryJson(s);
+    j["shown"] = nlohmann::json::array();
+    for (const ledger::Record& r : shown) j["shown"].push_back(RecordJson(r));
+    std::cout << j.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  PrintSummary(s);
+  for (const ledger::Record& r : shown) std::cout << RecordJson(r).dump() << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace tracemark::cli
