@@ -7,7 +7,12 @@ set -euo pipefail
 tm="$1"
 data="$2"
 tmp=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
 echo "work dir: $tmp" >&2
 export TRACEMARK_DATA_DIR="$data"
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -82,6 +87,47 @@ if "$tm" ledger show "$tmp/ledger" 2> "$tmp/err" >/dev/null; then fail "damage n
 grep -q "$(basename "$seg")" "$tmp/err" || fail "damage does not name the file: $(cat "$tmp/err")"
 "$tm" ledger show "$tmp/ledger" --skip-damaged > "$tmp/skip.txt" || fail "--skip-damaged"
 grep -q "1 damaged" "$tmp/skip.txt" || fail "--skip-damaged summary: $(cat "$tmp/skip.txt")"
+
+# model serve --provider --ledger: each answer recorded under the account its API key maps to;
+# stopped, the segment is finished; killed with -9, the answers served so far are still there.
+printf 'sk-a 31\nsk-b 5\n' > "$tmp/api-keys.txt"
+serve() {  # $1: the ledger directory
+  rm -f "$tmp/port"
+  "$tm" model serve --model "$tmp/m.bin" --port 0 --port-file "$tmp/port" --provider \
+    --key "$tmp/k.key" --api-keys "$tmp/api-keys.txt" --ledger "$1" 2>> "$tmp/serve.log" &
+  server=$!
+  pids+=("$server")
+  for _ in $(seq 1 300); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+  [ -s "$tmp/port" ] || fail "server did not start: $(cat "$tmp/serve.log")"
+}
+ask() {  # $1: API key
+  /usr/bin/python3 - "$(cat "$tmp/port")" "$1" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"max_tokens": 30, "seed": 1,
+                   "messages": [{"role": "user", "content": "The Congress"}]}).encode()
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/v1/chat/completions", body,
+                             {"Authorization": f"Bearer {sys.argv[2]}",
+                              "Content-Type": "application/json"})
+json.load(urllib.request.urlopen(req, timeout=60))
+PY
+}
+serve "$tmp/served"
+ask sk-a || fail "request 1: $(cat "$tmp/serve.log")"
+ask sk-b || fail "request 2"
+kill -TERM "$server"
+wait "$server" || fail "server exit: $(cat "$tmp/serve.log")"
+grep -q "ledger: 2 records" "$tmp/serve.log" || fail "serve's ledger line: $(cat "$tmp/serve.log")"
+"$tm" ledger show "$tmp/served" --records 5 --json > "$tmp/served.json"
+[ "$(json "$tmp/served.json" "sorted(r['account'] for r in j['shown'])")" = "[5, 31]" ] \
+  || fail "served accounts"
+[ "$(json "$tmp/served.json" "all(s['finished'] for s in j['segments'])")" = True ] || fail "stop"
+serve "$tmp/killed"
+ask sk-a || fail "request before kill"
+kill -9 "$server"
+wait "$server" 2>/dev/null || true
+"$tm" ledger show "$tmp/killed" --json > "$tmp/killed.json"
+[ "$(json "$tmp/killed.json" "(j['records'], j['segments'][0]['finished'])")" = "(1, False)" ] \
+  || fail "kill -9: $(cat "$tmp/killed.json")"
 
 # Bad paths and usage.
 if "$tm" ledger show "$tmp/none" 2> "$tmp/err"; then fail "missing ledger shown"; fi
