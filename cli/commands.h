@@ -105,6 +105,7 @@ struct LedgerShowFlags {
   size_t records = 0;               // print the first N records (of --account)
   std::optional<uint64_t> account;  // only this account's records are printed
   bool skip_damaged = false;
+  int windows = 0;  // > 0: the window index of windows of this many ids (exclusive, shared)
   bool json = false;
 };
 absl::Status LedgerShow(const LedgerShowFlags& f);

@@ -1,6 +1,7 @@
 // tracemark ledger import, tracemark ledger show (docs/ledger.md).
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "absl/container/flat_hash_set.h"
@@ -13,6 +14,7 @@
 #include "tracemark/ledger/import.h"
 #include "tracemark/ledger/reader.h"
 #include "tracemark/ledger/summary.h"
+#include "tracemark/ledger/window_index.h"
 #include "tracemark/ledger/writer.h"
 
 namespace tracemark::cli {
@@ -181,25 +183,55 @@ void PrintSummary(const ledger::Summary& s) {
   }
 }
 
+nlohmann::json WindowsJson(const ledger::WindowIndex& index) {
+  const ledger::WindowIndex::Stats w = index.stats();
+  return {{"h", index.h()},
+          {"positions", w.positions},
+          {"positions_skipped", w.positions_skipped},
+          {"windows", w.windows},
+          {"exclusive_windows", w.exclusive_windows},
+          {"shared_windows", w.windows - w.exclusive_windows - w.anonymous_only},
+          {"anonymous_only_windows", w.anonymous_only}};
+}
+
+void PrintWindows(const ledger::WindowIndex& index) {
+  const ledger::WindowIndex::Stats w = index.stats();
+  const double share =
+      w.windows ? 100.0 * static_cast<double>(w.exclusive_windows) / static_cast<double>(w.windows)
+                : 0.0;
+  std::cout << absl::StrFormat(
+      "windows of %d ids: %d distinct over %d served positions (%d without %d ids before them); "
+      "%d exclusive to one account (%.1f %%), %d shared, %d served to anonymous requests only\n",
+      index.h(), w.windows, w.positions, w.positions_skipped, index.h(), w.exclusive_windows, share,
+      w.windows - w.exclusive_windows - w.anonymous_only, w.anonymous_only);
+}
+
 }  // namespace
 
 absl::Status LedgerShow(const LedgerShowFlags& f) {
   std::vector<ledger::Record> shown;
+  std::optional<ledger::WindowIndex> index;
+  if (f.windows > 0) {
+    TRACEMARK_ASSIGN_OR_RETURN(index, ledger::WindowIndex::Create(f.windows));
+  }
   TRACEMARK_ASSIGN_OR_RETURN(
       const ledger::Summary s,
       ledger::Summarize(f.ledger, {.skip_damaged = f.skip_damaged}, [&](const ledger::Record& r) {
         if (shown.size() < f.records && (!f.account.has_value() || r.account == f.account)) {
           shown.push_back(r);
         }
+        if (index) index->Add(r);
       }));
   if (f.json) {
     nlohmann::json j = SummaryJson(s);
+    if (index) j["windows"] = WindowsJson(*index);
     j["shown"] = nlohmann::json::array();
     for (const ledger::Record& r : shown) j["shown"].push_back(RecordJson(r));
     std::cout << j.dump(2) << "\n";
     return absl::OkStatus();
   }
   PrintSummary(s);
+  if (index) PrintWindows(*index);
   for (const ledger::Record& r : shown) std::cout << RecordJson(r).dump() << "\n";
   return absl::OkStatus();
 }

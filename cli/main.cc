@@ -307,6 +307,11 @@ void AddLedger(CLI::App& app, Commands* commands) {
   show_cmd->add_option("--account", show->account, "Print only this account's records");
   show_cmd->add_flag("--skip-damaged", show->skip_damaged,
                      "Read damaged segments up to the damage and go on");
+  show_cmd
+      ->add_option("--windows", show->windows,
+                   "Count the served windows of H ids: distinct, exclusive to one account, "
+                   "shared")
+      ->check(CLI::Range(1, 1024));
   tracemark::cli::AddJsonFlag(show_cmd, &show->json);
   commands->push_back({import_cmd, [imp] { return tracemark::cli::LedgerImport(*imp); }});
   commands->push_back({show_cmd, [show] { return tracemark::cli::LedgerShow(*show); }});

@@ -3,20 +3,13 @@
 #include "absl/strings/str_cat.h"
 #include "segments.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/base/window_key.h"
 #include "tracemark/tokenizer/utf8.h"
 
 namespace tracemark::detect {
 
 uint64_t SeenWindows::WindowKey(absl::Span<const int32_t> ids, size_t i, size_t h) {
-  // A 64-bit mix of the window's ids (collisions among millions of windows: ~1e-7 of a pair,
-  // which can only add a position to the test, never bias its null).
-  uint64_t k = 0x9E3779B97F4A7C15ull ^ h;
-  for (size_t j = i - h; j < i; ++j) {
-    k ^= static_cast<uint64_t>(static_cast<uint32_t>(ids[j]));
-    k *= 0xBF58476D1CE4E5B9ull;
-    k ^= k >> 31;
-  }
-  return k;
+  return base::WindowKey(ids, i, h);
 }
 
 absl::Status SeenWindows::ForEachWindow(dataset::DocumentReader& reader,

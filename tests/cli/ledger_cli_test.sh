@@ -45,6 +45,11 @@ for rec, a in zip(show["shown"], (7, 9)):
 PY
 "$tm" ledger show "$tmp/ledger" --account 9 --records 10 --json > "$tmp/nine.json"
 [ "$(json "$tmp/nine.json" "[r['account'] for r in j['shown']]")" = "[9]" ] || fail "--account"
+"$tm" ledger show "$tmp/ledger" --windows 3 --json > "$tmp/windows.json"
+[ "$(json "$tmp/windows.json" "j['windows']['positions'] + j['windows']['positions_skipped'] == j['response_ids']")" = True ] \
+  || fail "every response position indexed or skipped"
+[ "$(json "$tmp/windows.json" "j['windows']['exclusive_windows'] + j['windows']['shared_windows'] == j['windows']['windows']")" = True ] \
+  || fail "windows: $(cat "$tmp/windows.json")"
 "$tm" ledger show "$tmp/ledger" > "$tmp/show.txt"
 grep -q "2 records, 2 accounts" "$tmp/show.txt" || fail "text summary: $(cat "$tmp/show.txt")"
 if "$tm" generate --key "$tmp/k.key" --model "$tmp/m.bin" --no-watermark --prompt x \

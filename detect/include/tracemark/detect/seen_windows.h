@@ -47,7 +47,8 @@ class SeenWindows {
                                     const std::function<void(absl::Span<const int32_t>)>& fn,
                                     uint64_t* documents = nullptr);
 
-  // A 64-bit key of the window `ids[i - h .. i)` (the same on every run and machine).
+  // A 64-bit key of the window `ids[i - h .. i)`: base::WindowKey (the ledger's window index uses
+  // the same key).
   static uint64_t WindowKey(absl::Span<const int32_t> ids, size_t i, size_t h);
 
   int h() const { return h_; }
