@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_reader fuzz_tokenizer fuzz_report fuzz_scan_request fuzz_keys fuzz_scan_result)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_reader fuzz_tokenizer fuzz_report fuzz_scan_request fuzz_keys fuzz_scan_result fuzz_ledger)
 command -v clang++-14 > /dev/null || { echo "fuzz.sh: needs clang-14 (apt-get install clang-14)" >&2; exit 1; }
 gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
 if [ ! -f build-fuzz/CMakeCache.txt ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project with sanitizers and runs its tests under them (docs/reliability.md):
 #   address  AddressSanitizer + UndefinedBehaviorSanitizer, every test   (build-asan/)
-#   thread   ThreadSanitizer, the multi-threaded scanner and the service (build-tsan/)
+#   thread   ThreadSanitizer, the multi-threaded scanner, the service and the ledger writer (build-tsan/)
 #
 #   bash scripts/sanitize.sh [address|thread|all]      (default: all)
 # Exit 1 on any finding or failing test. Extra ctest arguments can follow the mode. install_test
@@ -22,9 +22,9 @@ run() {  # run DIR SANITIZERS CTEST-ARGS...
 }
 case "$mode" in
   address) export TRACEMARK_TIME_SCALE=3; run build-asan address,undefined -E install_test "$@" ;;
-  thread) export TRACEMARK_TIME_SCALE=10; run build-tsan thread -R "Scan|scan|Service|service|JobStore|Probe|probe|Http" "$@" ;;
+  thread) export TRACEMARK_TIME_SCALE=10; run build-tsan thread -R "Scan|scan|Service|service|JobStore|Probe|probe|Http|LedgerTest.Threads" "$@" ;;
   all)
     TRACEMARK_TIME_SCALE=3 run build-asan address,undefined -E install_test "$@"
-    TRACEMARK_TIME_SCALE=10 run build-tsan thread -R "Scan|scan|Service|service|JobStore|Probe|probe|Http" "$@" ;;
+    TRACEMARK_TIME_SCALE=10 run build-tsan thread -R "Scan|scan|Service|service|JobStore|Probe|probe|Http|LedgerTest.Threads" "$@" ;;
   *) echo "sanitize.sh: mode is address, thread or all" >&2; exit 2 ;;
 esac
