@@ -184,7 +184,7 @@ void PrintSummary(const ledger::Summary& s) {
 }
 
 nlohmann::json WindowsJson(const ledger::WindowIndex& index) {
-  const ledger::WindowIndex::Stats w = index.stats();
+  const ledger::WindowIndex::Stats& w = index.stats();
   return {{"h", index.h()},
           {"positions", w.positions},
           {"positions_skipped", w.positions_skipped},
@@ -195,7 +195,7 @@ nlohmann::json WindowsJson(const ledger::WindowIndex& index) {
 }
 
 void PrintWindows(const ledger::WindowIndex& index) {
-  const ledger::WindowIndex::Stats w = index.stats();
+  const ledger::WindowIndex::Stats& w = index.stats();
   const double share =
       w.windows ? 100.0 * static_cast<double>(w.exclusive_windows) / static_cast<double>(w.windows)
                 : 0.0;
@@ -210,9 +210,9 @@ void PrintWindows(const ledger::WindowIndex& index) {
 
 absl::Status LedgerShow(const LedgerShowFlags& f) {
   std::vector<ledger::Record> shown;
-  std::optional<ledger::WindowIndex> index;
+  std::optional<ledger::WindowIndex::Builder> windows;
   if (f.windows > 0) {
-    TRACEMARK_ASSIGN_OR_RETURN(index, ledger::WindowIndex::Create(f.windows));
+    TRACEMARK_ASSIGN_OR_RETURN(windows, ledger::WindowIndex::Builder::Create(f.windows));
   }
   TRACEMARK_ASSIGN_OR_RETURN(
       const ledger::Summary s,
@@ -220,8 +220,10 @@ absl::Status LedgerShow(const LedgerShowFlags& f) {
         if (shown.size() < f.records && (!f.account.has_value() || r.account == f.account)) {
           shown.push_back(r);
         }
-        if (index) index->Add(r);
+        if (windows) windows->Add(r);
       }));
+  std::optional<ledger::WindowIndex> index;
+  if (windows) index.emplace(std::move(*windows).Finish());
   if (f.json) {
     nlohmann::json j = SummaryJson(s);
     if (index) j["windows"] = WindowsJson(*index);

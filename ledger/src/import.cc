@@ -94,8 +94,7 @@ absl::StatusOr<Record> ParseImportLine(std::string_view text, const ImportDefaul
   TRACEMARK_RETURN_IF_ERROR(CheckFields(line));
   Record r;
   if (line.contains("account") && !line["account"].is_null()) {
-    TRACEMARK_ASSIGN_OR_RETURN(
-        r.account, Unsigned(line["account"], "account", std::numeric_limits<uint64_t>::max()));
+    TRACEMARK_ASSIGN_OR_RETURN(r.account, Unsigned(line["account"], "account", kMaxAccount));
   }
   r.epoch = defaults.epoch;
   if (line.contains("epoch")) {

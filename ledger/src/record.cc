@@ -75,7 +75,7 @@ absl::Status DecodeFields(FieldReader& r, Record* out) {
   uint64_t has_account = 0, v = 0;
   TRACEMARK_RETURN_IF_ERROR(r.Integer("account flag", 1, &has_account));
   if (has_account) {
-    TRACEMARK_RETURN_IF_ERROR(r.Integer("account", std::numeric_limits<uint64_t>::max(), &v));
+    TRACEMARK_RETURN_IF_ERROR(r.Integer("account", kMaxAccount, &v));
     out->account = v;
   }
   TRACEMARK_RETURN_IF_ERROR(r.Integer("epoch", std::numeric_limits<uint32_t>::max(), &v));
@@ -101,6 +101,9 @@ absl::Status CheckRecord(const Record& record) {
     return absl::InvalidArgumentError("ledger record: a string over 64 KiB");
   }
   if (record.time_us < 0) return absl::InvalidArgumentError("ledger record: a time before 1970");
+  if (record.account.has_value() && *record.account > kMaxAccount) {
+    return absl::InvalidArgumentError("ledger record: account 2^64 - 1 is reserved");
+  }
   return absl::OkStatus();
 }
 

@@ -70,7 +70,7 @@ TEST(RecordTest, RoundTripsEveryField) {
     EXPECT_EQ(*back, r);
   }
   Record extremes;
-  extremes.account = UINT64_MAX;
+  extremes.account = kMaxAccount;
   extremes.epoch = UINT32_MAX;
   extremes.time_us = INT64_MAX;
   extremes.response_ids = {0, INT32_MAX};
@@ -95,6 +95,13 @@ TEST(RecordTest, RefusesWhatNoRecordIs) {
   Record negative = Sample(1);
   negative.response_ids[3] = -1;
   EXPECT_FALSE(CheckRecord(negative).ok());
+  Record reserved = Sample(1);
+  reserved.account = kMaxAccount + 1;  // the window index's mark of an anonymous request
+  EXPECT_FALSE(CheckRecord(reserved).ok());
+  // Its encoding (flag 1, then 2^64 - 1 as a varint) does not decode either.
+  std::string encoded("\x01\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12);
+  encoded += EncodeRecord(Sample(1)).substr(1 + 1 + 1);  // the rest of an anonymous record
+  EXPECT_FALSE(DecodeRecord(encoded).ok());
 }
 
 TEST_F(LedgerTest, WritesAndReadsBackInOrderAcrossSegments) {

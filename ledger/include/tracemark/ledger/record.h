@@ -38,10 +38,15 @@ struct Record {
   friend bool operator==(const Record&, const Record&) = default;
 };
 
+// The largest account id a record holds (2^64 - 1 is reserved: the window index's mark of an
+// anonymous request).
+inline constexpr uint64_t kMaxAccount = ~0ull - 1;
+
 // The current encoding's version byte.
 inline constexpr uint8_t kRecordVersion = 1;
 
-// Refuses what no encoding can hold: negative ids, strings over 64 KiB.
+// Refuses what no encoding can hold: negative ids, strings over 64 KiB, a time before 1970, an
+// account over kMaxAccount.
 absl::Status CheckRecord(const Record& record);
 
 // The record's bytes. The record must pass CheckRecord.

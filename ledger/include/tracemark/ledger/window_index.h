@@ -5,20 +5,22 @@
 // at a window against the key of each account the index names for it.
 //
 //   TRACEMARK_ASSIGN_OR_RETURN(ledger::WindowIndex index, ledger::WindowIndex::Build(dir, 3));
-//   if (const ledger::WindowIndex::Served* s = index.Find(ids, i)) { ... s->accounts ... }
+//   if (auto served = index.Find(ids, i)) { ... served->accounts ... }
 //
-// Windows are keyed by base::WindowKey (64 bits: a collision only adds a window to a test, and a
-// window's colour under an account's key is the key's function of the window itself, so it never
-// biases a test's null). Thread-safe after Build (Find is const).
+// The index is one sorted array of (window key, account) pairs, 16 bytes per distinct pair, so
+// that a key range of it is a shard (the join of a suspect's windows against the ledger splits by
+// window key). Windows are keyed by base::WindowKey (64 bits: a collision only adds a window to a
+// test, and a window's colour under an account's key is the key's function of the window itself,
+// so it never biases a test's null). Immutable and thread-safe once built.
 #ifndef TRACEMARK_LEDGER_WINDOW_INDEX_H_
 #define TRACEMARK_LEDGER_WINDOW_INDEX_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "tracemark/ledger/reader.h"
@@ -29,9 +31,8 @@ namespace tracemark::ledger {
 class WindowIndex {
  public:
   struct Served {
-    absl::InlinedVector<uint64_t, 1> accounts;  // distinct, ascending
-    uint32_t positions = 0;                     // served positions with this window (all accounts)
-    bool anonymous = false;                     // also served to a request without an account
+    absl::Span<const uint64_t> accounts;  // distinct, ascending; anonymous requests not included
+    bool anonymous = false;               // also served to a request without an account
     // Served to exactly one account and to no anonymous request.
     bool exclusive() const { return accounts.size() == 1 && !anonymous; }
   };
@@ -43,31 +44,43 @@ class WindowIndex {
     uint64_t windows = 0;            // distinct windows
     uint64_t exclusive_windows = 0;  // served to exactly one account (Served::exclusive)
     uint64_t anonymous_only = 0;     // served to anonymous requests only
+    uint64_t pairs = 0;              // distinct (window, account) pairs: the index's entries
   };
 
-  // An empty index of windows of h ids (h >= 1; InvalidArgument otherwise).
-  static absl::StatusOr<WindowIndex> Create(int h);
+  // Collects records' windows, then sorts them into the index.
+  class Builder {
+   public:
+    // Windows of h ids (h >= 1; InvalidArgument otherwise).
+    static absl::StatusOr<Builder> Create(int h);
+    void Add(const Record& record);
+    WindowIndex Finish() &&;
+
+   private:
+    explicit Builder(int h) : h_(h) {}
+    int h_;
+    uint64_t records_ = 0, positions_ = 0, skipped_ = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> pairs_;  // (window key, account or kAnonymous)
+  };
+
   // The index of every record of the ledger at `path` (ReadLedger's errors, and Create's).
   static absl::StatusOr<WindowIndex> Build(const std::string& path, int h,
                                            const ReadOptions& options = {},
                                            ReadReport* report = nullptr);
 
-  // Adds one record's windows.
-  void Add(const Record& record);
-
-  // The window ids[i - h .. i): what was served after it, or null when the ledger never served it
-  // (also for i < h or i > ids.size()).
-  const Served* Find(absl::Span<const int32_t> ids, size_t i) const;
+  // The window ids[i - h .. i): who was served after it, or nullopt when the ledger never served
+  // it (also for i < h or i > ids.size()). The spans point into the index.
+  std::optional<Served> Find(absl::Span<const int32_t> ids, size_t i) const;
 
   int h() const { return h_; }
-  // Counts over everything added so far (windows and exclusive windows are counted on demand).
-  Stats stats() const;
+  const Stats& stats() const { return stats_; }
 
  private:
+  static constexpr uint64_t kAnonymous = ~0ull;  // sorts after every account of its window
   explicit WindowIndex(int h) : h_(h) {}
   int h_;
-  uint64_t records_ = 0, positions_ = 0, skipped_ = 0;
-  absl::flat_hash_map<uint64_t, Served> windows_;
+  std::vector<uint64_t> keys_;      // ascending; a window's key repeats once per account
+  std::vector<uint64_t> accounts_;  // parallel to keys_; ascending within a window
+  Stats stats_;
 };
 
 }  // namespace tracemark::ledger
