@@ -24,7 +24,9 @@
 #include "tracemark/base/status_macros.h"
 #include "tracemark/canary/lexicon.h"
 #include "tracemark/canary/processor.h"
+#include "tracemark/engine/ledger_stage.h"
 #include "tracemark/engine/serving_chain.h"
+#include "tracemark/ledger/writer.h"
 #include "tracemark/stats/pvalue.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/tracemark.h"
@@ -61,6 +63,10 @@ struct tracemark_watermarker_t {
   std::unique_ptr<tracemark::tokenizer::Tokenizer> tokenizer;  // canaries only
   std::unique_ptr<tracemark::canary::CanaryProcessor> canary;  // null: no canaries
   tracemark::engine::ServingChain chain;
+  std::unique_ptr<tracemark::engine::LedgerStage> ledger;  // null: no ledger (the writer not owned)
+};
+struct tracemark_ledger_t {
+  std::unique_ptr<tracemark::ledger::Writer> writer;
 };
 struct tracemark_account_t {
   AccountKeys keys;
@@ -350,7 +356,8 @@ absl::StatusOr<tracemark_watermarker_t*> NewWatermarker(
   }
   TRACEMARK_ASSIGN_OR_RETURN(tracemark::engine::ServingChain chain,
                              tracemark::engine::ServingChain::Create(wm.get(), canary.get()));
-  return new tracemark_watermarker_t{std::move(wm), std::move(tokenizer), std::move(canary), chain};
+  return new tracemark_watermarker_t{std::move(wm), std::move(tokenizer), std::move(canary), chain,
+                                     nullptr};
 }
 
 }  // namespace
@@ -431,6 +438,70 @@ void tracemark_sequence_reset(tracemark_sequence_t* seq) {
 }
 
 void tracemark_sequence_destroy(tracemark_sequence_t* seq) { delete seq; }
+
+// ---- The serving ledger ----
+
+tracemark_status tracemark_ledger_open(const char* directory, tracemark_ledger_t** out,
+                                       char** errptr) {
+  return Guard(errptr, [&]() -> absl::Status {
+    TRACEMARK_RETURN_IF_ERROR(CheckOut("tracemark_ledger_open", out));
+    if (directory == nullptr) return Null("tracemark_ledger_open", "directory");
+    TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tracemark::ledger::Writer> writer,
+                               tracemark::ledger::Writer::Open(directory));
+    *out = new tracemark_ledger_t{std::move(writer)};
+    return absl::OkStatus();
+  });
+}
+
+uint64_t tracemark_ledger_records(const tracemark_ledger_t* ledger) {
+  return ledger == nullptr ? 0 : ledger->writer->stats().records;
+}
+
+tracemark_status tracemark_ledger_close(tracemark_ledger_t* ledger, char** errptr) {
+  return Guard(errptr, [&]() -> absl::Status {
+    if (ledger == nullptr) return Null("tracemark_ledger_close", "ledger");
+    return ledger->writer->Close();
+  });
+}
+
+void tracemark_ledger_destroy(tracemark_ledger_t* ledger) { delete ledger; }
+
+tracemark_status tracemark_watermarker_set_ledger(tracemark_watermarker_t* wm,
+                                                  tracemark_ledger_t* ledger, uint32_t epoch,
+                                                  const char* tokenizer, char** errptr) {
+  static constexpr char kFn[] = "tracemark_watermarker_set_ledger";
+  return Guard(errptr, [&]() -> absl::Status {
+    if (wm == nullptr) return Null(kFn, "wm");
+    std::unique_ptr<tracemark::engine::LedgerStage> stage;
+    if (ledger != nullptr) {
+      if (tokenizer == nullptr) return Null(kFn, "tokenizer");
+      stage = std::make_unique<tracemark::engine::LedgerStage>(
+          tracemark::engine::LedgerStage{ledger->writer.get(), epoch, tokenizer});
+    }
+    TRACEMARK_ASSIGN_OR_RETURN(
+        tracemark::engine::ServingChain chain,
+        tracemark::engine::ServingChain::Create(wm->rep.get(), wm->canary.get(), stage.get()));
+    wm->chain = chain;
+    wm->ledger = std::move(stage);
+    return absl::OkStatus();
+  });
+}
+
+tracemark_status tracemark_end_response(const tracemark_watermarker_t* wm,
+                                        const tracemark_account_t* account, const int32_t* prompt,
+                                        size_t prompt_len, const int32_t* response,
+                                        size_t response_len, tracemark_sequence_t* seq,
+                                        char** errptr) {
+  static constexpr char kFn[] = "tracemark_end_response";
+  return Guard(errptr, [&]() -> absl::Status {
+    if (wm == nullptr) return Null(kFn, "wm");
+    TRACEMARK_ASSIGN_OR_RETURN(auto prompt_ids, CheckedSpan(kFn, "prompt", prompt, prompt_len));
+    TRACEMARK_ASSIGN_OR_RETURN(auto response_ids,
+                               CheckedSpan(kFn, "response", response, response_len));
+    return wm->chain.EndResponse(account == nullptr ? nullptr : &account->keys, prompt_ids,
+                                 response_ids, seq == nullptr ? nullptr : &seq->state);
+  });
+}
 
 tracemark_status tracemark_process_sparse(const tracemark_watermarker_t* wm,
                                           const tracemark_account_t* account,

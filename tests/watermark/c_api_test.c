@@ -623,7 +623,64 @@ static void TestNullHandles(tracemark_key_t* epoch) {
   tracemark_config_destroy(cfg);
 }
 
-int main(void) {
+/* The serving ledger through the C ABI: one record per tracemark_end_response, the response's ids
+ * as served, checked with `tracemark ledger show` when the CLI's path is given. */
+static void TestLedger(tracemark_key_t* epoch, const char* cli) {
+  char dir[] = "/tmp/tracemark_c_ledger_XXXXXX";
+  char cmd[512];
+  tracemark_config_t* cfg = NULL;
+  tracemark_watermarker_t* wm = NULL;
+  tracemark_account_t* acct = NULL;
+  tracemark_ledger_t* ledger = NULL;
+  tracemark_sequence_t* seq = tracemark_sequence_create();
+  int32_t ids[kTotal];
+  const int32_t negative[2] = {5, -1};
+  CHECK(mkdtemp(dir) != NULL);
+  CHECK_OK(tracemark_config_create("scheme=kgw", kVocab, &cfg, &err_));
+  CHECK_OK(tracemark_watermarker_create(epoch, cfg, &wm, &err_));
+  CHECK_OK(tracemark_watermarker_account(wm, 42, &acct, &err_));
+  CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT, tracemark_ledger_open(NULL, &ledger, &err_));
+  CHECK_OK(tracemark_ledger_open(dir, &ledger, &err_));
+  CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
+              tracemark_watermarker_set_ledger(wm, ledger, 0, NULL, &err_));
+  CHECK_OK(tracemark_watermarker_set_ledger(wm, ledger, 0, "tiktoken:test", &err_));
+  CHECK(Generate(wm, acct, 11, ids));
+  CHECK_OK(tracemark_end_response(wm, acct, ids, kPrompt, ids + kPrompt, kGenerate, seq, &err_));
+  CHECK_OK(tracemark_end_response(wm, NULL, NULL, 0, ids, 3, NULL, &err_)); /* anonymous */
+  CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
+              tracemark_end_response(wm, acct, ids, kPrompt, negative, 2, seq, &err_));
+  CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT,
+              tracemark_end_response(wm, acct, NULL, 3, ids, 3, seq, &err_));
+  CHECK(tracemark_ledger_records(ledger) == 2);
+  CHECK_OK(tracemark_ledger_close(ledger, &err_));
+  CHECK_FAILS(TRACEMARK_FAILED_PRECONDITION,
+              tracemark_end_response(wm, acct, ids, kPrompt, ids + kPrompt, 3, seq, &err_));
+  if (cli != NULL) { /* 2 records, one anonymous, 800 + 3 response ids */
+    snprintf(cmd, sizeof cmd,
+             "%s ledger show %s --json > %s.json && grep -q '\"records\": 2,' %s.json && "
+             "grep -q '\"anonymous_records\": 1,' %s.json && "
+             "grep -q '\"response_ids\": %d,' %s.json && rm %s.json",
+             cli, dir, dir, dir, dir, kGenerate + 3, dir, dir);
+    CHECK(system(cmd) == 0);
+  }
+  /* Detached again: end_response writes nothing. */
+  CHECK_OK(tracemark_watermarker_set_ledger(wm, NULL, 0, NULL, &err_));
+  CHECK_OK(tracemark_end_response(wm, acct, ids, kPrompt, ids + kPrompt, kGenerate, seq, &err_));
+  CHECK(tracemark_ledger_records(NULL) == 0);
+  CHECK_FAILS(TRACEMARK_INVALID_ARGUMENT, tracemark_ledger_close(NULL, &err_));
+  tracemark_ledger_destroy(NULL);
+  tracemark_ledger_destroy(ledger);
+  tracemark_sequence_destroy(seq);
+  tracemark_account_destroy(acct);
+  tracemark_watermarker_destroy(wm);
+  tracemark_config_destroy(cfg);
+  if (cli != NULL) {
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+  }
+}
+
+int main(int argc, char** argv) {
   tracemark_key_t* epoch;
   printf("tracemark %s C ABI test\n", tracemark_version());
   TestMisc();
@@ -635,6 +692,7 @@ int main(void) {
     TestScheme("scheme=gumbel", epoch);
     TestMismatchedHandles(epoch);
     TestNullHandles(epoch);
+    TestLedger(epoch, argc > 1 ? argv[1] : NULL);
   }
   tracemark_key_destroy(epoch);
   printf("%d passed, %d failed\n", passed, failed);

@@ -103,6 +103,7 @@ typedef struct tracemark_account_t tracemark_account_t;
 typedef struct tracemark_sequence_t tracemark_sequence_t;
 typedef struct tracemark_detector_t tracemark_detector_t;
 typedef struct tracemark_stats_t tracemark_stats_t;
+typedef struct tracemark_ledger_t tracemark_ledger_t;
 
 /* ---- Keys (keys.h). ---- */
 
@@ -246,6 +247,42 @@ TRACEMARK_EXPORT tracemark_status tracemark_process_batch(
     const tracemark_watermarker_t* wm, const tracemark_account_t* const* accounts, size_t batch,
     const int32_t* contexts, size_t context_width, float* logits, size_t vocab,
     tracemark_sequence_t* const* states, tracemark_step_result* results, char** errptr);
+
+/* ---- The serving ledger (docs/ledger.md). ---- */
+
+/* A ledger writer: one new segment file in `directory` (created if missing; its parent must
+ * exist), append-only and crash-safe (a killed process loses at most the record in flight).
+ * Thread-safe: watermarkers on several threads may share one. Open one per process. */
+TRACEMARK_EXPORT tracemark_status tracemark_ledger_open(const char* directory,
+                                                        tracemark_ledger_t** out, char** errptr);
+/* The number of records written so far (0 for NULL). */
+TRACEMARK_EXPORT uint64_t tracemark_ledger_records(const tracemark_ledger_t* ledger);
+/* Finishes the segment and flushes it to disk; further records are refused. Idempotent. */
+TRACEMARK_EXPORT tracemark_status tracemark_ledger_close(tracemark_ledger_t* ledger, char** errptr);
+/* Closes (its status dropped: call tracemark_ledger_close to see it) and frees. NULL is allowed. */
+TRACEMARK_EXPORT void tracemark_ledger_destroy(tracemark_ledger_t* ledger);
+
+/* From now on, tracemark_end_response on `wm` appends one record per response to `ledger`: the
+ * account, the epoch (`epoch`, the epoch of wm's key) and wm's key id, the time, the prompt's last
+ * tracemark_watermarker_history_width() ids and every response id, with `tokenizer` (the serving
+ * tokenizer's spec, e.g. "tiktoken:cl100k_base") recorded. Call before the watermarker is used
+ * from other threads; `ledger` must outlive `wm`. NULL `ledger` detaches it. */
+TRACEMARK_EXPORT tracemark_status tracemark_watermarker_set_ledger(tracemark_watermarker_t* wm,
+                                                                   tracemark_ledger_t* ledger,
+                                                                   uint32_t epoch,
+                                                                   const char* tokenizer,
+                                                                   char** errptr);
+/* Ends a response: resets `seq` (may be NULL) for the next one and, when wm has a ledger, appends
+ * the response's record. `account` may be NULL (an anonymous request); `prompt` holds the ids the
+ * model saw before the response (only the last history_width are kept); `response` every id the
+ * response was served. Negative ids are INVALID_ARGUMENT; a write failure is the system's reason
+ * (the ledger then refuses further records). Serve a response only once this returns OK. */
+TRACEMARK_EXPORT tracemark_status tracemark_end_response(const tracemark_watermarker_t* wm,
+                                                         const tracemark_account_t* account,
+                                                         const int32_t* prompt, size_t prompt_len,
+                                                         const int32_t* response,
+                                                         size_t response_len,
+                                                         tracemark_sequence_t* seq, char** errptr);
 
 /* ---- Detection (detector.h). ---- */
 
