@@ -25,7 +25,9 @@
 #include "tracemark/detect/scan_job.h"
 #include "tracemark/detect/scan_result_io.h"
 #include "tracemark/detect/text_detection.h"
+#include "tracemark/engine/ledger_stage.h"
 #include "tracemark/engine/serving_chain.h"
+#include "tracemark/ledger/writer.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
 #include "tracemark/watermark/watermarker.h"
@@ -96,6 +98,9 @@ struct Watermarker {
   std::shared_ptr<tokenizer::Tokenizer> tokenizer;  // canaries only
   std::unique_ptr<canary::CanaryProcessor> canary;  // null: no canaries
   std::optional<engine::ServingChain> chain;
+  uint32_t epoch = 0;
+  std::shared_ptr<ledger::Writer> ledger;          // null: no ledger (set_ledger)
+  std::unique_ptr<engine::LedgerStage> ledger_stage;
 
   const watermark::Config& config() const { return wm->config(); }
 };
@@ -104,6 +109,7 @@ std::unique_ptr<Watermarker> NewWatermarker(
     const Key& master, int32_t vocab_size, uint32_t epoch, const std::string& scheme,
     const std::string& params, std::shared_ptr<tokenizer::Tokenizer> canary_tokenizer) {
   auto out = std::make_unique<Watermarker>();
+  out->epoch = epoch;
   const Key epoch_key = Take(watermark::DeriveEpochKey(master, epoch));
   const watermark::Config config = Take(detect::WatermarkConfig(scheme, params, vocab_size));
   out->wm = Take(watermark::Watermarker::Create(epoch_key, config));
@@ -313,6 +319,54 @@ void BindServing(py::module_& m) {
           "Watermarks B rows in place: row b has context contexts[b] and account accounts[b].");
 }
 
+// Ledger: the serving ledger's writer, and the Watermarker's end of a response (docs/ledger.md).
+void BindLedger(py::module_& m) {
+  py::class_<ledger::Writer, std::shared_ptr<ledger::Writer>>(
+      m, "Ledger",
+      "A serving-ledger writer: one new append-only, crash-safe segment in a ledger directory. "
+      "Thread-safe; open one per process. A context manager (closed on exit).")
+      .def(py::init([](const std::string& directory) {
+             return std::shared_ptr<ledger::Writer>(Take(ledger::Writer::Open(directory)));
+           }),
+           py::arg("directory"))
+      .def(
+          "close", [](ledger::Writer& w) { WithoutGil([&] { return w.Close(); }); },
+          "Finishes the segment and flushes it to disk; further records are refused.")
+      .def_property_readonly("path", &ledger::Writer::path)
+      .def_property_readonly("records", [](const ledger::Writer& w) { return w.stats().records; })
+      .def("__enter__", [](std::shared_ptr<ledger::Writer> w) { return w; })
+      .def("__exit__", [](ledger::Writer& w, py::args) { WithoutGil([&] { return w.Close(); }); });
+
+  auto wm = py::reinterpret_borrow<py::class_<Watermarker>>(m.attr("Watermarker"));
+  wm.def(
+        "set_ledger",
+        [](Watermarker& w, std::shared_ptr<ledger::Writer> writer, const std::string& tokenizer) {
+          std::unique_ptr<engine::LedgerStage> stage;
+          if (writer != nullptr) {
+            if (tokenizer.empty()) throw py::value_error("set_ledger needs the tokenizer's spec");
+            stage = std::make_unique<engine::LedgerStage>(
+                engine::LedgerStage{writer.get(), w.epoch, tokenizer});
+          }
+          w.chain = Take(engine::ServingChain::Create(w.wm.get(), w.canary.get(), stage.get()));
+          w.ledger = std::move(writer);
+          w.ledger_stage = std::move(stage);
+        },
+        py::arg("ledger"), py::arg("tokenizer") = "",
+        "From now on end_response appends one record per response to `ledger` (None: no ledger), "
+        "with `tokenizer` (the serving tokenizer's spec, e.g. 'hf:qwen3') recorded.")
+      .def(
+          "end_response",
+          [](const Watermarker& w, const AccountKeys* account, const Int32Array& prompt,
+             const Int32Array& response, Response* state) {
+            const std::vector<int32_t> p = Ids(prompt), r = Ids(response);
+            WithoutGil([&] { return w.chain->EndResponse(account, p, r, state); });
+          },
+          py::arg("account"), py::arg("prompt"), py::arg("response"), py::arg("state") = nullptr,
+          "Ends a response: resets `state` and, with a ledger, records what `account` (None: "
+          "anonymous) was served: the prompt's last history_width ids and every response id. "
+          "Serve the response only once this returns.");
+}
+
 // Tokenizer: the bit-exact tokenizers.
 void BindTokenizer(py::module_& m) {
   py::class_<tokenizer::Tokenizer, std::shared_ptr<tokenizer::Tokenizer>>(m, "Tokenizer")
@@ -438,6 +492,7 @@ PYBIND11_MODULE(_tracemark, m) {
   m.attr("__version__") = TRACEMARK_VERSION;
   BindKeys(m);
   BindServing(m);
+  BindLedger(m);
   BindTokenizer(m);
   BindDetection(m);
   BindScans(m);

@@ -8,6 +8,9 @@ The classes come from the C++ library through a pybind11 module:
     acct = wm.for_account(42)                                 # once per request
     state = tracemark.SequenceState()                         # once per response
     step = wm.process_dense(acct, context_ids, logits, state) # logits: float32, in place
+    ...
+    wm.set_ledger(tracemark.Ledger("ledger/"), "hf:qwen3")     # once: the serving ledger
+    wm.end_response(acct, prompt_ids, response_ids, state)    # at the end of each response
 
 Logits are modified in place, without a copy: pass a C-contiguous float32 numpy array, or a CPU
 torch tensor's ``.numpy()`` view. ``tracemark.hf`` has a Hugging Face ``LogitsProcessor`` and
@@ -19,6 +22,7 @@ from ._tracemark import (  # noqa: F401
     __version__,
     AccountKeys,
     Key,
+    Ledger,
     SequenceState,
     Tokenizer,
     Watermarker,
@@ -34,6 +38,7 @@ __all__ = [
     "__version__",
     "AccountKeys",
     "Key",
+    "Ledger",
     "SequenceState",
     "Tokenizer",
     "Watermarker",

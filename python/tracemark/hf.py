@@ -14,6 +14,12 @@ serving chain, canary choice then watermark layers, as in every other engine ada
 account of every row. Scores are changed in place when they are a contiguous float32 CPU tensor,
 and copied through float32 otherwise (GPU, half precision). Sampling schemes (Gumbel, SynthID) set
 every other logit to -inf so that any sampler after them returns the keyed choice.
+
+With the serving ledger (``wm.set_ledger(tracemark.Ledger(dir), tokenizer_spec)``), end the
+responses after ``generate`` so that each row's record is written before it is served:
+
+    out = model.generate(ids, logits_processor=LogitsProcessorList([proc]), do_sample=True)
+    proc.end_responses(ids.shape[1], out, pad_token_id=tokenizer.pad_token_id)
 """
 
 import numpy as np
@@ -80,3 +86,23 @@ class TracemarkLogitsProcessor:
             scores.copy_(work.to(scores.device, scores.dtype))
         self.last_results = results
         return scores
+
+    def end_responses(self, prompt_length, sequences, pad_token_id=None):
+        """Ends every row's response: resets its state and, when the watermarker has a ledger,
+        records what the row's account was served, the ids of ``sequences[b]`` after the first
+        ``prompt_length`` (trailing ``pad_token_id`` dropped). Call it before serving them."""
+        rows = np.asarray(sequences.detach().to("cpu") if hasattr(sequences, "detach")
+                          else sequences, dtype=np.int64)
+        if rows.ndim != 2 or rows.shape[0] != len(self.accounts):
+            raise ValueError(f"sequences must be {len(self.accounts)} rows, one per account")
+        if not 0 <= prompt_length <= rows.shape[1]:
+            raise ValueError(f"prompt_length {prompt_length} is outside the sequences")
+        for b, account in enumerate(self.accounts):
+            response = rows[b, prompt_length:]
+            if pad_token_id is not None:
+                keep = len(response)
+                while keep and response[keep - 1] == pad_token_id:
+                    keep -= 1
+                response = response[:keep]
+            self._wm.end_response(self._account(account), rows[b, :prompt_length].astype(np.int32),
+                                  response.astype(np.int32), self._states[b])

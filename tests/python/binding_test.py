@@ -131,6 +131,36 @@ class BindingTest(unittest.TestCase):
             ids.append(sample(logits, rng))
         return [int(i) for i in ids]
 
+    def test_end_response_writes_the_serving_ledger(self):
+        wm = tracemark.Watermarker(self.master, vocab_size=V, epoch=2)
+        directory = os.path.join(self.tmp.name, "ledger")
+        with tracemark.Ledger(directory) as ledger:
+            with self.assertRaisesRegex(ValueError, "tokenizer"):
+                wm.set_ledger(ledger)
+            wm.set_ledger(ledger, "tiktoken:test")
+            acct = wm.for_account(17)
+            ids = self.generate(wm, acct, 60, seed=4)
+            h = wm.context_width
+            wm.end_response(acct, ids[:h], ids[h:], tracemark.SequenceState())
+            wm.end_response(None, [], ids[:5])
+            with self.assertRaises(ValueError):
+                wm.end_response(acct, ids[:h], [4, -1])
+            self.assertEqual(ledger.records, 2)
+        with self.assertRaisesRegex(Exception, "closed"):
+            wm.end_response(acct, ids[:h], ids[h:])
+        shown = json.loads(subprocess.run(
+            [os.environ["TRACEMARK_CLI"], "ledger", "show", directory, "--records", "5", "--json"],
+            capture_output=True, text=True, check=True).stdout)
+        first, second = shown["shown"]
+        self.assertEqual((first["account"], first["epoch"], first["tokenizer"]),
+                         (17, 2, "tiktoken:test"))
+        self.assertEqual(first["epoch_key_id"], wm.key_id)
+        self.assertEqual(first["prompt_ids"], ids[:h])
+        self.assertEqual(first["response_ids"], ids[h:])
+        self.assertIsNone(second["account"])
+        wm.set_ledger(None)
+        wm.end_response(acct, ids[:h], ids[h:])  # no ledger: nothing written, no error
+
     def test_watermarked_ids_are_detected_and_attributed_plain_ones_are_not(self):
         for scheme in ("kgw", "gumbel", "synthid"):
             with self.subTest(scheme=scheme):

@@ -4,8 +4,11 @@ builds itself with a real tokenizer's vocabulary (cl100k_base, 100,277 ids).
 
 Run by ctest with PYTHONPATH=<build>/python and TRACEMARK_DATA_DIR set."""
 
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import unittest
 
 import numpy as np
@@ -163,6 +166,27 @@ class HfProcessorTest(unittest.TestCase):
         self.assertEqual(proc.accounts, [6])
         again = proc(ids, torch.zeros(1, self.vocab) + torch.arange(self.vocab) * 1e-6)
         self.assertTrue(torch.equal(first, again))  # same context: the same keyed choice
+
+    def test_end_responses_record_each_row_for_its_account(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            wm = tracemark.Watermarker(self.master, vocab_size=self.vocab)
+            ledger = tracemark.Ledger(os.path.join(tmp, "ledger"))
+            wm.set_ledger(ledger, "cl100k_base")
+            proc = TracemarkLogitsProcessor(wm, accounts=[42, None])
+            out = generate(self.model, self.batch(2), 40, [proc],
+                           generator=torch.Generator().manual_seed(3))
+            padded = torch.cat([out, torch.full((2, 3), 100257)], dim=1)  # <|endoftext|> as pad
+            with self.assertRaises(ValueError):
+                proc.end_responses(len(self.prompt), padded[:1])
+            proc.end_responses(len(self.prompt), padded, pad_token_id=100257)
+            ledger.close()
+            shown = json.loads(subprocess.run(
+                [os.environ["TRACEMARK_CLI"], "ledger", "show", os.path.join(tmp, "ledger"),
+                 "--records", "5", "--json"], capture_output=True, text=True, check=True).stdout)
+            self.assertEqual([r["account"] for r in shown["shown"]], [42, None])
+            for row, rec in zip(out, shown["shown"]):
+                self.assertEqual(rec["response_ids"], [int(i) for i in row[len(self.prompt):]])
+                self.assertEqual(rec["prompt_ids"], self.prompt[-wm.history_width:])
 
 
 if __name__ == "__main__":
