@@ -96,7 +96,8 @@ class LlamaEndToEndTest(unittest.TestCase):
         recs = {}
         for account in (42, 7):
             args = ["--key", self.key_path, "--account", str(account), "--max-tokens", "500",
-                    "--responses", "2", "--top-k", "100", "--seed", str(account)]
+                    "--responses", "2", "--top-k", "100", "--seed", str(account),
+                    "--ledger", os.path.join(self.tmp.name, "ledger")]
             for p in PROMPTS:
                 args += ["--prompt", p]
             recs[account] = records(run_llama(args).stdout)
@@ -105,6 +106,18 @@ class LlamaEndToEndTest(unittest.TestCase):
                 self.assertEqual(r["stats"]["failed"], 0)
                 self.assertGreater(r["stats"]["provider"], 150)
                 self.assertGreater(r["stats"]["account"], 150)
+        # The serving ledger holds each response as served, under its account, before it was
+        # printed.
+        shown = json.loads(subprocess.run(
+            [os.environ["TRACEMARK_CLI"], "ledger", "show", os.path.join(self.tmp.name, "ledger"),
+             "--records", "10", "--json"], capture_output=True, text=True, check=True).stdout)
+        self.assertEqual(shown["records"], 8)
+        served = recs[42] + recs[7]  # segments in the order they were opened
+        for rec, r in zip(shown["shown"], served):
+            self.assertEqual(rec["account"], r["account"])
+            self.assertEqual(rec["response_ids"], r["token_ids"])
+            self.assertEqual(rec["prompt_ids"], r["prompt_token_ids"][-3:])
+            self.assertEqual(rec["tokenizer"], "gguf:tiny-llama.gguf")
         # The token ids themselves: every response carries the provider signal and its account.
         for account, rs in recs.items():
             for r in rs:

@@ -2,8 +2,11 @@
 // functions and chains (no model needed: llama_token_data_array is filled here).
 #include "tracemark/llama/watermark_sampler.h"
 
+#include <stdlib.h>
+
 #include <array>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <random>
@@ -13,6 +16,8 @@
 #include "testing/data_required.h"
 #include "tracemark/canary/lexicon.h"
 #include "tracemark/engine/serving_chain.h"
+#include "tracemark/ledger/reader.h"
+#include "tracemark/ledger/writer.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
 
@@ -336,6 +341,40 @@ TEST(WatermarkSamplerTest, RefusesBadOptionsAndForeignSamplers) {
   EXPECT_EQ(SetPrompt(s.get(), std::vector<llama_token>{kVocab}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_STREQ(llama_sampler_name(s.get()), "tracemark");
+  EXPECT_EQ(EndResponse(top_k.get(), {}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WatermarkSamplerTest, EndResponseRecordsTheResponseInTheLedger) {
+  char dir_template[] = "/tmp/tracemark_llama_ledger_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  auto writer = ledger::Writer::Open(dir);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  const engine::LedgerStage stage{writer->get(), 0, "gguf:test"};
+  WatermarkSamplerOptions options;
+  options.watermarker = MakeWatermarker("kgw");
+  options.account = 9;
+  options.ledger = &stage;
+  auto made = NewWatermarkSampler(options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  SamplerPtr s(*made);
+  ASSERT_TRUE(SetPrompt(s.get(), std::vector<llama_token>{10, 20, 30, 40}).ok());
+  const std::vector<llama_token> served = {5, 6, 7};
+  ASSERT_TRUE(EndResponse(s.get(), served).ok());
+  EXPECT_EQ(EndResponse(s.get(), std::vector<llama_token>{1, -1}).code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*writer)->Close().ok());
+  std::vector<ledger::Record> records;
+  ASSERT_TRUE(ledger::ReadLedger(dir, [&](const ledger::Record& r) {
+                records.push_back(r);
+                return absl::OkStatus();
+              }).ok());
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].account, std::optional<uint64_t>(9));
+  EXPECT_EQ(records[0].prompt_ids, std::vector<int32_t>({20, 30, 40}));  // the last h = 3
+  EXPECT_EQ(records[0].response_ids, std::vector<int32_t>({5, 6, 7}));
+  EXPECT_EQ(records[0].tokenizer, "gguf:test");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -138,7 +138,7 @@ absl::StatusOr<llama_sampler*> NewWatermarkSampler(const WatermarkSamplerOptions
     return absl::InvalidArgumentError("NewWatermarkSampler: no watermarker");
   }
   absl::StatusOr<engine::ServingChain> chain =
-      engine::ServingChain::Create(options.watermarker.get(), options.canary.get());
+      engine::ServingChain::Create(options.watermarker.get(), options.canary.get(), options.ledger);
   if (!chain.ok()) return chain.status();
   const int32_t vocab_size = options.watermarker->config().vocab_size;
   if (options.vocab != nullptr && llama_vocab_n_tokens(options.vocab) != vocab_size) {
@@ -172,6 +172,15 @@ absl::Status SetPrompt(llama_sampler* sampler, absl::Span<const llama_token> pro
   st->prompt_tail.assign(prompt.end() - keep, prompt.end());
   st->Restart();
   return absl::OkStatus();
+}
+
+absl::Status EndResponse(llama_sampler* sampler, absl::Span<const llama_token> response) {
+  SamplerState* st = StateOf(sampler);
+  if (st == nullptr) return NotOurs();
+  const absl::Status s = st->chain.EndResponse(st->account ? &*st->account : nullptr,
+                                               st->prompt_tail, response, &st->response);
+  st->Restart();
+  return s;
 }
 
 absl::StatusOr<WatermarkSamplerStats> Stats(const llama_sampler* sampler) {

@@ -6,6 +6,7 @@
 //   tracemark-llama --model tiny.gguf --key master.key --account 42
 //       --prompt "Fellow citizens" --max-tokens 200 --responses 3 > out.jsonl
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -23,6 +24,7 @@
 #include "tracemark/canary/lexicon.h"
 #include "tracemark/canary/processor.h"
 #include "tracemark/detect/scan_job.h"
+#include "tracemark/ledger/writer.h"
 #include "tracemark/llama/watermark_sampler.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
@@ -36,7 +38,9 @@ struct Flags {
   std::string scheme = "kgw", watermark_spec;
   uint32_t epoch = 0;
   std::optional<uint64_t> account;
-  std::string canary;  // tokenizer spec: canary phrasings on
+  std::string canary;            // tokenizer spec: canary phrasings on
+  std::string ledger;            // the serving ledger's directory: one record per response
+  std::string ledger_tokenizer;  // the spec recorded (default: gguf:MODEL FILE NAME)
   bool no_watermark = false;
   std::vector<std::string> prompts;
   std::string prompts_file;
@@ -152,6 +156,8 @@ struct Llama {
   std::shared_ptr<const tracemark::canary::CanaryProcessor> canary;
   std::unique_ptr<llama_context, ContextFree> ctx;
   uint32_t n_ctx = 0;
+  std::unique_ptr<tracemark::ledger::Writer> ledger;  // with --ledger; outlives the sampler
+  tracemark::engine::LedgerStage ledger_stage;
   std::unique_ptr<llama_sampler, SamplerFree> chain;
   llama_sampler* mark = nullptr;
 };
@@ -177,6 +183,17 @@ absl::Status LoadMarking(const Flags& f, Llama* l) {
       return absl::InvalidArgumentError("--canary needs the watermark and an --account");
     }
     TRACEMARK_ASSIGN_OR_RETURN(l->canary, LoadCanary(f.canary));
+  }
+  if (!f.ledger.empty()) {
+    if (l->wm == nullptr) {
+      return absl::InvalidArgumentError(
+          "--ledger records watermarked answers: drop --no-watermark");
+    }
+    TRACEMARK_ASSIGN_OR_RETURN(l->ledger, tracemark::ledger::Writer::Open(f.ledger));
+    const std::string spec = !f.ledger_tokenizer.empty()
+                                 ? f.ledger_tokenizer
+                                 : "gguf:" + std::filesystem::path(f.model).filename().string();
+    l->ledger_stage = {l->ledger.get(), f.epoch, spec};
   }
   return absl::OkStatus();
 }
@@ -204,10 +221,13 @@ absl::Status BuildChain(const Flags& f, Llama* l) {
     llama_sampler_chain_add(chain, llama_sampler_init_temp(f.temperature));
   }
   if (l->wm != nullptr) {
-    TRACEMARK_ASSIGN_OR_RETURN(
-        l->mark,
-        tracemark::llama::NewWatermarkSampler(
-            {.watermarker = l->wm, .canary = l->canary, .account = f.account, .vocab = l->vocab}));
+    TRACEMARK_ASSIGN_OR_RETURN(l->mark,
+                               tracemark::llama::NewWatermarkSampler(
+                                   {.watermarker = l->wm,
+                                    .canary = l->canary,
+                                    .account = f.account,
+                                    .vocab = l->vocab,
+                                    .ledger = l->ledger != nullptr ? &l->ledger_stage : nullptr}));
     llama_sampler_chain_add(chain, l->mark);  // the chain owns it
   }
   llama_sampler_chain_add(chain, llama_sampler_init_dist(f.seed));
@@ -299,9 +319,13 @@ absl::Status Run(Flags& f) {
       TRACEMARK_ASSIGN_OR_RETURN(const Completion c, Respond(f, l, prompt_ids, write_logits));
       TRACEMARK_ASSIGN_OR_RETURN(const nlohmann::json j,
                                  ResponseJson(f, l, f.prompts[pi], prompt_ids, c));
+      // The ledger's record is written before the response is.
+      if (l.mark != nullptr)
+        TRACEMARK_RETURN_IF_ERROR(tracemark::llama::EndResponse(l.mark, c.ids));
       std::cout << j.dump() << "\n";
     }
   }
+  if (l.ledger != nullptr) TRACEMARK_RETURN_IF_ERROR(l.ledger->Close());
   std::cout.flush();
   if (!std::cout) return absl::DataLossError("cannot write to standard output");
   return absl::OkStatus();
@@ -323,6 +347,10 @@ int main(int argc, char** argv) {
   app.add_option("--canary", f.canary,
                  "Canary phrasings before the watermark, with the model's tokenizer "
                  "(e.g. tiktoken:r50k_base); needs --account");
+  app.add_option("--ledger", f.ledger,
+                 "Serving ledger directory: one record per response (docs/ledger.md)");
+  app.add_option("--ledger-tokenizer", f.ledger_tokenizer,
+                 "Tokenizer spec recorded in the ledger (default: gguf:MODEL-FILE-NAME)");
   app.add_flag("--no-watermark", f.no_watermark, "Generate without the tracemark sampler");
   app.add_option("--prompt", f.prompts, "Prompt (repeatable)");
   app.add_option("--prompts", f.prompts_file, "File of prompts, one a line");

@@ -46,6 +46,7 @@
 #include "absl/types/span.h"
 #include "llama.h"
 #include "tracemark/canary/processor.h"
+#include "tracemark/engine/ledger_stage.h"
 #include "tracemark/engine/serving_chain.h"
 #include "tracemark/watermark/watermarker.h"
 
@@ -61,6 +62,9 @@ struct WatermarkSamplerOptions {
   std::optional<uint64_t> account;
   // When set, its number of tokens must equal the watermarker's vocabulary size.
   const llama_vocab* vocab = nullptr;
+  // The serving ledger (engine/ledger_stage.h): EndResponse then appends each response's record.
+  // Not owned; must outlive the sampler and its clones.
+  const engine::LedgerStage* ledger = nullptr;
 };
 
 // The sampler, owned by the caller until added to a chain (llama_sampler_free releases it).
@@ -75,6 +79,12 @@ bool IsWatermarkSampler(const llama_sampler* sampler);
 // starts the response (as reset). InvalidArgument for a sampler that is not a watermark sampler or
 // ids outside the vocabulary.
 absl::Status SetPrompt(llama_sampler* sampler, absl::Span<const llama_token> prompt);
+
+// Ends the response SetPrompt began: with a ledger, appends its record — the sampler's account,
+// the prompt's last history_width() ids and `response` (every id served, as the caller kept
+// them) — and restarts the response. InvalidArgument for a sampler that is not a watermark
+// sampler or a negative id; the ledger's write errors. Serve the response once this returns OK.
+absl::Status EndResponse(llama_sampler* sampler, absl::Span<const llama_token> response);
 
 struct WatermarkSamplerStats {
   uint64_t steps = 0;        // apply calls with candidates
