@@ -11,6 +11,10 @@ vLLM builds the processor itself, once per engine, so it is configured through t
                          "tiktoken:cl100k_base", ...): apply the account's canary phrasings
                          before the watermark (unset: no canaries)
     TRACEMARK_REQUIRE_ACCOUNT=1   refuse requests that carry no account
+    TRACEMARK_LEDGER_DIR the serving ledger's directory (docs/ledger.md): each request's record
+                         (account, prompt tail, output ids) is written when it leaves the batch
+    TRACEMARK_LEDGER_TOKENIZER   the tokenizer spec recorded with it (default:
+                         TRACEMARK_CANARY_TOKENIZER; one of them is required with the ledger)
 
 and loaded with ``LLM(model, logits_processors=[TracemarkVllmProcessor])`` (or the
 ``vllm.logits_processors`` entry point). Each request names its account in
@@ -23,6 +27,11 @@ reference to its list of output tokens; ``apply`` then watermarks row i of the B
 the request in slot i through the serving chain (canary choice, then the watermark layers), its
 context being the last ``history_width`` ids of prompt and output. Rows are processed in one
 batched call; logits on a GPU or in half precision go through a float32 CPU copy.
+
+A request leaves the batch when it finishes or is preempted; the processor then ends its response
+(``Watermarker.end_response``), which writes its record when the watermarker has a ledger. A
+request preempted and resumed is recorded at each departure with the ids so far; the ledger's
+window index counts each (window, account) once, so this adds nothing to attribution.
 
 It imports vLLM when vLLM is installed and otherwise defines the same interface, so that it can be
 driven (and tested) without vLLM.
@@ -66,10 +75,20 @@ def _env_watermarker(vocab_size):
         raise ValueError(
             "tracemark: set TRACEMARK_KEY_FILE (a master key file) or TRACEMARK_KEY_ENV")
     epoch = int(os.environ.get("TRACEMARK_EPOCH", "0"))
-    return _tm.Watermarker(master, vocab_size=vocab_size, epoch=epoch,
-                           scheme=os.environ.get("TRACEMARK_SCHEME", "kgw"),
-                           params=os.environ.get("TRACEMARK_PARAMS", ""),
-                           canary=os.environ.get("TRACEMARK_CANARY_TOKENIZER") or None)
+    wm = _tm.Watermarker(master, vocab_size=vocab_size, epoch=epoch,
+                         scheme=os.environ.get("TRACEMARK_SCHEME", "kgw"),
+                         params=os.environ.get("TRACEMARK_PARAMS", ""),
+                         canary=os.environ.get("TRACEMARK_CANARY_TOKENIZER") or None)
+    ledger = None
+    if os.environ.get("TRACEMARK_LEDGER_DIR"):
+        spec = (os.environ.get("TRACEMARK_LEDGER_TOKENIZER")
+                or os.environ.get("TRACEMARK_CANARY_TOKENIZER"))
+        if not spec:
+            raise ValueError("tracemark: TRACEMARK_LEDGER_DIR needs TRACEMARK_LEDGER_TOKENIZER "
+                             "(the served model's tokenizer spec, recorded with each response)")
+        ledger = _tm.Ledger(os.environ["TRACEMARK_LEDGER_DIR"])
+        wm.set_ledger(ledger, spec)
+    return wm, ledger
 
 
 class _Request:
@@ -95,9 +114,10 @@ class TracemarkVllmProcessor(_Base):
     def __init__(self, vllm_config, device, is_pin_memory, watermarker=None):
         """vLLM calls it with (vllm_config, device, is_pin_memory); `watermarker` (a
         tracemark.Watermarker) replaces the environment's configuration when given."""
+        self._ledger = None  # the environment's ledger, kept open while the processor lives
         if watermarker is None:
             vocab = vllm_config.model_config.get_vocab_size()
-            watermarker = _env_watermarker(vocab)
+            watermarker, self._ledger = _env_watermarker(vocab)
         self._wm = watermarker
         self._h = watermarker.history_width
         self._vocab = watermarker.vocab_size
@@ -122,7 +142,10 @@ class TracemarkVllmProcessor(_Base):
         if batch_update is None:
             return  # no change of membership; output lists grew in place
         for index in batch_update.removed:
-            self._slots.pop(index, None)
+            req = self._slots.pop(index, None)
+            if req is not None:  # its record, when the watermarker has a ledger
+                self._wm.end_response(req.keys, np.asarray(req.prompt, np.int32),
+                                      np.asarray(req.output, np.int32), req.state)
         for index, params, prompt, output in batch_update.added:
             account = _account_of(params)
             self._slots[index] = _Request(account, self._keys_for(account), prompt, output)

@@ -5,7 +5,9 @@ exactly those of the same request served alone through the library, and carry it
 
 Run by ctest with PYTHONPATH=<build>/python and TRACEMARK_DATA_DIR set."""
 
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import types
@@ -74,7 +76,9 @@ class VllmProcessorTest(unittest.TestCase):
 
     def setUp(self):
         for var in ("TRACEMARK_KEY_FILE", "TRACEMARK_KEY_ENV", "TRACEMARK_REQUIRE_ACCOUNT",
-                    "TRACEMARK_SCHEME", "TRACEMARK_PARAMS", "TRACEMARK_EPOCH"):
+                    "TRACEMARK_SCHEME", "TRACEMARK_PARAMS", "TRACEMARK_EPOCH",
+                    "TRACEMARK_LEDGER_DIR", "TRACEMARK_LEDGER_TOKENIZER",
+                    "TRACEMARK_CANARY_TOKENIZER"):
             os.environ.pop(var, None)
 
     def processor(self, scheme="kgw"):
@@ -162,6 +166,33 @@ class VllmProcessorTest(unittest.TestCase):
             got = vllm_driver.run(self.model, proc, reqs, seed=5)
             for r in reqs:
                 self.assertEqual(got[r.rid], alone(self.model, wm, r))
+
+    def test_each_request_is_recorded_in_the_ledger_when_it_leaves_the_batch(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_key_file(os.path.join(tmp, "master.key"), KEY)
+            config = types.SimpleNamespace(
+                model_config=types.SimpleNamespace(get_vocab_size=lambda: VOCAB))
+            os.environ["TRACEMARK_KEY_FILE"] = path
+            os.environ["TRACEMARK_LEDGER_DIR"] = os.path.join(tmp, "ledger")
+            with self.assertRaisesRegex(ValueError, "TRACEMARK_LEDGER_TOKENIZER"):
+                TracemarkVllmProcessor(config, torch.device("cpu"), False)
+            os.environ["TRACEMARK_LEDGER_TOKENIZER"] = "test:tiny"
+            proc = TracemarkVllmProcessor(config, torch.device("cpu"), False)
+            reqs = requests(6, seed=11)
+            reqs[2].params.extra_args = None  # anonymous
+            got = vllm_driver.run(self.model, proc, reqs, swap_rate=0.3, seed=6)
+            proc._ledger.close()
+            shown = json.loads(subprocess.run(
+                [os.environ["TRACEMARK_CLI"], "ledger", "show", os.path.join(tmp, "ledger"),
+                 "--records", "10", "--json"], capture_output=True, text=True, check=True).stdout)
+            self.assertEqual(shown["records"], len(reqs))
+            by_output = {tuple(r["response_ids"]): r for r in shown["shown"]}
+            for r in reqs:
+                rec = by_output[tuple(got[r.rid])]
+                extra = r.params.extra_args or {}
+                self.assertEqual(rec["account"], extra.get("tracemark_account"))
+                self.assertEqual(rec["prompt_ids"], r.prompt[-proc._h:])
+                self.assertEqual(rec["tokenizer"], "test:tiny")
 
     def test_request_parameters_are_validated(self):
         P = vllm_driver.SamplingParams
