@@ -38,6 +38,7 @@ struct Flags {
   std::string dir = "/tmp/tracemark_ledger_scale_study";
   std::string out;
   std::string data_dir = TRACEMARK_DATA_DIR;
+  std::string model;  // empty: the reference model scripts/demo.sh trains
 };
 
 double Seconds(std::chrono::steady_clock::time_point since) {
@@ -108,13 +109,14 @@ int main(int argc, char** argv) {
       .Add("--project-tokens", &f.project_tokens)
       .Add("--dir", &f.dir)
       .Add("--out", &f.out)
-      .Add("--data-dir", &f.data_dir);
+      .Add("--data-dir", &f.data_dir)
+      .Add("--model", &f.model);
   if (!flags.Parse(argc, argv)) return flags.failure_status();
   if (f.records < 1 || f.tokens < 1 || f.accounts < 1 || f.h < 1) {
     std::cerr << "--records, --tokens, --accounts and --h must be positive\n";
     return 2;
   }
-  auto data = tmk::study::LoadStudyData(f.data_dir);
+  auto data = tmk::study::LoadStudyData(f.data_dir, f.model);
   if (!data.ok()) return Fail(data.status());
   const UnigramSampler draw(data->corpus.ids);
   fs::remove_all(f.dir);

@@ -42,6 +42,7 @@ struct Flags {
   std::string dir = "/tmp/tracemark_ledger_store_study";
   std::string out;
   std::string data_dir = TRACEMARK_DATA_DIR;
+  std::string model;  // empty: the reference model scripts/demo.sh trains
 };
 
 struct Measured {
@@ -257,13 +258,14 @@ int main(int argc, char** argv) {
       .Add("--threads", &f.threads)
       .Add("--dir", &f.dir)
       .Add("--out", &f.out)
-      .Add("--data-dir", &f.data_dir);
+      .Add("--data-dir", &f.data_dir)
+      .Add("--model", &f.model);
   if (!flags.Parse(argc, argv)) return flags.failure_status();
   if (f.answers < 1 || f.tokens < 1 || f.accounts < 1 || f.threads < 1) {
     std::cerr << "--answers, --tokens, --accounts and --threads must be positive\n";
     return 2;
   }
-  auto data = tmk::study::LoadStudyData(f.data_dir);
+  auto data = tmk::study::LoadStudyData(f.data_dir, f.model);
   if (!data.ok()) {
     std::cerr << data.status() << "\n";
     return 1;
