@@ -172,8 +172,9 @@ void PrintSummary(const ledger::Summary& s) {
   for (const auto& [t, n] : s.records_per_tokenizer) {
     tokenizers.push_back(absl::StrCat(t, " (", n, ")"));
   }
-  std::cout << "epochs: " << absl::StrJoin(epochs, ", ")
-            << "; tokenizers: " << absl::StrJoin(tokenizers, ", ") << "\n";
+  std::cout << "epochs: " << (epochs.empty() ? "none" : absl::StrJoin(epochs, ", "))
+            << "; tokenizers: " << (tokenizers.empty() ? "none" : absl::StrJoin(tokenizers, ", "))
+            << "\n";
   std::cout << absl::StrFormat(
       "%d segments (%d unfinished, %d damaged), %d bytes, %.2f bytes per "
       "response id\n",
