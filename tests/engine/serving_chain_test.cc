@@ -16,8 +16,8 @@
 
 #include "gtest/gtest.h"
 #include "testing/data_required.h"
+#include "testing/ledger_records.h"
 #include "tracemark/canary/lexicon.h"
-#include "tracemark/ledger/reader.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
 
@@ -194,11 +194,9 @@ TEST(ServingChainTest, EndResponseWritesOneLedgerRecordAndResetsTheResponse) {
   EXPECT_EQ(chain.EndResponse(&account, prompt, negative, &response).code(),
             absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE((*writer)->Close().ok());
-  std::vector<ledger::Record> records;
-  ASSERT_TRUE(ledger::ReadLedger(dir, [&](const ledger::Record& r) {
-                records.push_back(r);
-                return absl::OkStatus();
-              }).ok());
+  auto read = test_support::ReadRecords(dir);
+  ASSERT_TRUE(read.ok()) << read.status();
+  const std::vector<ledger::Record>& records = *read;
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].account, std::optional<uint64_t>(77));
   EXPECT_EQ(records[0].epoch, 4u);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "testing/ledger_records.h"
 #include "tracemark/ledger/reader.h"
 #include "tracemark/ledger/record.h"
 #include "tracemark/ledger/writer.h"
@@ -47,16 +48,9 @@ class LedgerTest : public ::testing::Test {
 
   std::vector<Record> ReadAll(const std::string& path, ReadReport* report = nullptr,
                               ReadOptions options = {}) {
-    std::vector<Record> out;
-    absl::Status st = ReadLedger(
-        path,
-        [&](const Record& r) {
-          out.push_back(r);
-          return absl::OkStatus();
-        },
-        report, options);
-    EXPECT_TRUE(st.ok()) << st;
-    return out;
+    auto records = test_support::ReadRecords(path, report, options);
+    EXPECT_TRUE(records.ok()) << records.status();
+    return records.ok() ? *std::move(records) : std::vector<Record>();
   }
 
   std::string dir_;

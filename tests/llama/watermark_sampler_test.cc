@@ -14,9 +14,9 @@
 
 #include "gtest/gtest.h"
 #include "testing/data_required.h"
+#include "testing/ledger_records.h"
 #include "tracemark/canary/lexicon.h"
 #include "tracemark/engine/serving_chain.h"
-#include "tracemark/ledger/reader.h"
 #include "tracemark/ledger/writer.h"
 #include "tracemark/tokenizer/load.h"
 #include "tracemark/watermark/keys.h"
@@ -364,11 +364,9 @@ TEST(WatermarkSamplerTest, EndResponseRecordsTheResponseInTheLedger) {
   EXPECT_EQ(EndResponse(s.get(), std::vector<llama_token>{1, -1}).code(),
             absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE((*writer)->Close().ok());
-  std::vector<ledger::Record> records;
-  ASSERT_TRUE(ledger::ReadLedger(dir, [&](const ledger::Record& r) {
-                records.push_back(r);
-                return absl::OkStatus();
-              }).ok());
+  auto read = test_support::ReadRecords(dir);
+  ASSERT_TRUE(read.ok()) << read.status();
+  const std::vector<ledger::Record>& records = *read;
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].account, std::optional<uint64_t>(9));
   EXPECT_EQ(records[0].prompt_ids, std::vector<int32_t>({20, 30, 40}));  // the last h = 3
