@@ -1,5 +1,4 @@
 // tracemark ledger import, tracemark ledger show (docs/ledger.md).
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -11,6 +10,7 @@
 #include "absl/time/time.h"
 #include "commands.h"
 #include "tracemark/base/status_macros.h"
+#include "tracemark/dataset/byte_stream.h"
 #include "tracemark/ledger/import.h"
 #include "tracemark/ledger/reader.h"
 #include "tracemark/ledger/summary.h"
@@ -21,6 +21,7 @@ namespace tracemark::cli {
 namespace {
 
 constexpr size_t kErrorsListed = 10;
+constexpr size_t kMaxLineBytes = 64u << 20;  // a record's bound (a served answer is far smaller)
 
 // The import's defaults: the epoch, its key id when a key is given, the tokenizer, now.
 absl::StatusOr<ledger::ImportDefaults> ImportDefaultsFrom(const LedgerImportFlags& f) {
@@ -42,31 +43,49 @@ struct ImportCounts {
   std::vector<std::string> errors;  // the first kErrorsListed, as FILE:LINE: reason
 };
 
+// One log line (numbered `n` in `path`): a record appended, or a bad line counted.
+absl::Status ImportLine(const std::string& path, uint64_t n, const std::string& line, bool too_long,
+                        const ledger::ImportDefaults& d, const tokenizer::Tokenizer& tok,
+                        ledger::Writer* writer, ImportCounts* counts) {
+  ++counts->lines;
+  if (!too_long && line.find_first_not_of(" \t\r") == std::string::npos) return absl::OkStatus();
+  absl::StatusOr<ledger::Record> r =
+      too_long ? absl::InvalidArgumentError(absl::StrCat("a line over ", kMaxLineBytes, " bytes"))
+               : ledger::ParseImportLine(line, d, tok);
+  if (!r.ok()) {
+    if (++counts->bad <= kErrorsListed) {
+      counts->errors.push_back(absl::StrCat(path, ":", n, ": ", r.status().message()));
+    }
+    return absl::OkStatus();
+  }
+  TRACEMARK_RETURN_IF_ERROR(writer->Append(*r));
+  ++counts->records;
+  return absl::OkStatus();
+}
+
+// The lines of one log file (".gz" and ".zst" decompressed), or of standard input ("-").
 absl::Status ImportFile(const std::string& path, const ledger::ImportDefaults& d,
                         const tokenizer::Tokenizer& tok, ledger::Writer* writer,
                         ImportCounts* counts) {
-  std::ifstream file;
-  if (path != "-") {
-    file.open(path, std::ios::binary);
-    if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  }
-  std::istream& in = path == "-" ? std::cin : file;
   std::string line;
-  for (uint64_t n = 1; std::getline(in, line); ++n) {
-    ++counts->lines;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    absl::StatusOr<ledger::Record> r = ledger::ParseImportLine(line, d, tok);
-    if (!r.ok()) {
-      if (++counts->bad <= kErrorsListed) {
-        counts->errors.push_back(absl::StrCat(path, ":", n, ": ", r.status().message()));
-      }
-      continue;
+  if (path == "-") {
+    for (uint64_t n = 1; std::getline(std::cin, line); ++n) {
+      TRACEMARK_RETURN_IF_ERROR(
+          ImportLine(path, n, line, line.size() > kMaxLineBytes, d, tok, writer, counts));
     }
-    TRACEMARK_RETURN_IF_ERROR(writer->Append(*r));
-    ++counts->records;
+    if (std::cin.bad()) return absl::UnavailableError("cannot read standard input");
+    return absl::OkStatus();
   }
-  if (in.bad()) return absl::UnavailableError(absl::StrCat("cannot read ", path));
-  return absl::OkStatus();
+  TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<dataset::ByteStream> in,
+                             dataset::OpenByteStream(path));
+  dataset::LineReader lines(std::move(in), kMaxLineBytes);
+  bool too_long = false;
+  while (true) {
+    TRACEMARK_ASSIGN_OR_RETURN(const bool more, lines.Next(&line, &too_long));
+    if (!more) return absl::OkStatus();
+    TRACEMARK_RETURN_IF_ERROR(
+        ImportLine(path, lines.line_number(), line, too_long, d, tok, writer, counts));
+  }
 }
 
 }  // namespace

@@ -84,6 +84,21 @@ grep -q "imported 1 records.*2 bad lines skipped" "$tmp/err" || fail "--skip-bad
 [ "$("$tm" ledger show "$tmp/imported" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')" = 4 ] \
   || fail "records after --skip-bad"
 
+# Compressed logs are read decompressed; a truncated one is refused with nothing imported.
+/usr/bin/python3 -c '
+import json
+for i in range(3000):
+    print(json.dumps({"account": i % 7, "completion": "a served answer, number %d" % i}))' \
+  | gzip > "$tmp/log.jsonl.gz"
+"$tm" ledger import --ledger "$tmp/gz" "$tmp/log.jsonl.gz" 2> "$tmp/err" || fail "gz: $(cat "$tmp/err")"
+grep -q "imported 3000 records" "$tmp/err" || fail "gz import: $(cat "$tmp/err")"
+head -c 4000 "$tmp/log.jsonl.gz" > "$tmp/cut.jsonl.gz"
+if "$tm" ledger import --ledger "$tmp/gz" "$tmp/cut.jsonl.gz" 2> "$tmp/err"; then
+  fail "truncated gz imported"
+fi
+grep -q "cut.jsonl.gz: truncated gzip" "$tmp/err" || fail "truncated gz: $(cat "$tmp/err")"
+[ "$(ls "$tmp/gz" | wc -l)" = 1 ] || fail "a refused import left a segment"
+
 # A damaged segment is refused naming the file, or read up to the damage with --skip-damaged.
 seg=$(ls "$tmp/ledger"/*.tml | head -n 1)
 size=$(stat -c %s "$seg")
