@@ -1,4 +1,5 @@
 // tracemark ledger import, tracemark ledger show (docs/ledger.md).
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -88,34 +89,46 @@ absl::Status ImportFile(const std::string& path, const ledger::ImportDefaults& d
   }
 }
 
+// A refused import: its unpublished segment is removed (a failure to is said, not hidden), and so
+// is the ledger directory when this import made it and nothing else is in it.
+absl::Status Refuse(ledger::Writer* writer, const std::string& dir, bool made_dir,
+                    absl::Status why) {
+  if (absl::Status a = writer->Abandon(); !a.ok()) {
+    std::cerr << "tracemark: warning: " << a.message() << "\n";
+  }
+  std::error_code ec;
+  if (made_dir && std::filesystem::is_empty(dir, ec)) std::filesystem::remove(dir, ec);
+  return why;
+}
+
 }  // namespace
 
 absl::Status LedgerImport(const LedgerImportFlags& f) {
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, LoadTokenizer(f.common));
   TRACEMARK_ASSIGN_OR_RETURN(const ledger::ImportDefaults d, ImportDefaultsFrom(f));
+  std::error_code ec;
+  const bool made_dir = !std::filesystem::exists(f.ledger, ec);
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<ledger::Writer> writer,
                              ledger::Writer::Open(f.ledger, {.publish_on_close = true}));
   ImportCounts counts;
   for (const std::string& input : f.inputs) {
     absl::Status st = ImportFile(input, d, *tok, writer.get(), &counts);
-    if (!st.ok()) {
-      writer->Abandon().IgnoreError();
-      return st;
-    }
+    if (!st.ok()) return Refuse(writer.get(), f.ledger, made_dir, st);
   }
   for (const std::string& e : counts.errors) std::cerr << "tracemark: " << e << "\n";
   if (counts.bad > kErrorsListed) {
     std::cerr << "tracemark: ... and " << counts.bad - kErrorsListed << " more bad lines\n";
   }
   if (counts.bad > 0 && !f.skip_bad) {
-    TRACEMARK_RETURN_IF_ERROR(writer->Abandon());
-    return absl::InvalidArgumentError(absl::StrCat(
-        counts.bad, " of ", counts.lines, " lines are not log records; nothing was imported (",
-        "--skip-bad imports the others)"));
+    return Refuse(writer.get(), f.ledger, made_dir,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      counts.bad, " of ", counts.lines,
+                      " lines are not log records; nothing was imported (--skip-bad imports the "
+                      "others)")));
   }
   if (counts.records == 0) {
-    TRACEMARK_RETURN_IF_ERROR(writer->Abandon());
-    return absl::InvalidArgumentError("no records to import: nothing was imported");
+    return Refuse(writer.get(), f.ledger, made_dir,
+                  absl::InvalidArgumentError("no records to import: nothing was imported"));
   }
   TRACEMARK_RETURN_IF_ERROR(writer->Close());
   const ledger::WriterStats s = writer->stats();

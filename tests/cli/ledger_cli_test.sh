@@ -159,4 +159,5 @@ if "$tm" ledger import --ledger "$tmp/x" "$tmp/nofile.jsonl" 2> "$tmp/err"; then
   fail "missing input imported"
 fi
 grep -q "nofile.jsonl" "$tmp/err" || fail "missing input: $(cat "$tmp/err")"
+[ ! -e "$tmp/x" ] || fail "a refused import left the ledger directory it made"
 echo PASS
