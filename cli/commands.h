@@ -102,7 +102,8 @@ absl::Status LedgerImport(const LedgerImportFlags& f);
 
 struct LedgerShowFlags {
   std::string ledger;
-  size_t records = 0;               // print the first N records (of --account)
+  // Print the first N records (of --account); unset: none, or 20 with --account.
+  std::optional<size_t> records;
   std::optional<uint64_t> account;  // only this account's records are printed
   bool skip_damaged = false;
   int windows = 0;  // > 0: the window index of windows of this many ids (exclusive, shared)

@@ -243,6 +243,7 @@ void PrintWindows(const ledger::WindowIndex& index) {
 
 absl::Status LedgerShow(const LedgerShowFlags& f) {
   std::vector<ledger::Record> shown;
+  const size_t limit = f.records.value_or(f.account.has_value() ? 20 : 0);
   std::optional<ledger::WindowIndex::Builder> windows;
   if (f.windows > 0) {
     TRACEMARK_ASSIGN_OR_RETURN(windows, ledger::WindowIndex::Builder::Create(f.windows));
@@ -250,7 +251,7 @@ absl::Status LedgerShow(const LedgerShowFlags& f) {
   TRACEMARK_ASSIGN_OR_RETURN(
       const ledger::Summary s,
       ledger::Summarize(f.ledger, {.skip_damaged = f.skip_damaged}, [&](const ledger::Record& r) {
-        if (shown.size() < f.records && (!f.account.has_value() || r.account == f.account)) {
+        if (shown.size() < limit && (!f.account.has_value() || r.account == f.account)) {
           shown.push_back(r);
         }
         if (windows) windows->Add(r);

@@ -303,7 +303,8 @@ void AddLedger(CLI::App& app, Commands* commands) {
   auto show = std::make_shared<tracemark::cli::LedgerShowFlags>();
   CLI::App* show_cmd = ledger_cmd->add_subcommand("show", "Say what a ledger holds");
   show_cmd->add_option("ledger", show->ledger, "Ledger directory or segment file")->required();
-  show_cmd->add_option("--records", show->records, "Print the first N records");
+  show_cmd->add_option("--records", show->records,
+                       "Print the first N records (default: none, or 20 with --account)");
   show_cmd->add_option("--account", show->account, "Print only this account's records");
   show_cmd->add_flag("--skip-damaged", show->skip_damaged,
                      "Read damaged segments up to the damage and go on");

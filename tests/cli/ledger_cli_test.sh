@@ -43,7 +43,7 @@ for rec, a in zip(show["shown"], (7, 9)):
     assert rec["epoch_key_id"] == g["key_id"], rec
     assert rec["tokenizer"] == "cl100k_base", rec
 PY
-"$tm" ledger show "$tmp/ledger" --account 9 --records 10 --json > "$tmp/nine.json"
+"$tm" ledger show "$tmp/ledger" --account 9 --json > "$tmp/nine.json"  # its first 20
 [ "$(json "$tmp/nine.json" "[r['account'] for r in j['shown']]")" = "[9]" ] || fail "--account"
 "$tm" ledger show "$tmp/ledger" --windows 3 --json > "$tmp/windows.json"
 [ "$(json "$tmp/windows.json" "j['windows']['positions'] + j['windows']['positions_skipped'] == j['response_ids']")" = True ] \
