@@ -99,7 +99,7 @@ struct Watermarker {
   std::unique_ptr<canary::CanaryProcessor> canary;  // null: no canaries
   std::optional<engine::ServingChain> chain;
   uint32_t epoch = 0;
-  std::shared_ptr<ledger::Writer> ledger;          // null: no ledger (set_ledger)
+  std::shared_ptr<ledger::Writer> ledger;  // null: no ledger (set_ledger)
   std::unique_ptr<engine::LedgerStage> ledger_stage;
 
   const watermark::Config& config() const { return wm->config(); }
