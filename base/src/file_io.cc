@@ -22,14 +22,16 @@ namespace fs = std::filesystem;
 
 absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-// Writes all of `data` to `fd`, retrying short writes and interruptions; 0 or an errno.
-int WriteAll(int fd, std::string_view data) {
+// Writes all of `data` to `fd`, retrying short writes and interruptions; 0 or an errno (EIO when
+// the system writes nothing).
+int WriteAllErrno(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
+    if (n == 0) return EIO;
     data.remove_prefix(static_cast<size_t>(n));
   }
   return 0;
@@ -66,7 +68,7 @@ std::optional<absl::Status> InPlace(const fs::path& target, const std::string& w
   if (S_ISDIR(st.st_mode)) return ErrnoStatus(EISDIR, what);
   const int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, what);
-  const int err = contents != nullptr ? WriteAll(fd, *contents) : 0;
+  const int err = contents != nullptr ? WriteAllErrno(fd, *contents) : 0;
   if (::close(fd) != 0 && err == 0) return ErrnoStatus(errno, what);
   return err == 0 ? absl::OkStatus() : ErrnoStatus(err, what);
 }
@@ -94,6 +96,20 @@ absl::Status ErrnoStatus(int err, std::string_view what) {
   }
 }
 
+absl::Status WriteAll(int fd, std::string_view data, std::string_view what) {
+  const int err = WriteAllErrno(fd, data);
+  return err == 0 ? absl::OkStatus() : ErrnoStatus(err, what);
+}
+
+absl::Status SyncDirectory(const std::string& dir, std::string_view what) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::OkStatus();  // nothing to flush through
+  const int rc = ::fsync(fd);
+  const int err = rc != 0 && errno != EINVAL ? errno : 0;  // some file systems cannot sync one
+  ::close(fd);
+  return err == 0 ? absl::OkStatus() : ErrnoStatus(err, what);
+}
+
 absl::Status WriteFileAtomically(const std::string& path, std::string_view contents) {
   const std::string what = absl::StrCat("cannot write ", path);
   const fs::path target = Resolve(path);
@@ -101,7 +117,7 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view conte
   const fs::path tmp = TempBeside(target);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) return ErrnoStatus(errno, what);
-  int err = WriteAll(fd, contents);
+  int err = WriteAllErrno(fd, contents);
   if (err == 0 && ::fsync(fd) != 0) err = errno;
   if (::close(fd) != 0 && err == 0) err = errno;
   if (err == 0 && ::rename(tmp.c_str(), target.c_str()) != 0) err = errno;
@@ -109,14 +125,7 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view conte
     ::unlink(tmp.c_str());
     return ErrnoStatus(err, what);
   }
-  const int dir = ::open(DirectoryOf(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    const int rc = ::fsync(dir);
-    err = rc != 0 && errno != EINVAL ? errno : 0;  // some file systems cannot sync a directory
-    ::close(dir);
-    if (err != 0) return ErrnoStatus(err, what);
-  }
-  return absl::OkStatus();
+  return SyncDirectory(DirectoryOf(target).string(), what);
 }
 
 absl::Status CheckWritable(const std::string& path) {

@@ -49,21 +49,10 @@ absl::Status MakeDirectory(const std::string& dir) {
   return base::ErrnoStatus(errno, absl::StrCat("cannot create ledger directory ", dir));
 }
 
-absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return base::ErrnoStatus(n < 0 ? errno : EIO, absl::StrCat("cannot write ", path));
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
+// Makes the names just created in `dir` durable. Best effort, as a segment's own fsync is what
+// Append and Close promise: a directory that cannot be flushed is not an error here.
 void SyncDirectory(const std::string& dir) {
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  fsync(fd);
-  close(fd);
+  base::SyncDirectory(dir, absl::StrCat("cannot flush ledger directory ", dir)).IgnoreError();
 }
 
 }  // namespace
@@ -72,6 +61,7 @@ struct Writer::State {
   std::mutex mu;
   WriterOptions options;
   std::string directory, path, write_path;
+  std::string write_error;  // "cannot write WRITE_PATH", made once
   int fd = -1;
   ZSTD_CCtx* cctx = nullptr;
   std::string frame, out;
@@ -95,7 +85,8 @@ struct Writer::State {
       if (ZSTD_isError(left)) {
         return absl::InternalError(absl::StrCat("ledger compression: ", ZSTD_getErrorName(left)));
       }
-      TRACEMARK_RETURN_IF_ERROR(WriteAll(fd, std::string_view(out.data(), output.pos), write_path));
+      TRACEMARK_RETURN_IF_ERROR(
+          base::WriteAll(fd, std::string_view(out.data(), output.pos), write_error));
       stats.bytes += output.pos;
     } while (left != 0 || input.pos < input.size);
     return absl::OkStatus();
@@ -135,13 +126,14 @@ absl::StatusOr<std::unique_ptr<Writer>> Writer::Open(const std::string& director
   s->path = absl::StrCat(base, internal::kSegmentSuffix);
   s->write_path =
       options.publish_on_close ? absl::StrCat(base, internal::kUnpublishedSuffix) : s->path;
+  s->write_error = absl::StrCat("cannot write ", s->write_path);
   s->fd = open(s->write_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
   if (s->fd < 0) return base::ErrnoStatus(errno, absl::StrCat("cannot create ", s->write_path));
   s->cctx = ZSTD_createCCtx();
   if (s->cctx == nullptr) return absl::ResourceExhaustedError("ledger: no memory for Zstandard");
   ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, options.compression_level);
   ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
-  TRACEMARK_RETURN_IF_ERROR(WriteAll(s->fd, kSegmentMagic, s->write_path));
+  TRACEMARK_RETURN_IF_ERROR(base::WriteAll(s->fd, kSegmentMagic, s->write_error));
   s->stats.bytes = kSegmentMagic.size();
   if (fsync(s->fd) != 0) return base::ErrnoStatus(errno, absl::StrCat("cannot flush ", s->path));
   SyncDirectory(directory);  // the segment exists before its first record is acknowledged

@@ -1,5 +1,5 @@
 // Writing result files so that neither a crash nor a full disk leaves a torn or silently empty
-// file behind.
+// file behind, and the system calls that takes (a whole write, a directory's flush).
 //
 //   TRACEMARK_RETURN_IF_ERROR(base::CheckWritable(out));  // before an hour of work, not after
 //   ... compute ...
@@ -33,6 +33,15 @@ absl::Status CheckWritable(const std::string& path);
 // A status for the system error `err` (errno) while doing `what` ("cannot write FILE"), with
 // the codes above.
 absl::Status ErrnoStatus(int err, std::string_view what);
+
+// Writes all of `data` to the open file `fd`, retrying short writes and interruptions;
+// ErrnoStatus(errno, what) on failure (EIO when the system writes nothing).
+absl::Status WriteAll(int fd, std::string_view data, std::string_view what);
+
+// Flushes the directory `dir`, so that the names just made in it survive a power loss. A
+// directory that cannot be opened, or a file system that cannot sync one (EINVAL), counts as
+// done; ErrnoStatus(errno, what) for any other failure.
+absl::Status SyncDirectory(const std::string& dir, std::string_view what);
 
 }  // namespace tracemark::base
 
