@@ -2,9 +2,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
-#include <set>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -68,18 +66,10 @@ absl::Status ImportLine(const std::string& path, uint64_t n, const std::string& 
 absl::Status ImportFile(const std::string& path, const ledger::ImportDefaults& d,
                         const tokenizer::Tokenizer& tok, ledger::Writer* writer,
                         ImportCounts* counts) {
-  std::string line;
-  if (path == "-") {
-    for (uint64_t n = 1; std::getline(std::cin, line); ++n) {
-      TRACEMARK_RETURN_IF_ERROR(
-          ImportLine(path, n, line, line.size() > kMaxLineBytes, d, tok, writer, counts));
-    }
-    if (std::cin.bad()) return absl::UnavailableError("cannot read standard input");
-    return absl::OkStatus();
-  }
   TRACEMARK_ASSIGN_OR_RETURN(std::unique_ptr<dataset::ByteStream> in,
-                             dataset::OpenByteStream(path));
+                             dataset::OpenByteStream(path == "-" ? "/dev/stdin" : path));
   dataset::LineReader lines(std::move(in), kMaxLineBytes);
+  std::string line;
   bool too_long = false;
   while (true) {
     TRACEMARK_ASSIGN_OR_RETURN(const bool more, lines.Next(&line, &too_long));
@@ -223,7 +213,7 @@ nlohmann::json WindowsJson(const ledger::WindowIndex& index) {
           {"positions_skipped", w.positions_skipped},
           {"windows", w.windows},
           {"exclusive_windows", w.exclusive_windows},
-          {"shared_windows", w.windows - w.exclusive_windows - w.anonymous_only},
+          {"shared_windows", w.shared_windows()},
           {"anonymous_only_windows", w.anonymous_only}};
 }
 
@@ -236,7 +226,7 @@ void PrintWindows(const ledger::WindowIndex& index) {
       "windows of %d ids: %d distinct over %d served positions (%d without %d ids before them); "
       "%d exclusive to one account (%.1f %%), %d shared, %d served to anonymous requests only\n",
       index.h(), w.windows, w.positions, w.positions_skipped, index.h(), w.exclusive_windows, share,
-      w.windows - w.exclusive_windows - w.anonymous_only, w.anonymous_only);
+      w.shared_windows(), w.anonymous_only);
 }
 
 }  // namespace

@@ -45,6 +45,9 @@ class WindowIndex {
     uint64_t exclusive_windows = 0;  // served to exactly one account (Served::exclusive)
     uint64_t anonymous_only = 0;     // served to anonymous requests only
     uint64_t pairs = 0;              // distinct (window, account) pairs: the index's entries
+
+    // Served to several accounts, or to one and to anonymous requests.
+    uint64_t shared_windows() const { return windows - exclusive_windows - anonymous_only; }
   };
 
   // Collects records' windows, then sorts them into the index.
