@@ -41,10 +41,6 @@ struct Flags {
   std::string model;  // empty: the reference model scripts/demo.sh trains
 };
 
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
 double PeakRssGiB() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -83,13 +79,13 @@ absl::StatusOr<Written> WriteLedger(const Flags& f, const UnigramSampler& draw) 
     for (int32_t& id : r.response_ids) id = draw(rng);
     const auto start = std::chrono::steady_clock::now();
     if (absl::Status s = (*writer)->Append(r); !s.ok()) return s;
-    seconds += Seconds(start);
+    seconds += tmk::study::SecondsSince(start);
     if ((i + 1) % 50000 == 0) std::cerr << "  " << i + 1 << " records written\n";
   }
   const auto start = std::chrono::steady_clock::now();
   if (absl::Status s = (*writer)->Close(); !s.ok()) return s;
   const tmk::ledger::WriterStats st = (*writer)->stats();
-  return Written{st.records, st.response_ids, st.bytes, seconds + Seconds(start)};
+  return Written{st.records, st.response_ids, st.bytes, seconds + tmk::study::SecondsSince(start)};
 }
 
 int Fail(const absl::Status& s) {
@@ -131,13 +127,13 @@ int main(int argc, char** argv) {
     return absl::OkStatus();
   });
   if (!read.ok()) return Fail(read);
-  const double read_seconds = Seconds(start);
+  const double read_seconds = tmk::study::SecondsSince(start);
 
   const double rss_before = PeakRssGiB();
   start = std::chrono::steady_clock::now();
   auto index = tmk::ledger::WindowIndex::Build(f.dir, f.h);
   if (!index.ok()) return Fail(index.status());
-  const double index_seconds = Seconds(start);
+  const double index_seconds = tmk::study::SecondsSince(start);
   const double rss_after = PeakRssGiB();
   const tmk::ledger::WindowIndex::Stats& w = index->stats();
   fs::remove_all(f.dir);

@@ -52,10 +52,6 @@ struct Measured {
   double append_seconds = 0, read_seconds = 0;
 };
 
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
 uint64_t DirectoryBytes(const std::string& dir) {
   uint64_t n = 0;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
@@ -112,7 +108,7 @@ absl::StatusOr<Measured> Segments(const std::vector<Record>& records, const std:
     if (absl::Status s = (*writer)->Append(r); !s.ok()) return s;
   }
   if (absl::Status s = (*writer)->Close(); !s.ok()) return s;
-  m.append_seconds = Seconds(start);
+  m.append_seconds = tmk::study::SecondsSince(start);
   m.bytes = DirectoryBytes(dir);
   m.record_bytes = m.bytes;  // the segment is the records' stream (and an 8-byte magic)
   start = std::chrono::steady_clock::now();
@@ -122,7 +118,7 @@ absl::StatusOr<Measured> Segments(const std::vector<Record>& records, const std:
     return absl::OkStatus();
   });
   if (!read.ok()) return read;
-  m.read_seconds = Seconds(start);
+  m.read_seconds = tmk::study::SecondsSince(start);
   return m;
 }
 
@@ -207,12 +203,12 @@ absl::StatusOr<Measured> Sqlite(const std::vector<Record>& records, const std::s
                                           nullptr) != SQLITE_OK) {
     s = SqliteError(db, "checkpoint");
   }
-  m.append_seconds = Seconds(start);
+  m.append_seconds = tmk::study::SecondsSince(start);
   if (s.ok()) {
     m.bytes = DirectoryBytes(dir);
     start = std::chrono::steady_clock::now();
     s = SqliteReadAll(db, compress, &m);
-    m.read_seconds = Seconds(start);
+    m.read_seconds = tmk::study::SecondsSince(start);
   }
   sqlite3_close(db);
   if (!s.ok()) return s;

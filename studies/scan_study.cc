@@ -223,8 +223,7 @@ int Throughput(const Flags& f, const Setup& s, nlohmann::json* out) {
     const auto start = std::chrono::steady_clock::now();
     auto r = scanner.Scan(*reader);
     auto sum = scanner.Summarize(*r);
-    const double sec =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double sec = tmk::study::SecondsSince(start);
     const double file_mb = static_cast<double>(reader->total_bytes()) / 1e6;
     std::printf("| %llu | %d | %zu | %.2f | %.2f | %.0f | %llu |\n",
                 static_cast<unsigned long long>(n), f.threads, r->documents.size(), file_mb / sec,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -40,6 +41,11 @@ inline Key KeyFrom(uint64_t seed) {
   std::vector<uint8_t> b(32);
   for (int i = 0; i < 32; ++i) b[i] = static_cast<uint8_t>(watermark::Mix(seed, i));
   return *Key::FromBytes(b);
+}
+
+// Seconds since `start` (a steady_clock time point), for the studies' timed steps.
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 inline uint64_t Hash(uint64_t a, uint64_t b) {
